@@ -1,0 +1,154 @@
+"""Text in, ids out: reading a UTF-8 corpus safely and its character vocabulary.
+
+The vocabulary is the sorted set of the text's Unicode code points, so the
+same text always gives the same ids. Ids are stored compactly: uint8 when
+K <= 256, uint16 when K <= 65536, uint32 beyond.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CorpusError, VocabError
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """Read a UTF-8 text file, refusing anything that is not usable text."""
+    p = Path(path)
+    if not p.exists():
+        raise CorpusError(f"corpus file not found: {p}")
+    if p.is_dir():
+        raise CorpusError(f"corpus path is a directory, not a text file: {p}")
+    try:
+        raw = p.read_bytes()
+    except OSError as e:
+        raise CorpusError(f"cannot read corpus {p}: {e.strerror or e}") from None
+    return decode_text(raw, str(p))
+
+
+def decode_text(raw: bytes, where: str = "text") -> str:
+    """Decode UTF-8 bytes, naming the byte offset of the first invalid byte."""
+    if not raw:
+        raise CorpusError(f"corpus {where} is empty; give a text file with some characters in it")
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        raise CorpusError(f"corpus {where} contains a NUL byte at offset {nul}: "
+                          "it looks like binary data, not text")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CorpusError(f"corpus {where} is not valid UTF-8: bad byte 0x{raw[e.start]:02x} "
+                          f"at offset {e.start}; convert it to UTF-8 first") from None
+
+
+def id_dtype(K: int) -> np.dtype:
+    """The smallest unsigned integer type that holds ids 0..K-1."""
+    if K <= 256:
+        return np.dtype(np.uint8)
+    return np.dtype(np.uint16) if K <= 65536 else np.dtype(np.uint32)
+
+
+@dataclass(frozen=True)
+class Vocab:
+    """The characters of a corpus; id i is chars[i]."""
+
+    chars: tuple[str, ...]
+    index: dict = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "index", {ch: i for i, ch in enumerate(self.chars)})
+
+    @classmethod
+    def from_text(cls, text: str) -> "Vocab":
+        if not text:
+            raise CorpusError("cannot build a vocabulary from empty text")
+        return cls(tuple(sorted(set(text))))
+
+    @classmethod
+    def from_chars(cls, chars) -> "Vocab":
+        """Rebuild a saved vocabulary, checking it is a sorted set of single characters."""
+        chars = tuple(chars)
+        if not chars or any(not isinstance(c, str) or len(c) != 1 for c in chars) \
+                or list(chars) != sorted(set(chars)):
+            raise VocabError("a vocabulary must be a non-empty sorted list of distinct characters")
+        return cls(chars)
+
+    @property
+    def size(self) -> int:
+        """K, the number of distinct characters."""
+        return len(self.chars)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return id_dtype(self.size)
+
+    def unknown(self, text: str) -> list[str]:
+        """Characters of text that are not in the vocabulary, sorted."""
+        return sorted(set(text) - self.index.keys())
+
+    def encode(self, text: str) -> np.ndarray:
+        """ids (len(text),) of the vocabulary's compact dtype."""
+        missing = self.unknown(text)
+        if missing:
+            shown = ", ".join(repr(c) for c in missing[:10])
+            more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+            raise VocabError(f"characters not in the model's vocabulary: {shown}{more}")
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        lut = np.zeros(max(ord(c) for c in self.chars) + 1, dtype=self.dtype)
+        lut[[ord(c) for c in self.chars]] = np.arange(self.size, dtype=self.dtype)
+        return lut[codes]
+
+    def decode(self, ids) -> str:
+        """The text of ids (any int array-like with values in 0..K-1)."""
+        chars = self.chars
+        return "".join(chars[int(i)] for i in np.asarray(ids).ravel())
+
+    def one_hot(self, ids) -> np.ndarray:
+        """One-hot matrix (K, T) of ids, for teaching; the model never needs it."""
+        ids = np.asarray(ids, dtype=np.intp)
+        X = np.zeros((self.size, len(ids)))
+        X[ids, np.arange(len(ids))] = 1.0
+        return X
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A loaded corpus: its name as the user gave it, the file read and its text."""
+
+    name: str
+    path: Path
+    text: str
+
+
+def resolve(spec: str | os.PathLike | None) -> tuple[str, Path]:
+    """(name, file) for a corpus name or a path; None means the default corpus."""
+    from . import corpora
+
+    spec = corpora.DEFAULT if spec is None else str(spec)
+    p = Path(spec)
+    if p.exists():
+        return spec, p
+    if spec in corpora.NAMED:
+        return spec, corpora.cached_path(spec)
+    if os.sep in spec or p.suffix:
+        raise CorpusError(f"corpus file not found: {p}")
+    raise CorpusError(f"unknown corpus {spec!r}: not a file and not one of "
+                      f"{', '.join(sorted(corpora.NAMED))}")
+
+
+def load(spec: str | os.PathLike | None, min_chars: int = 2) -> Corpus:
+    """Read a corpus by name or path, requiring at least min_chars characters
+    (seq_length + 1 for training) and at least two distinct ones."""
+    name, path = resolve(spec)
+    text = read_text(path)
+    if len(text) < min_chars:
+        raise CorpusError(f"corpus {name} has {len(text)} characters; at least {min_chars} "
+                          "are needed (seq_length + 1): use a longer text or a smaller --seq-length")
+    if len(set(text)) < 2:
+        raise CorpusError(f"corpus {name} has a single distinct character; "
+                          "there is nothing to learn from it")
+    return Corpus(name, path, text)
