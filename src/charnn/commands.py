@@ -199,7 +199,8 @@ class Printer:
         if self.quiet:
             return
         if ev.kind == "sample":
-            self.write(f"--- sample at update {ev.update} (smooth loss {ev.smooth:.2f}) ---\n"
+            smooth = "n/a" if ev.smooth != ev.smooth else f"{ev.smooth:.2f}"
+            self.write(f"--- sample at update {ev.update} (smooth loss {smooth}) ---\n"
                        f"{ev.text}\n")
         elif ev.kind == "eval":
             self.write(f"update {ev.update}: validation {ev.val_bpc:.4f} bits/char")
@@ -230,6 +231,10 @@ def _end(run: Run) -> int:
 
 def train(args) -> int:
     run = _open_run(args)
+    if args.resume is not None and run.state.update >= _end(run):
+        print(f"{run.folder} is complete ({run.state.update} updates); nothing to do. "
+              "Give a larger --updates or --epochs to train further.")
+        return _maybe_report(args, run)
     _warm_engine(run.cfg, args.quiet)
     caught = []
 
@@ -253,8 +258,12 @@ def train(args) -> int:
 
     plot.plot_run(run.folder)
     st = run.state
-    print(f"done: {st.update} updates, {st.epoch + 1} epoch(s) started, min smoothed loss "
+    print(f"done: {st.update} updates ({st.update / run.per_epoch:.2f} epochs), min smoothed loss "
           f"{st.best_smooth:.2f} at update {st.best_update}; run in {run.folder}")
+    return _maybe_report(args, run)
+
+
+def _maybe_report(args, run: Run) -> int:
     if args.report:
         from . import report as rep
 

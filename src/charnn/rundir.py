@@ -130,32 +130,30 @@ def read_samples(folder: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
-def truncate_logs(folder: Path, update: int, events_done: bool) -> None:
-    """Drop log lines written after a checkpoint at `update`, so a resumed run
+def truncate_logs(folder: Path, update: int, events_done: bool, eval_every: int) -> None:
+    """Drop log lines written after a checkpoint at `update`, and the final
+    validation of a finished run (off the eval_every grid), so a resumed run
     writes exactly what an uninterrupted one would."""
-    def keep(u):
+    def keep_event(u):
         return u < update or (u == update and events_done)
+
+    def keep_row(line):
+        cells = line.split(",")
+        u = int(cells[0])
+        if cells[2]:  # the row of an update: kept if that update is in the checkpoint
+            return u <= update
+        return keep_event(u) and u % eval_every == 0
 
     path = folder / METRICS
     if path.exists():
         lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-        kept = lines[:1] + [ln for ln in lines[1:] if ln.strip() and _row_keep(ln, update, keep)]
-        data = "".join(kept).encode("utf-8")
-        atomic_write(path, lambda f: f.write(data))
+        data = "".join(lines[:1] + [ln for ln in lines[1:] if ln.strip() and keep_row(ln)])
+        atomic_write(path, lambda f: f.write(data.encode("utf-8")))
     path = folder / SAMPLES
     if path.exists():
-        kept = [ln + "\n" for ln in path.read_text(encoding="utf-8").splitlines()
-                if ln and keep(json.loads(ln)["update"])]
-        data = "".join(kept).encode("utf-8")
-        atomic_write(path, lambda f: f.write(data))
-
-
-def _row_keep(line: str, update: int, keep) -> bool:
-    u = int(line.split(",", 1)[0])
-    loss = line.split(",")[2]
-    # the row of update u carries that update's loss (kept when u <= update);
-    # a validation-only row at u belongs to the events at u
-    return u <= update if loss else keep(u)
+        data = "".join(ln + "\n" for ln in path.read_text(encoding="utf-8").splitlines()
+                       if ln and keep_event(json.loads(ln)["update"]))
+        atomic_write(path, lambda f: f.write(data.encode("utf-8")))
 
 
 def write_text(path: Path, text: str) -> None:

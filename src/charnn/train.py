@@ -173,7 +173,7 @@ class Run:
         cfg = apply_changes(cfg, changes or {})
         data = prepare_data(cfg, vocab)
         c = meta["counters"]
-        rundir.truncate_logs(folder, state.update, c["events_done"])
+        rundir.truncate_logs(folder, state.update, c["events_done"], cfg.eval_every)
         return cls(folder, cfg, data, state, rng, c)
 
     # -- events ---------------------------------------------------------
@@ -234,16 +234,15 @@ class Run:
 
     def check_divergence(self, done: int, wanted: int) -> None:
         st = self.state
+        kept = (f"the last good checkpoint (update {self.last_checkpoint}) is kept"
+                if self.last_checkpoint > 0 else "no checkpoint was written")
         if done < wanted:
-            raise DivergenceError(
-                f"training diverged at update {st.update + 1}: the loss is not finite; "
-                f"the last good checkpoint (update {self.last_checkpoint}) is kept. "
-                "Try a smaller --lr or --clip")
+            raise DivergenceError(f"training diverged at update {st.update + 1}: the loss is not "
+                                  f"finite; {kept}. Try a smaller --lr or --clip")
         if st.smooth > 2 * self.first_loss:
             raise DivergenceError(
                 f"training diverged at update {st.update}: smoothed loss {st.smooth:.1f} is more "
-                f"than twice its start ({self.first_loss:.1f}); the last good checkpoint "
-                f"(update {self.last_checkpoint}) is kept. Try a smaller --lr")
+                f"than twice its start ({self.first_loss:.1f}); {kept}. Try a smaller --lr")
 
     def train(self, emit: Callable[[Event], None], should_stop: Callable[[], int] = lambda: 0):
         """Run to the configured end. should_stop() returns a signal number to
@@ -253,8 +252,9 @@ class Run:
         end, step, optc = stop_update(cfg, self.per_epoch), chunk_fn(cfg), cfg.optim()
         while True:
             if updates.updates_left_in_epoch(st.pointer, L, T) == 0:
-                st.start_epoch()
-                emit(Event("epoch", st.update, st.epoch, st.smooth))
+                st.start_epoch()  # also at the very end, so a resume continues identically
+                if st.update < end:
+                    emit(Event("epoch", st.update, st.epoch, st.smooth))
             if not self.events_done:
                 self.events(emit)
             if st.update % cfg.checkpoint_every == 0 and 0 < st.update != self.last_checkpoint:
