@@ -27,7 +27,7 @@ def gradcheck(args) -> int:
             raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer")
     c = corpus.load(args.corpus, min_chars=args.seq_length + 1)
     vocab = corpus.Vocab.from_text(c.text)
-    rows, T = run_gradcheck(vocab, c.text, args.hidden, args.seq_length, args.seed, args.sig,
+    rows, T = gc.check_on_text(vocab, c.text, args.hidden, args.seq_length, args.seed, args.sig,
                             args.max_entries)
     print(f"gradient check on {c.name}: K={vocab.size}, m={args.hidden}, T={T}, "
           f"sig={args.sig}, non-zero h0, float64")
@@ -35,16 +35,6 @@ def gradcheck(args) -> int:
     ok = all(r.passed for r in rows)
     print("all gradients pass (max relative error < 1e-6)" if ok else "GRADIENT CHECK FAILED")
     return 0 if ok else 1
-
-
-def run_gradcheck(vocab, text: str, m: int, T: int, seed: int, sig: float = 0.01,
-                  max_entries: int = 2000):
-    """Gradient check on the first T+1 characters of text with a random non-zero h0."""
-    rng = np.random.default_rng(seed)
-    params = model.init_params(vocab.size, m, rng, sig)
-    h0 = rng.uniform(-0.5, 0.5, m)
-    ids = vocab.encode(text[:T + 1])
-    return gc.check(params, ids[:-1], ids[1:], h0, rng, max_entries=max_entries), len(ids) - 1
 
 
 def format_gradcheck(rows) -> str:

@@ -99,3 +99,15 @@ def check(params: dict, inputs, targets, h0, rng: np.random.Generator,
         max_rel = float(rel.max())
         rows.append(Row(name, shape, len(idx), float(np.abs(a - n).max()), max_rel, max_rel < bar))
     return rows
+
+
+def check_on_text(vocab, text: str, m: int, T: int, seed: int, sig: float = 0.01,
+                  max_entries: int = 2000) -> tuple[list[Row], int]:
+    """Check a fresh model (K from vocab, hidden size m) on the first T+1
+    characters of text, from a random non-zero h0. Returns (rows, T used)."""
+    rng = np.random.default_rng(seed)
+    params = model.init_params(vocab.size, m, rng, sig)
+    h0 = rng.uniform(-0.5, 0.5, m)
+    ids = vocab.encode(text[:T + 1])
+    rows = check(params, ids[:-1], ids[1:], h0, rng, max_entries=max_entries)
+    return rows, len(ids) - 1
