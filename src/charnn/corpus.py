@@ -97,10 +97,14 @@ class Vocab:
             shown = ", ".join(repr(c) for c in missing[:10])
             more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
             raise VocabError(f"characters not in the model's vocabulary: {shown}{more}")
-        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
         lut = np.zeros(max(ord(c) for c in self.chars) + 1, dtype=self.dtype)
         lut[[ord(c) for c in self.chars]] = np.arange(self.size, dtype=self.dtype)
-        return lut[codes]
+        out = np.empty(len(text), dtype=self.dtype)
+        step = 1 << 20  # slices keep the 4-byte code points of a large text small
+        for i in range(0, len(text), step):
+            codes = np.frombuffer(text[i:i + step].encode("utf-32-le"), dtype=np.uint32)
+            out[i:i + len(codes)] = lut[codes]
+        return out
 
     def decode(self, ids) -> str:
         """The text of ids (any int array-like with values in 0..K-1)."""

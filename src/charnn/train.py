@@ -28,7 +28,8 @@ import numpy as np
 
 from . import model, rundir, sampling, updates
 from .config import TrainConfig
-from .corpus import Corpus, Vocab, load
+from .corpus import Vocab
+from .corpus_ids import CorpusIds, load_ids
 from .errors import CheckpointError, ConfigError, CorpusError, DivergenceError
 from .updates import TrainState
 
@@ -40,7 +41,7 @@ CHUNK = 500
 class Data:
     """The corpus split for training: data (B, L) ids and the held-out ids."""
 
-    corpus: Corpus
+    corpus: CorpusIds
     vocab: Vocab
     train: np.ndarray
     val: np.ndarray
@@ -48,31 +49,28 @@ class Data:
     @property
     def info(self) -> dict:
         return {"name": self.corpus.name, "path": str(self.corpus.path),
-                "chars": len(self.corpus.text), "train_chars": int(self.train.size),
+                "chars": self.corpus.chars, "train_chars": int(self.train.size),
                 "val_chars": int(self.val.size), "K": self.vocab.size}
 
 
 def prepare_data(cfg: TrainConfig, vocab: Vocab | None = None) -> Data:
     """Load and split the corpus; with vocab given (resume), it must match."""
-    corpus = load(cfg.corpus, min_chars=cfg.seq_length + 1)
-    text = corpus.text
-    found = Vocab.from_text(text)
-    if vocab is not None and found != vocab:
-        raise CorpusError(f"corpus {corpus.name} has a different vocabulary than the run "
-                          f"({found.size} vs {vocab.size} characters); resume on the same text")
-    vocab = found
-    n_val = int(len(text) * cfg.val_fraction)
+    c = load_ids(cfg.corpus, min_chars=cfg.seq_length + 1)
+    if vocab is not None and c.vocab != vocab:
+        raise CorpusError(f"corpus {c.name} has a different vocabulary than the run "
+                          f"({c.vocab.size} vs {vocab.size} characters); resume on the same text")
+    n = c.chars
+    n_val = int(n * cfg.val_fraction)
     if cfg.val_fraction > 0 and n_val < 2:
         raise CorpusError(f"--val-fraction {cfg.val_fraction} holds out {n_val} characters of "
-                          f"{len(text)}; use a larger fraction or 0 for no validation")
-    ids = vocab.encode(text)
-    train, val = ids[:len(ids) - n_val], ids[len(ids) - n_val:]
+                          f"{n}; use a larger fraction or 0 for no validation")
+    train, val = c.ids[:n - n_val], c.ids[n - n_val:]
     L = len(train) // cfg.batch_size
     if L < cfg.seq_length + 1:
         raise CorpusError(f"the training text ({len(train)} characters) is too short for "
                           f"--batch-size {cfg.batch_size} streams of --seq-length {cfg.seq_length}"
                           " + 1; use a longer text or smaller values")
-    return Data(corpus, vocab, train[:L * cfg.batch_size].reshape(cfg.batch_size, L), val)
+    return Data(c, c.vocab, train[:L * cfg.batch_size].reshape(cfg.batch_size, L), val)
 
 
 def new_state(cfg: TrainConfig, K: int, rng: np.random.Generator) -> TrainState:
