@@ -168,3 +168,25 @@ def test_divergence_by_smoothed_loss(tmp_path, text_file):
     r.state.smooth = 3 * r.first_loss
     with pytest.raises(DivergenceError, match="more than twice"):
         r.check_divergence(1, 1)
+
+
+def test_logs_cut_by_a_crash_are_repaired_on_resume(tmp_path, text_file):
+    run_to_end(tmp_path / "r", config(text_file, updates=15, sample_every=5))
+    folder = tmp_path / "r"
+    with open(folder / rundir.METRICS, "a") as f:
+        f.write("16,0,55.0,60.1,,,1.0,10.0\n17,0,54")  # rows after the checkpoint, one cut
+    with open(folder / rundir.SAMPLES, "a", encoding="utf-8") as f:
+        f.write('{"update": 20, "smooth_loss": 1.0, "text": "a\u2028b"}\n{"update": 2')
+    (folder / ".checkpoint.npz.tmp-999").write_bytes(b"half")
+    r = train.Run.resume(folder, {"updates": 15})
+    rows = rundir.read_metrics(folder)
+    assert max(int(x["update"]) for x in rows) == 15
+    assert [s["update"] for s in rundir.read_samples(folder)] == [0, 5, 10, 15]
+    assert not (folder / ".checkpoint.npz.tmp-999").exists()
+    assert r.state.update == 15
+
+
+def test_sample_text_with_line_separators_round_trips(tmp_path):
+    rundir.append_sample(tmp_path, 3, 1.5, "x\u2028y\u0085z\n")
+    assert rundir.read_samples(tmp_path) == [{"update": 3, "smooth_loss": 1.5,
+                                              "text": "x\u2028y\u0085z\n"}]

@@ -127,7 +127,8 @@ def read_samples(folder: Path) -> list[dict]:
     path = folder / SAMPLES
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    # split on "\n" only: JSON keeps U+2028 and friends unescaped inside texts
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line]
 
 
 def truncate_logs(folder: Path, update: int, events_done: bool, eval_every: int) -> None:
@@ -138,21 +139,29 @@ def truncate_logs(folder: Path, update: int, events_done: bool, eval_every: int)
         return u < update or (u == update and events_done)
 
     def keep_row(line):
-        cells = line.split(",")
+        cells = line.rstrip("\n").split(",")
+        if not line.endswith("\n") or len(cells) != len(METRIC_FIELDS):
+            return False  # cut short by a crash
         u = int(cells[0])
         if cells[2]:  # the row of an update: kept if that update is in the checkpoint
             return u <= update
         return keep_event(u) and u % eval_every == 0
 
+    def keep_sample(line):
+        try:
+            return keep_event(json.loads(line)["update"])
+        except (ValueError, KeyError, TypeError):
+            return False
+
     path = folder / METRICS
     if path.exists():
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
         data = "".join(lines[:1] + [ln for ln in lines[1:] if ln.strip() and keep_row(ln)])
         atomic_write(path, lambda f: f.write(data.encode("utf-8")))
     path = folder / SAMPLES
     if path.exists():
-        data = "".join(ln + "\n" for ln in path.read_text(encoding="utf-8").splitlines()
-                       if ln and keep_event(json.loads(ln)["update"]))
+        lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
+        data = "".join(ln + "\n" for ln in lines if ln and keep_sample(ln))
         atomic_write(path, lambda f: f.write(data.encode("utf-8")))
 
 

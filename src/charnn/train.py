@@ -171,6 +171,8 @@ class Run:
         cfg = apply_changes(cfg, changes or {})
         data = prepare_data(cfg, vocab)
         c = meta["counters"]
+        for stale in folder.glob(".*.tmp-*"):  # left by a crash in the middle of a write
+            stale.unlink(missing_ok=True)
         rundir.truncate_logs(folder, state.update, c["events_done"], cfg.eval_every)
         return cls(folder, cfg, data, state, rng, c)
 
