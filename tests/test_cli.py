@@ -180,3 +180,27 @@ def test_not_a_run(tmp_path, capsys):
     for argv in (["sample", str(tmp_path)], ["plot", str(tmp_path)],
                  ["evaluate", str(tmp_path), str(tmp_path / "x.txt")]):
         assert one_error_line(capsys, cli.main(argv)).startswith(f"charnn {argv[0]}: error:")
+
+
+def test_disk_full_while_training(run, monkeypatch, capsys):
+    before = (run / "checkpoint.npz").read_bytes()
+
+    def disk_full(f, **arrays):
+        f.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", disk_full)
+    rc = cli.main(["train", "--resume", str(run), "--updates", "60", "--quiet"])
+    assert "No space left on device" in one_error_line(capsys, rc)
+    assert (run / "checkpoint.npz").read_bytes() == before
+    monkeypatch.undo()
+    assert cli.main(["train", "--resume", str(run), "--updates", "60", "--quiet"]) == 0
+
+
+def test_disk_full_while_logging(run, monkeypatch, capsys):
+    def disk_full(*a, **k):
+        raise OSError(28, "No space left on device", str(run / "metrics.csv"))
+
+    monkeypatch.setattr(rundir, "append_metrics", disk_full)
+    rc = cli.main(["train", "--resume", str(run), "--updates", "60", "--quiet"])
+    assert "No space left on device" in one_error_line(capsys, rc)

@@ -124,6 +124,10 @@ def main(argv=None) -> int:
     except CharnnError as e:
         print(f"charnn {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a failed read or write outside the checked paths: disk full, ...
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"charnn {args.command}: error: {e.strerror or e}{where}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"charnn {args.command}: interrupted", file=sys.stderr)
         return 130
