@@ -250,6 +250,7 @@ class Run:
         cfg, st = self.cfg, self.state
         T, L = cfg.seq_length, self.data.train.shape[1]
         end, step, optc = stop_update(cfg, self.per_epoch), chunk_fn(cfg), cfg.optim()
+        tick = time.perf_counter()
         while True:
             if updates.updates_left_in_epoch(st.pointer, L, T) == 0:
                 st.start_epoch()  # also at the very end, so a resume continues identically
@@ -268,8 +269,10 @@ class Run:
                 raise Interrupted(signum, st.update)
             n, smooth0, t0 = self.chunk_size(end), st.smooth, time.perf_counter()
             losses = step(st, self.data.train, n, T, cfg.clip, optc)
-            dt = time.perf_counter() - t0
-            self.elapsed += dt
+            now = time.perf_counter()
+            dt = now - t0
+            self.elapsed += now - tick  # wall time: the updates and the events before them
+            tick = now
             if len(losses):
                 self.events_done = False
                 if st.update == len(losses):
