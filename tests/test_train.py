@@ -190,3 +190,29 @@ def test_sample_text_with_line_separators_round_trips(tmp_path):
     rundir.append_sample(tmp_path, 3, 1.5, "x\u2028y\u0085z\n")
     assert rundir.read_samples(tmp_path) == [{"update": 3, "smooth_loss": 1.5,
                                               "text": "x\u2028y\u0085z\n"}]
+
+
+def test_fast_engine_reproduces_the_reference_run(tmp_path, text_file):
+    run_to_end(tmp_path / "ref", config(text_file, updates=40, batch_size=2))
+    run_to_end(tmp_path / "fast", config(text_file, updates=40, batch_size=2, engine="fast"))
+    ref, fast = rundir.read_metrics(tmp_path / "ref"), rundir.read_metrics(tmp_path / "fast")
+    assert len(ref) == len(fast)
+    for a, b in zip(ref, fast):
+        for key in ("loss", "smooth_loss", "val_nats"):
+            if a[key] is not None:
+                assert b[key] == pytest.approx(a[key], rel=1e-9)
+    texts = [s["text"] for s in rundir.read_samples(tmp_path / "ref")]
+    assert texts == [s["text"] for s in rundir.read_samples(tmp_path / "fast")]
+
+
+def test_float32_run(tmp_path, text_file):
+    r, _ = run_to_end(tmp_path / "f32", config(text_file, updates=30, engine="fast",
+                                                 dtype="float32"))
+    assert r.state.params["W"].dtype == np.float32
+    _, cfg, _, st, _ = snapshot.load_train(tmp_path / "f32" / rundir.CHECKPOINT)
+    assert cfg.dtype == "float32" and st.params["V"].dtype == np.float32
+
+
+def test_reference_engine_is_float64_only(text_file):
+    with pytest.raises(ConfigError, match="float64 only"):
+        config(text_file, dtype="float32").validate()
