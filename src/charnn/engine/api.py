@@ -32,7 +32,7 @@ def _inplace(arr: np.ndarray, dtype, what: str) -> np.ndarray:
     return arr
 
 
-def _readonly(arr, dtype) -> np.ndarray:
+def _contiguous(arr, dtype) -> np.ndarray:
     """A C-contiguous writeable copy-if-needed, so one compiled signature fits all."""
     out = np.ascontiguousarray(arr, dtype=dtype)
     return out if out.flags.writeable else out.copy()
@@ -110,15 +110,15 @@ def loss_args(params: dict, X, Y, h) -> tuple:
     X, Y = _ids(X, K), _ids(Y, K)
     if X.ndim != 2 or X.shape != Y.shape or X.shape[1] == 0:
         raise ValueError("X and Y must be (B, T) id arrays of the same shape with T >= 1")
-    h = _readonly(h, dtype)
+    h = _contiguous(h, dtype)
     if h.shape != (X.shape[0], params["W"].shape[0]):
         raise ValueError(f"h has shape {h.shape}, expected {(X.shape[0], params['W'].shape[0])}")
-    return (*(_readonly(params[k], dtype) for k in PARAM_NAMES), X, Y, h)
+    return (*(_contiguous(params[k], dtype) for k in PARAM_NAMES), X, Y, h)
 
 
 def _float64_params(params: dict) -> list[np.ndarray]:
     # The reference upcasts to float64 in its matrix products; so does this.
-    return [_readonly(params[k], np.float64) for k in PARAM_NAMES]
+    return [_contiguous(params[k], np.float64) for k in PARAM_NAMES]
 
 
 def synthesize(params: dict, h0, x0: int, n: int, rng: np.random.Generator,
@@ -136,8 +136,8 @@ def synth_args(params: dict, h0, x0: int, u: np.ndarray, temperature: float,
     K = params["c"].shape[0]
     if not 0 <= int(x0) < K:
         raise ValueError(f"x0 must lie in [0, {K}), got {x0}")
-    return (*_float64_params(params), _readonly(h0, np.float64), int(x0),
-            _readonly(u, np.float64), float(temperature), int(top_k), float(top_p))
+    return (*_float64_params(params), _contiguous(h0, np.float64), int(x0),
+            _contiguous(u, np.float64), float(temperature), int(top_k), float(top_p))
 
 
 def text_loss(params: dict, ids: np.ndarray, h0: np.ndarray | None = None,
@@ -152,7 +152,7 @@ def text_args(params: dict, ids, h0, chunk: int) -> tuple:
     """The arguments of kernels.text_loss."""
     args = _float64_params(params)
     m, K = args[0].shape[0], args[4].shape[0]
-    h = np.zeros(m) if h0 is None else _readonly(h0, np.float64)
+    h = np.zeros(m) if h0 is None else _contiguous(h0, np.float64)
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
     return (*args, _ids(np.ravel(ids), K), h, int(chunk))

@@ -19,18 +19,19 @@ import numpy as np
 from numba import njit
 
 # Reassociation lets LLVM vectorize the dot-product loops; no 'nnan'/'ninf',
-# so a non-finite loss is still seen as such.
+# so a non-finite loss is still seen as such. error_model="numpy" drops the
+# ZeroDivisionError check that keeps every loop with a division scalar.
 _FAST = {"reassoc", "contract", "nsz"}
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def tanh_coefs(dtype_like):
     """Constants of `_tanh` in the dtype of the array dtype_like."""
     c = np.array((1.0 / 3.0, 2.0 / 15.0, 17.0 / 315.0, 62.0 / 2835.0, 0.03, 1.0, 2.0))
     return c.astype(dtype_like.dtype)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _tanh(x, cf):
     """tanh from one exp (libm tanh is ~5x slower); a Taylor series below
     |x| = 0.03 avoids the cancellation in 1 - e. Error is a few ulp."""
@@ -43,7 +44,7 @@ def _tanh(x, cf):
     return t if x >= 0 else -t
 
 
-@njit(cache=True, fastmath=_FAST)
+@njit(cache=True, error_model="numpy", fastmath=_FAST)
 def _matvec(A, x, out):
     """out = A x for A (r, c), x (c,); a loop beats a BLAS call at m ~ 100."""
     zero = out.dtype.type(0.0)
@@ -54,7 +55,7 @@ def _matvec(A, x, out):
         out[i] = s
 
 
-@njit(cache=True, fastmath=_FAST)
+@njit(cache=True, error_model="numpy", fastmath=_FAST)
 def _vecmat_add(x, A, out):
     """out += x A for x (r,), A (r, c)."""
     for i in range(A.shape[0]):
@@ -63,7 +64,7 @@ def _vecmat_add(x, A, out):
             out[j] += xi * A[i, j]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def forward(W, U, b, data, p, T, Hs, cf):
     """h_t = tanh(W h_{t-1} + U[:, x_t] + b) for x_t = data[:, p+t], t < T.
 
@@ -83,7 +84,7 @@ def forward(W, U, b, data, p, T, Hs, cf):
                 cur[s, i] = _tanh(cur[s, i] + U[i, x] + b[i], cf)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def output_loss(V, c, Hs, Y, q, T, G):
     """Logits o_t = V h_t + c, the summed loss and g_t = p_t - onehot(y_t).
 
@@ -115,7 +116,7 @@ def output_loss(V, c, Hs, Y, q, T, G):
     return total
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def backward(W, V, Hs, data, p, T, G, dH, dA, tmp, grads):
     """Backpropagation through time from g in G (T*B, K).
 
@@ -152,7 +153,7 @@ def backward(W, V, Hs, data, p, T, G, dH, dA, tmp, grads):
             dUT[x, i] += dA[r, i]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _column_sums(A, out):
     out[:] = 0.0
     for r in range(A.shape[0]):
@@ -160,7 +161,7 @@ def _column_sums(A, out):
             out[j] += A[r, j]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def work_buffers(B, T, K, m, dtype_like):
     """(Hs, G, dH, dA, tmp, grads) for one (B, T, K, m, dtype)."""
     dt = dtype_like.dtype
@@ -171,7 +172,7 @@ def work_buffers(B, T, K, m, dtype_like):
             np.empty((B, m), dt), grads)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def loss_and_grads(W, U, V, b, c, X, Y, h):
     """Mean loss over the B streams of inputs X (B, T) and targets Y (B, T),
     its gradients (dW, dU, dV, db, dc) and h_T (B, m), starting from h (B, m)."""
@@ -187,7 +188,7 @@ def loss_and_grads(W, U, V, b, c, X, Y, h):
             Hs[T * B:].copy())
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def text_loss(W, U, V, b, c, ids, h, chunk):
     """Summed loss of predicting ids[1:] from ids[:-1], from h (m,), in
     chunks of `chunk` steps (forward only)."""
@@ -206,30 +207,40 @@ def text_loss(W, U, V, b, c, ids, h, chunk):
     return total
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _apply(theta, g, mom, vel, B, clip, code, hyper, t):
-    """Scale g by 1/B, clip it and take one optimizer step (see optim.py)."""
+    """Scale g by 1/B, clip it and take one optimizer step (see optim.py).
+
+    One branch-free loop per rule, so that LLVM vectorizes sqrt and divide.
+    """
     lr, eps, rho, beta1, beta2 = hyper
+    lim = clip if clip > 0 else math.inf
     th, gg = theta.reshape(theta.size), g.reshape(g.size)
     mo, ve = mom.reshape(mom.size), vel.reshape(vel.size)
-    bias1, bias2 = 1.0 - beta1 ** t, 1.0 - beta2 ** t
-    for i in range(th.size):
-        gi = gg[i] / B
-        if clip > 0:
-            gi = min(max(gi, -clip), clip)
-        if code == 0:
-            ve[i] += gi * gi
-            th[i] -= lr * gi / math.sqrt(ve[i] + eps)
-        elif code == 1:
-            ve[i] = rho * ve[i] + (1.0 - rho) * (gi * gi)
-            th[i] -= lr * gi / math.sqrt(ve[i] + eps)
-        else:
-            mo[i] = beta1 * mo[i] + (1.0 - beta1) * gi
-            ve[i] = beta2 * ve[i] + (1.0 - beta2) * (gi * gi)
-            th[i] -= lr * (mo[i] / bias1) / (math.sqrt(ve[i] / bias2) + eps)
+    nb = float(B)
+    if code == 0:
+        for i in range(th.size):
+            gi = min(max(gg[i] / nb, -lim), lim)
+            v = ve[i] + gi * gi
+            ve[i] = v
+            th[i] -= lr * gi / math.sqrt(v + eps)
+    elif code == 1:
+        for i in range(th.size):
+            gi = min(max(gg[i] / nb, -lim), lim)
+            v = rho * ve[i] + (1.0 - rho) * (gi * gi)
+            ve[i] = v
+            th[i] -= lr * gi / math.sqrt(v + eps)
+    else:
+        bias1, bias2 = 1.0 - beta1 ** t, 1.0 - beta2 ** t
+        for i in range(th.size):
+            gi = min(max(gg[i] / nb, -lim), lim)
+            mi = beta1 * mo[i] + (1.0 - beta1) * gi
+            v = beta2 * ve[i] + (1.0 - beta2) * (gi * gi)
+            mo[i], ve[i] = mi, v
+            th[i] -= lr * (mi / bias1) / (math.sqrt(v / bias2) + eps)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def train(params, moms, vels, best, h, best_h, data, n, T, clip, code, hyper,
           counters, floats, losses):
     """Up to n updates of updates.reference_chunk on data (B, n*T + 1).
@@ -283,7 +294,7 @@ def train(params, moms, vels, best, h, best_h, data, n, T, clip, code, hyper,
     return done
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _choose(o, u, temperature, top_k, top_p):
     """The id sampling.choose picks from logits o (K,) with uniform u."""
     K = o.size
@@ -305,7 +316,7 @@ def _choose(o, u, temperature, top_k, top_p):
     return min(np.searchsorted(cdf, u * cdf[-1], side="right"), K - 1)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def synthesize(W, U, V, b, c, h0, x0, u, temperature, top_k, top_p):
     """Ids (n,) drawn one step at a time from h0 (m,), input x0, uniforms u (n,)."""
     m, K = W.shape[0], V.shape[0]
