@@ -105,3 +105,9 @@ def test_non_finite_loss_stops_before_update():
     losses = updates.reference_chunk(st, data, 3, 25, 5.0, optim.OptimConfig())
     assert len(losses) == 0 and st.update == 0
     np.testing.assert_array_equal(st.params["V"], w)
+
+
+def test_chunk_past_epoch_end_is_refused():
+    st, data = setup()
+    with pytest.raises(ValueError, match="end the epoch first"):
+        updates.reference_chunk(st, data, 56, 25, 5.0, optim.OptimConfig())

@@ -110,6 +110,9 @@ def reference_chunk(state: TrainState, data: np.ndarray, n: int, T: int,
     Returns the losses of the updates done; fewer than n only when a loss
     was not finite (that update is not applied).
     """
+    if state.pointer + n * T + 1 > data.shape[1]:
+        raise ValueError(f"{n} updates of T={T} from offset {state.pointer} run past the end "
+                         f"of the {data.shape[1]} ids per stream; end the epoch first")
     losses = []
     for _ in range(n):
         p = state.pointer
