@@ -39,7 +39,7 @@ bench: $(VENV)/.test-deps
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python bench/bench_speed.py
 
 faults: $(VENV)/.test-deps
-	$(BIN)/python bench/kill_trials.py --trials 20
+	$(BIN)/python tools/kill_trials.py --trials 20
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
