@@ -190,15 +190,21 @@ class Run:
         cfg, st = self.cfg, self.state
         u = st.update
         if u % cfg.eval_every == 0 and self.data.val.size:
-            nats, bpc = validate(cfg, st.params, self.data.val)
-            rundir.append_metrics(self.folder, [{"update": u, "epoch": st.epoch, "val_nats": nats,
-                                                 "val_bpc": bpc, "elapsed_s": self.elapsed}])
-            emit(Event("eval", u, st.epoch, st.smooth, val_bpc=bpc))
+            self.evaluate(emit)
         if u % cfg.sample_every == 0 and cfg.sample_length > 0:
             text = self.synthesize(st.params, st.h[0], self.next_input(), cfg.sample_length)
             rundir.append_sample(self.folder, u, st.smooth, text)
             emit(Event("sample", u, st.epoch, st.smooth, text=text))
         self.events_done = True
+
+    def evaluate(self, emit: Callable[[Event], None]) -> None:
+        """Validation of the current parameters: a metrics row and an 'eval' event."""
+        st = self.state
+        nats, bpc = validate(self.cfg, st.params, self.data.val)
+        rundir.append_metrics(self.folder, [{"update": st.update, "epoch": st.epoch,
+                                             "val_nats": nats, "val_bpc": bpc,
+                                             "elapsed_s": self.elapsed}])
+        emit(Event("eval", st.update, st.epoch, st.smooth, val_bpc=bpc))
 
     def save(self) -> None:
         from . import snapshot
@@ -287,11 +293,7 @@ class Run:
         """Final validation, checkpoints, the best model's text and the plot."""
         cfg, st = self.cfg, self.state
         if st.update % cfg.eval_every and self.data.val.size:
-            nats, bpc = validate(cfg, st.params, self.data.val)
-            rundir.append_metrics(self.folder, [{"update": st.update, "epoch": st.epoch,
-                                                 "val_nats": nats, "val_bpc": bpc,
-                                                 "elapsed_s": self.elapsed}])
-            emit(Event("eval", st.update, st.epoch, st.smooth, val_bpc=bpc))
+            self.evaluate(emit)
         if st.update != self.last_checkpoint:
             self.save()
         for n in (200, 1000):
