@@ -6,7 +6,7 @@ BIN     = $(VENV)/bin
 RUN    ?= runs/tragedies
 CORPUS ?= tragedies
 
-.PHONY: run test bench faults clean
+.PHONY: run test test-fast bench faults clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ $(VENV)/.run-deps: pyproject.toml | $(BIN)/python
 
 $(VENV)/.test-deps: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[corpus,test]"
+	touch $@ $(VENV)/.run-deps
+
+$(VENV)/.bench-deps: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[corpus,bench]"
 	touch $@ $(VENV)/.run-deps
 
 # The seed's experiment on the default corpus: gradient check, a sample from
@@ -32,11 +36,18 @@ run: $(VENV)/.run-deps
 	  $(BIN)/charnn train $(CORPUS) --out $(RUN) --report; \
 	fi
 
+# The whole suite, slow tests included, after the linters.
 test: $(VENV)/.test-deps
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 	$(BIN)/python -m pytest
 
-bench: $(VENV)/.test-deps
+bench: $(VENV)/.bench-deps
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python bench/bench_speed.py
+
+# The suite without the tests marked slow, for a quick check while editing.
+test-fast: $(VENV)/.test-deps
+	$(BIN)/python -m pytest -m "not slow"
 
 faults: $(VENV)/.test-deps
 	$(BIN)/python tools/kill_trials.py --trials 20

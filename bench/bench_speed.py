@@ -24,8 +24,9 @@ from threadpoolctl import threadpool_info, threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import minchar  # noqa: E402
-from charnn import engine, model, sampling, updates  # noqa: E402
-from charnn.optim import OptimConfig  # noqa: E402
+from charnn import engine  # noqa: E402
+from charnn.nn import rnn, sampling, step  # noqa: E402
+from charnn.nn.optim import OptimConfig  # noqa: E402
 
 K, M, T, LR, CLIP = 72, 100, 25, 0.1, 5.0
 CFG = OptimConfig(name="adagrad", lr=LR)
@@ -44,28 +45,31 @@ def plain_runner(rng):
     def run(count):
         for i in range(count):
             p = (i * T) % (len(text) - T - 1)
-            net.update(text[p:p + T], text[p + 1:p + T + 1])
+            net.update(text[p : p + T], text[p + 1 : p + T + 1])
+
     return run
 
 
 def reference_runner(rng, B):
-    state = updates.TrainState.fresh(model.init_params(K, M, rng), B)
+    state = step.TrainState.fresh(rnn.init_params(K, M, rng), B)
     data = rng.integers(0, K, (B, 200 * T + 1))
 
     def run(count):
         state.pointer = 0
-        updates.reference_chunk(state, data, count, T, CLIP, CFG)
+        step.reference_chunk(state, data, count, T, CLIP, CFG)
+
     return run
 
 
 def engine_runner(rng, B, dtype, max_count):
-    params = {k: v.astype(dtype) for k, v in model.init_params(K, M, rng).items()}
-    state = updates.TrainState.fresh(params, B)
+    params = {k: v.astype(dtype) for k, v in rnn.init_params(K, M, rng).items()}
+    state = step.TrainState.fresh(params, B)
     data = rng.integers(0, K, (B, max_count * T + 1)).astype(np.uint8)
 
     def run(count):
         state.pointer = 0
         engine.train_chunk(state, data, count, T, CLIP, CFG)
+
     return run
 
 
@@ -83,7 +87,8 @@ def torch_runner(B):
     def run(count):
         for i in range(count):
             p = (i * T) % (data.shape[1] - T - 1)
-            net.update(data[:, p:p + T], data[:, p + 1:p + T + 1])
+            net.update(data[:, p : p + T], data[:, p + 1 : p + T + 1])
+
     return run
 
 
@@ -91,8 +96,10 @@ def contenders(quick: bool, batches):
     """(name, B, run, updates per measurement), the anchors first."""
     rng = np.random.default_rng(0)
     s = 0.3 if quick else 1.0
-    out = [("plain NumPy loop", 1, plain_runner(rng), int(150 * s)),
-           ("charnn reference", 1, reference_runner(rng, 1), int(60 * s))]
+    out = [
+        ("plain NumPy loop", 1, plain_runner(rng), int(150 * s)),
+        ("charnn reference", 1, reference_runner(rng, 1), int(60 * s)),
+    ]
     for B in batches:
         run = torch_runner(B)
         if run is not None:
@@ -115,14 +122,17 @@ def measure(items, rounds: int) -> dict:
 
 def sampling_rate(quick: bool) -> tuple[float, float]:
     """chars/s of engine.synthesize and of sampling.synthesize."""
-    params = model.init_params(K, M, np.random.default_rng(2), sig=0.1)
+    params = rnn.init_params(K, M, np.random.default_rng(2), sig=0.1)
     h0 = np.zeros(M)
     n = 20_000 if quick else 200_000
     engine.synthesize(params, h0, 0, 10, np.random.default_rng(0))
-    fast = [n / timed(lambda k: engine.synthesize(params, h0, 0, k, np.random.default_rng(r)), n)
-            for r in range(3)]
-    ref = 2000 / timed(lambda k: sampling.synthesize(params, h0, 0, k, np.random.default_rng(0)),
-                       2000)
+    fast = [
+        n / timed(lambda k, r=r: engine.synthesize(params, h0, 0, k, np.random.default_rng(r)), n)
+        for r in range(3)
+    ]
+    ref = 2000 / timed(
+        lambda k: sampling.synthesize(params, h0, 0, k, np.random.default_rng(0)), 2000
+    )
     return statistics.median(fast), ref
 
 
@@ -130,7 +140,7 @@ def long_run(updates_total: int) -> float:
     """Wall seconds of updates_total engine updates at B = 1, float64,
     in chunks of 1000 as a training loop would call it."""
     rng = np.random.default_rng(3)
-    state = updates.TrainState.fresh(model.init_params(K, M, rng), 1)
+    state = step.TrainState.fresh(rnn.init_params(K, M, rng), 1)
     data = rng.integers(0, K, (1, updates_total * T + 1)).astype(np.uint8)
     t0 = time.perf_counter()
     for _ in range(updates_total // 1000):
@@ -139,39 +149,51 @@ def long_run(updates_total: int) -> float:
 
 
 def blas_lines() -> list[str]:
-    return [f"- {i['internal_api']} {i.get('version')} kernel `{i.get('architecture')}`, "
-            f"{i['num_threads']} thread(s): `{os.path.basename(i['filepath'])}`"
-            for i in threadpool_info()]
+    return [
+        f"- {i['internal_api']} {i.get('version')} kernel `{i.get('architecture')}`, "
+        f"{i['num_threads']} thread(s): `{os.path.basename(i['filepath'])}`"
+        for i in threadpool_info()
+    ]
 
 
 def write_report(path, rates, samp, long_s, quick, elapsed):
     plain = rates[("plain NumPy loop", 1)]
     lines = [
-        "# charnn speed", "",
+        "# charnn speed",
+        "",
         f"K = {K}, m = {M}, T = {T}, AdaGrad lr {LR}, clip {CLIP}, random ids; one thread; "
-        f"medians over interleaved rounds{' (--quick)' if quick else ''}.", "",
+        f"medians over interleaved rounds{' (--quick)' if quick else ''}.",
+        "",
         f"Machine: {platform.processor() or platform.machine()}, {_cpu_name()}; "
         f"Python {platform.python_version()}, NumPy {np.__version__}, {_versions()}.",
         f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, "
         f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', '(unset)')}. BLAS in use:",
-        *blas_lines(), "",
+        *blas_lines(),
+        "",
         "| contender | B | updates/s | chars/s | × plain loop | × PyTorch (same B) |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for (name, B), r in rates.items():
         torch_r = rates.get(("PyTorch nn.RNN", B))
         vs_torch = f"{r / torch_r:.1f}" if torch_r else "–"
-        lines.append(f"| {name} | {B} | {r:,.0f} | {r * B * T:,.0f} | "
-                     f"{r * B / plain:.1f} | {vs_torch} |")
+        lines.append(
+            f"| {name} | {B} | {r:,.0f} | {r * B * T:,.0f} | {r * B / plain:.1f} | {vs_torch} |"
+        )
     fast, ref = samp
     e64 = rates[("engine float64", 1)]
     lines += [
-        "", "× plain loop compares characters/s (the plain loop runs B = 1).", "",
+        "",
+        "× plain loop compares characters/s (the plain loop runs B = 1).",
+        "",
         f"Sampling (engine.synthesize, m = {M}, K = {K}): {fast:,.0f} chars/s "
-        f"(reference sampling.synthesize: {ref:,.0f} chars/s, {fast / ref:.0f}×).", "",
+        f"(reference sampling.synthesize: {ref:,.0f} chars/s, {fast / ref:.0f}×).",
+        "",
         f"100,000 updates at B = 1, float64: projected {100_000 / e64:.1f} s from the median rate"
         + (f"; measured {long_s:.1f} s." if long_s else " (not measured with --quick)."),
-        "", f"Benchmark wall time: {elapsed:.0f} s.", ""]
+        "",
+        f"Benchmark wall time: {elapsed:.0f} s.",
+        "",
+    ]
     Path(path).write_text("\n".join(lines))
 
 
@@ -187,9 +209,11 @@ def _cpu_name() -> str:
 
 def _versions() -> str:
     import numba
+
     out = f"numba {numba.__version__}"
     try:
         import torch
+
         out += f", torch {torch.__version__}"
     except ImportError:
         out += ", torch not installed"
@@ -199,18 +223,25 @@ def _versions() -> str:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="short run (about a minute)")
-    ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 5, quick 2)")
+    ap.add_argument(
+        "--rounds", type=int, default=None, help="interleaved rounds (default 5, quick 2)"
+    )
     ap.add_argument("--batches", default="1,8,32,64", help="comma-separated batch sizes")
-    ap.add_argument("--out", default=str(Path(__file__).with_name("results.md")),
-                    help="where to write the Markdown table")
+    ap.add_argument(
+        "--out",
+        default=str(Path(__file__).with_name("results.md")),
+        help="where to write the Markdown table",
+    )
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     import numba
+
     numba.set_num_threads(1)
     for dtype in (np.float64, np.float32):
         engine.warmup(dtype)
     try:  # load every BLAS/OpenMP runtime before limiting them all to one thread
         import torch
+
         torch.set_num_threads(1)
     except ImportError:
         pass

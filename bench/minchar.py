@@ -1,6 +1,6 @@
 """A plain NumPy character RNN trained the min-char-rnn way: one time step
 at a time with one-hot inputs, AdaGrad and element-wise clipping. It is the
-speed anchor for bench_speed.py, written from the equations in model.py.
+speed anchor for bench_speed.py, written from the equations in charnn/nn/rnn.py.
 
 Shapes: K = vocabulary size, m = hidden size, T = seq_length (B = 1).
 """
@@ -13,8 +13,9 @@ import numpy as np
 class PlainRNN:
     """Parameters, AdaGrad memory and the carried hidden state, float64."""
 
-    def __init__(self, K: int, m: int, rng: np.random.Generator, lr: float = 0.1,
-                 clip: float = 5.0):
+    def __init__(
+        self, K: int, m: int, rng: np.random.Generator, lr: float = 0.1, clip: float = 5.0
+    ):
         self.K, self.lr, self.clip = K, lr, clip
         self.W = 0.01 * rng.standard_normal((m, m))
         self.U = 0.01 * rng.standard_normal((m, K))

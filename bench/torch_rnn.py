@@ -12,8 +12,7 @@ import numpy as np
 class TorchRNN:
     """One-hot inputs of size K, so the input weights play the role of U."""
 
-    def __init__(self, K: int, m: int, B: int, seed: int = 0, lr: float = 0.1,
-                 clip: float = 5.0):
+    def __init__(self, K: int, m: int, B: int, seed: int = 0, lr: float = 0.1, clip: float = 5.0):
         import torch
 
         self.torch = torch

@@ -3,10 +3,12 @@
 import numpy as np
 import pytest
 
-TEXT = ("To be, or not to be, that is the question:\n"
-        "Whether 'tis nobler in the mind to suffer\n"
-        "The slings and arrows of outrageous fortune,\n"
-        "Or to take arms against a sea of troubles\n") * 8
+TEXT = (
+    "To be, or not to be, that is the question:\n"
+    "Whether 'tis nobler in the mind to suffer\n"
+    "The slings and arrows of outrageous fortune,\n"
+    "Or to take arms against a sea of troubles\n"
+) * 8
 
 
 @pytest.fixture(autouse=True)

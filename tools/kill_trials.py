@@ -24,20 +24,39 @@ from pathlib import Path
 
 import numpy as np
 
-from charnn import rundir, snapshot
+from charnn.run import rundir, snapshot
 
-TEXT = ("Now is the winter of our discontent\nMade glorious summer by this sun of York;\n"
-        "And all the clouds that lour'd upon our house\nIn the deep bosom of the ocean buried.\n")
+TEXT = (
+    "Now is the winter of our discontent\nMade glorious summer by this sun of York;\n"
+    "And all the clouds that lour'd upon our house\nIn the deep bosom of the ocean buried.\n"
+)
 
 
 def train_cmd(args, corpus: Path, out: Path, resume: bool) -> list[str]:
     base = [sys.executable, "-m", "charnn", "train"]
     if resume:
         return base + ["--resume", str(out), "--quiet"]
-    return base + [str(corpus), "--out", str(out), "--force", "--quiet", "--hidden", str(args.hidden),
-                   "--updates", str(args.updates), "--checkpoint-every", str(args.checkpoint_every),
-                   "--sample-every", "500", "--eval-every", "500", "--engine", args.engine,
-                   "--seed", "7"]
+    return base + [
+        str(corpus),
+        "--out",
+        str(out),
+        "--force",
+        "--quiet",
+        "--hidden",
+        str(args.hidden),
+        "--updates",
+        str(args.updates),
+        "--checkpoint-every",
+        str(args.checkpoint_every),
+        "--sample-every",
+        "500",
+        "--eval-every",
+        "500",
+        "--engine",
+        args.engine,
+        "--seed",
+        "7",
+    ]
 
 
 def logged_update(folder: Path) -> int:
@@ -54,8 +73,9 @@ def logged_update(folder: Path) -> int:
 
 def one_trial(args, corpus: Path, out: Path, rng: np.random.Generator) -> tuple[str, bool]:
     has_ckpt = (out / rundir.CHECKPOINT).exists()
-    proc = subprocess.Popen(train_cmd(args, corpus, out, has_ckpt), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        train_cmd(args, corpus, out, has_ckpt), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     time.sleep(rng.uniform(args.min_wait, args.max_wait))
     finished = proc.poll() is not None
     if not finished:
@@ -69,8 +89,11 @@ def one_trial(args, corpus: Path, out: Path, rng: np.random.Generator) -> tuple[
         return f"CHECKPOINT DOES NOT LOAD: {e}", False
     lost = logged_update(out) - state.update
     ok = lost <= args.checkpoint_every
-    return (f"{'finished' if finished else 'killed'}: checkpoint at update {state.update}, "
-            f"{lost} updates lost", ok)
+    return (
+        f"{'finished' if finished else 'killed'}: checkpoint at update {state.update}, "
+        f"{lost} updates lost",
+        ok,
+    )
 
 
 def params_of(folder: Path) -> dict:
@@ -104,8 +127,11 @@ def main(argv=None) -> int:
         subprocess.run(train_cmd(args, corpus, cut, resume), check=True, stdout=subprocess.DEVNULL)
         a, b = params_of(whole), params_of(cut)
         same = all(np.array_equal(a[k], b[k]) for k in a)
-        print("final parameters " + ("are identical, bit for bit, to" if same else "DIFFER from")
-              + " those of the uninterrupted run")
+        print(
+            "final parameters "
+            + ("are identical, bit for bit, to" if same else "DIFFER from")
+            + " those of the uninterrupted run"
+        )
         print(f"{args.trials - failures} passed, {failures + (not same)} failed")
         return 0 if failures == 0 and same else 1
     finally:

@@ -1,9 +1,9 @@
 """The fast engine: compiled equivalents of the float64 reference.
 
-    train_chunk      updates.reference_chunk, all n updates in one compiled call
-    loss_and_grads   updates.batch_loss_and_grads
-    synthesize       sampling.synthesize (same ids for the same rng state)
-    text_loss        model.text_loss
+    train_chunk      nn.step.reference_chunk, all n updates in one compiled call
+    loss_and_grads   nn.step.batch_loss_and_grads
+    synthesize       nn.sampling.synthesize (same ids for the same rng state)
+    text_loss        nn.rnn.text_loss
     warmup, cache_ready   compile, or check numba's on-disk cache
 
 Training runs in the dtype of ``state.params["W"]`` (float32 or float64);
@@ -11,6 +11,6 @@ the loss is always accumulated in float64.
 """
 
 from .api import loss_and_grads, synthesize, text_loss, train_chunk
-from .compiled import cache_ready, warmup
+from .warmup import cache_ready, warmup
 
 __all__ = ["train_chunk", "loss_and_grads", "synthesize", "text_loss", "warmup", "cache_ready"]

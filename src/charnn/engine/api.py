@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model import PARAM_NAMES
-from ..optim import OptimConfig
-from ..sampling import check_options
-from . import kernels
+from ..nn.optim import OptimConfig
+from ..nn.rnn import PARAM_NAMES
+from ..nn.sampling import check_options
+from ..nn.step import check_chunk
+from . import rnn as kernels
 
 DTYPES = (np.float32, np.float64)
 
@@ -26,8 +27,12 @@ def _dtype_of(params: dict) -> np.dtype:
 
 def _inplace(arr: np.ndarray, dtype, what: str) -> np.ndarray:
     """arr itself, after checking that the kernel can update it in place."""
-    if (not isinstance(arr, np.ndarray) or arr.dtype != dtype
-            or not arr.flags.c_contiguous or not arr.flags.writeable):
+    if (
+        not isinstance(arr, np.ndarray)
+        or arr.dtype != dtype
+        or not arr.flags.c_contiguous
+        or not arr.flags.writeable
+    ):
         raise ValueError(f"{what} must be a writeable C-contiguous {np.dtype(dtype).name} array")
     return arr
 
@@ -50,8 +55,9 @@ def _hyper(cfg: OptimConfig) -> tuple[float, ...]:
     return (float(cfg.lr), float(cfg.eps), float(cfg.rho), float(cfg.beta1), float(cfg.beta2))
 
 
-def train_chunk(state, data: np.ndarray, n: int, T: int, clip: float,
-                cfg: OptimConfig) -> np.ndarray:
+def train_chunk(
+    state, data: np.ndarray, n: int, T: int, clip: float, cfg: OptimConfig
+) -> np.ndarray:
     """Run up to n updates on data (B, L) in place on `state`, like
     updates.reference_chunk. The chunk must end within the epoch:
     state.pointer + n*T + 1 <= L. Returns the losses (float64) of the
@@ -67,17 +73,14 @@ def train_chunk(state, data: np.ndarray, n: int, T: int, clip: float,
     return losses[:done]
 
 
-def train_args(state, data: np.ndarray, n: int, T: int, clip: float,
-               cfg: OptimConfig) -> tuple:
+def train_args(state, data: np.ndarray, n: int, T: int, clip: float, cfg: OptimConfig) -> tuple:
     """The arguments of kernels.train for train_chunk (see there)."""
     dtype = _dtype_of(state.params)
     B, L = data.shape
     p = state.pointer
-    if T < 1 or p + n * T + 1 > L:
-        raise ValueError(f"{n} updates of T={T} from offset {p} run past the end of the "
-                         f"{L} ids per stream; end the epoch first")
+    check_chunk(p, n, T, L)
     K = state.params["c"].shape[0]
-    window = _ids(data[:, p:p + n * T + 1], K)
+    window = _ids(data[:, p : p + n * T + 1], K)
     params = tuple(_inplace(state.params[k], dtype, f"params[{k!r}]") for k in PARAM_NAMES)
     moms = tuple(_inplace(state.opt["m"][k], dtype, f"opt m[{k!r}]") for k in PARAM_NAMES)
     vels = tuple(_inplace(state.opt["v"][k], dtype, f"opt v[{k!r}]") for k in PARAM_NAMES)
@@ -86,11 +89,27 @@ def train_args(state, data: np.ndarray, n: int, T: int, clip: float,
     if h.shape != (B, params[0].shape[0]):
         raise ValueError(f"h has shape {h.shape}, expected {(B, params[0].shape[0])}")
     best_h = _inplace(state.best_h, dtype, "best_h")
-    counters = np.array([state.opt["t"], state.update, state.best_x, state.best_update],
-                        dtype=np.int64)
+    counters = np.array(
+        [state.opt["t"], state.update, state.best_x, state.best_update], dtype=np.int64
+    )
     floats = np.array([state.smooth, state.best_smooth], dtype=np.float64)
-    return (params, moms, vels, best, h, best_h, window, int(n), int(T), float(clip),
-            int(cfg.code), _hyper(cfg), counters, floats, np.empty(n))
+    return (
+        params,
+        moms,
+        vels,
+        best,
+        h,
+        best_h,
+        window,
+        int(n),
+        int(T),
+        float(clip),
+        int(cfg.code),
+        _hyper(cfg),
+        counters,
+        floats,
+        np.empty(n),
+    )
 
 
 def loss_and_grads(params: dict, X: np.ndarray, Y: np.ndarray, h: np.ndarray):
@@ -121,8 +140,16 @@ def _float64_params(params: dict) -> list[np.ndarray]:
     return [_contiguous(params[k], np.float64) for k in PARAM_NAMES]
 
 
-def synthesize(params: dict, h0, x0: int, n: int, rng: np.random.Generator,
-               temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> np.ndarray:
+def synthesize(
+    params: dict,
+    h0,
+    x0: int,
+    n: int,
+    rng: np.random.Generator,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+) -> np.ndarray:
     """Generate n ids from hidden state h0 (m,) and input id x0, exactly as
     sampling.synthesize does with the same rng state. Returns int64 (n,)."""
     check_options(temperature, top_k, top_p)
@@ -130,20 +157,29 @@ def synthesize(params: dict, h0, x0: int, n: int, rng: np.random.Generator,
     return kernels.synthesize(*synth_args(params, h0, x0, u, temperature, top_k, top_p))
 
 
-def synth_args(params: dict, h0, x0: int, u: np.ndarray, temperature: float,
-               top_k: int, top_p: float) -> tuple:
+def synth_args(
+    params: dict, h0, x0: int, u: np.ndarray, temperature: float, top_k: int, top_p: float
+) -> tuple:
     """The arguments of kernels.synthesize, with the uniforms u (n,) drawn."""
     K = params["c"].shape[0]
     if not 0 <= int(x0) < K:
         raise ValueError(f"x0 must lie in [0, {K}), got {x0}")
-    return (*_float64_params(params), _contiguous(h0, np.float64), int(x0),
-            _contiguous(u, np.float64), float(temperature), int(top_k), float(top_p))
+    return (
+        *_float64_params(params),
+        _contiguous(h0, np.float64),
+        int(x0),
+        _contiguous(u, np.float64),
+        float(temperature),
+        int(top_k),
+        float(top_p),
+    )
 
 
-def text_loss(params: dict, ids: np.ndarray, h0: np.ndarray | None = None,
-              chunk: int = 4096) -> tuple[float, int]:
+def text_loss(
+    params: dict, ids: np.ndarray, h0: np.ndarray | None = None, chunk: int = 4096
+) -> tuple[float, int]:
     """Total loss in nats of predicting ids[1:] from ids[:-1] from h0 (zero
-    by default), like model.text_loss. Returns (nats, characters)."""
+    by default), like nn.rnn.text_loss. Returns (nats, characters)."""
     args = text_args(params, ids, h0, chunk)
     return float(kernels.text_loss(*args)), max(args[5].size - 1, 0)
 

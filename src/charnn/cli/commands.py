@@ -1,0 +1,260 @@
+"""The command line's subcommands (part of the CLI: these print, nothing else does)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..data import corpus
+from ..data.text import read_text
+from ..data.vocab import Vocab
+from ..errors import CheckpointError, ConfigError, CorpusError
+from ..nn import gradcheck as gc
+from ..nn import rnn, sampling
+from ..run import rundir, snapshot
+from ..run.config import TrainConfig
+from ..run.loop import Interrupted, Run, stop_update
+from ..run.options import OPTIONS
+from .progress import Printer
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+# -- gradcheck ---------------------------------------------------------------
+def gradcheck(args) -> int:
+    for name in ("hidden", "seq_length", "max_entries"):
+        if getattr(args, name) <= 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer")
+    c = corpus.load(args.corpus, min_chars=args.seq_length + 1)
+    vocab = Vocab.from_text(c.text)
+    rows, T = gc.check_on_text(
+        vocab, c.text, args.hidden, args.seq_length, args.seed, args.sig, args.max_entries
+    )
+    print(
+        f"gradient check on {c.name}: K={vocab.size}, m={args.hidden}, T={T}, "
+        f"sig={args.sig}, non-zero h0, float64"
+    )
+    print(format_gradcheck(rows))
+    ok = all(r.passed for r in rows)
+    print("all gradients pass (max relative error < 1e-6)" if ok else "GRADIENT CHECK FAILED")
+    return 0 if ok else 1
+
+
+def format_gradcheck(rows) -> str:
+    lines = [
+        f"{'param':<6} {'shape':<10} {'checked':>8} {'max abs err':>12} {'max rel err':>12}  result"
+    ]
+    for r in rows:
+        lines.append(
+            f"{r.name:<6} {str(r.shape):<10} {r.checked:>8} {r.max_abs:>12.2e} "
+            f"{r.max_rel:>12.2e}  {'pass' if r.passed else 'FAIL'}"
+        )
+    return "\n".join(lines)
+
+
+# -- sample ------------------------------------------------------------------
+def _model_path(source: str | Path, which: str) -> Path:
+    p = Path(source)
+    if p.is_dir():
+        name = rundir.BEST if which == "best" else rundir.CHECKPOINT
+        if not (p / name).exists():
+            raise CheckpointError(f"{p} has no {name}; is it a charnn run directory?")
+        return p / name
+    if not p.exists():
+        raise CheckpointError(f"no run directory or checkpoint at {p}")
+    return p
+
+
+def _check_sampling(args) -> None:
+    if args.length < 0:
+        raise ConfigError(f"--length must be >= 0, got {args.length}")
+    try:
+        sampling.check_options(args.temperature, args.top_k, args.top_p)
+    except ValueError as e:
+        raise ConfigError(
+            str(e)
+            .replace("temperature", "--temperature")
+            .replace("top-k", "--top-k")
+            .replace("top-p", "--top-p")
+        ) from None
+
+
+def sample(args) -> int:
+    _check_sampling(args)
+    rng = np.random.default_rng(args.seed)
+    if args.untrained is not None:
+        if args.hidden <= 0:
+            raise ConfigError("--hidden must be a positive integer")
+        c = corpus.load(args.untrained or None)
+        vocab = Vocab.from_text(c.text)
+        params = rnn.init_params(vocab.size, args.hidden, rng)
+        h, x, dtype = np.zeros(args.hidden), int(vocab.encode(c.text[0])[0]), "float64"
+    elif args.source is None:
+        raise ConfigError("give a run directory or checkpoint, or --untrained [CORPUS]")
+    else:
+        cfg, vocab, params, h, x = snapshot.load_model(_model_path(args.source, args.checkpoint))
+        dtype = cfg.dtype
+    if args.prime:
+        ids = vocab.encode(args.prime)
+        h, x = sampling.prime(params, np.zeros_like(h), ids)
+    from .. import engine
+
+    out = engine.synthesize(
+        params, h.astype(dtype), x, args.length, rng, args.temperature, args.top_k, args.top_p
+    )
+    print((args.prime or "") + vocab.decode(out))
+    return 0
+
+
+# -- evaluate ----------------------------------------------------------------
+def evaluate(args) -> int:
+    cfg, vocab, params, _, _ = snapshot.load_model(_model_path(args.run, args.checkpoint))
+    text = read_text(args.text)
+    unknown = vocab.unknown(text)
+    kept = "".join(ch for ch in text if ch in vocab.index) if unknown else text
+    if len(kept) < 2:
+        raise CorpusError(
+            f"{args.text} has no two characters from the model's vocabulary "
+            f"({len(text) - len(kept)} unknown characters skipped)"
+        )
+    from .. import engine
+
+    nats, count = engine.text_loss(params, vocab.encode(kept))
+    result = {
+        "text": str(args.text),
+        "characters": count,
+        "skipped": len(text) - len(kept),
+        "nats_per_char": nats / count,
+        "bits_per_char": nats / count / np.log(2),
+        "unknown": unknown[:50],
+    }
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        print(
+            f"{result['bits_per_char']:.4f} bits/char ({result['nats_per_char']:.4f} nats/char)"
+            f" over {count} characters of {args.text}; {result['skipped']} unknown "
+            "characters skipped"
+        )
+    return 0
+
+
+# -- train -------------------------------------------------------------------
+def _train_options(args) -> dict:
+    return {o.name: getattr(args, o.name) for o in OPTIONS}
+
+
+def _open_run(args) -> Run:
+    opts = _train_options(args)
+    if args.resume is not None:
+        if args.out is not None and args.out.resolve() != args.resume.resolve():
+            raise ConfigError(
+                "give either --out (a new run) or --resume (an existing one), not both"
+            )
+        if args.force:
+            raise ConfigError("--force starts over; it cannot be combined with --resume")
+        if args.corpus is not None:
+            saved = rundir.read_config(args.resume)["config"]["corpus"]
+            if _corpus_id(args.corpus) != saved:
+                raise ConfigError(f"corpus {args.corpus} differs from the run's ({saved})")
+        return Run.resume(args.resume, opts)
+    if args.out is None:
+        raise ConfigError("give --out RUN_DIR for a new run, or --resume RUN_DIR")
+    given = {k: v for k, v in opts.items() if v is not None}
+    if "epochs" in given and "updates" not in given:
+        given["updates"] = 0
+    cfg = TrainConfig(corpus=_corpus_id(args.corpus), **given).validate()
+    return Run.start(args.out, cfg, force=args.force)
+
+
+def _corpus_id(spec) -> str:
+    """The corpus as a run records it: a corpus name, or the file's absolute path."""
+    name, path = corpus.resolve(spec)
+    return name if not Path(name).exists() else str(path.resolve())
+
+
+def _warm_engine(cfg, quiet: bool) -> None:
+    if cfg.engine != "fast":
+        return
+    from .. import engine
+
+    if not engine.cache_ready(cfg.dtype):
+        if not quiet:
+            _err(f"compiling the fast engine for {cfg.dtype} (first run only, about a minute)...")
+        engine.warmup(cfg.dtype)
+
+
+def train(args) -> int:
+    run = _open_run(args)
+    if args.resume is not None and run.state.update >= stop_update(run.cfg, run.per_epoch):
+        print(
+            f"{run.folder} is complete ({run.state.update} updates); nothing to do. "
+            "Give a larger --updates or --epochs to train further."
+        )
+        return _maybe_report(args, run)
+    _warm_engine(run.cfg, args.quiet)
+    caught = []
+
+    def handler(signum, frame):
+        caught.append(signum)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    printer = Printer(run, args.quiet)
+    try:
+        run.train(printer, lambda: caught[0] if caught else 0)
+    except Interrupted as e:
+        printer.close()
+        _err(
+            f"charnn train: {e} in {run.folder}; continue with: charnn train --resume {run.folder}"
+        )
+        return 128 + e.signum
+    finally:
+        printer.close()
+        for s, h in old.items():
+            signal.signal(s, h)
+    from ..report.plot import plot_run
+
+    plot_run(run.folder)
+    st = run.state
+    print(
+        f"done: {st.update} updates ({st.update / run.per_epoch:.2f} epochs), min smoothed loss "
+        f"{st.best_smooth:.2f} at update {st.best_update}; run in {run.folder}"
+    )
+    return _maybe_report(args, run)
+
+
+def _maybe_report(args, run: Run) -> int:
+    if args.report:
+        from ..report.single import write_report
+
+        print(f"report: {write_report(run.folder)}")
+    return 0
+
+
+# -- plot / report / compare -------------------------------------------------
+def plot(args) -> int:
+    from ..report.plot import plot_run
+
+    rundir.read_config(args.run)
+    print(plot_run(args.run))
+    return 0
+
+
+def report(args) -> int:
+    from ..report.single import write_report
+
+    print(write_report(args.run))
+    return 0
+
+
+def compare(args) -> int:
+    from ..report.compare import write_compare
+
+    print(write_compare(args.runs, args.out))
+    return 0

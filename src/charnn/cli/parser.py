@@ -1,0 +1,95 @@
+"""The argument parser: every subcommand and option, with its help."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .. import __version__
+from ..run.options import OPTIONS
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: 'charnn CMD: error: ...', exit code 2."""
+
+    def error(self, message):
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="charnn", description="Character-level vanilla RNN language models.")
+    p.add_argument("--version", action="version", version=f"charnn {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    t = sub.add_parser("train", help="train a model (AdaGrad by default) into a run directory")
+    t.add_argument("corpus", nargs="?", help="corpus name or text file (default: tragedies)")
+    t.add_argument("--out", type=Path, help="run directory to create")
+    t.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run exactly")
+    t.add_argument("--force", action="store_true", help="replace a run already in --out")
+    t.add_argument("--quiet", action="store_true", help="print only the final summary")
+    t.add_argument("--report", action="store_true", help="write the report when done")
+    for o in OPTIONS:
+        t.add_argument(
+            o.flag,
+            type=o.type,
+            default=None,
+            choices=o.choices,
+            help=f"{o.help} (default {o.default})",
+        )
+
+    s = sub.add_parser(
+        "sample", help="synthesize text from a run, a checkpoint or an untrained model"
+    )
+    s.add_argument("source", nargs="?", help="run directory or .npz checkpoint")
+    s.add_argument(
+        "--checkpoint",
+        choices=("best", "latest"),
+        default="best",
+        help="which model of a run directory (default best)",
+    )
+    s.add_argument(
+        "--untrained",
+        metavar="CORPUS",
+        nargs="?",
+        const="",
+        help="sample from a randomly initialized model on CORPUS's vocabulary",
+    )
+    s.add_argument("--hidden", type=int, default=100, help="hidden size for --untrained")
+    s.add_argument("--length", type=int, default=200, help="characters to generate")
+    s.add_argument("--temperature", type=float, default=1.0, help="0 = greedy argmax")
+    s.add_argument("--top-k", type=int, default=0, help="keep the k most likely (0 = all)")
+    s.add_argument("--top-p", type=float, default=1.0, help="nucleus mass in (0, 1]")
+    s.add_argument("--prime", default=None, help="text run through the network first")
+    s.add_argument("--seed", type=int, default=None, help="random seed (default: fresh)")
+
+    g = sub.add_parser("gradcheck", help="analytic vs numerical gradients, every entry")
+    g.add_argument("corpus", nargs="?", help="corpus name or text file (default: tragedies)")
+    g.add_argument("--hidden", type=int, default=5, help="hidden size m (default 5)")
+    g.add_argument("--seq-length", type=int, default=25, help="sequence length T (default 25)")
+    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    g.add_argument("--sig", type=float, default=0.01, help="std of the weights (default 0.01)")
+    g.add_argument(
+        "--max-entries",
+        type=int,
+        default=2000,
+        help="check at most this many entries per parameter (default 2000)",
+    )
+
+    e = sub.add_parser("evaluate", help="nats and bits per character of a model on a text")
+    e.add_argument("run", type=Path, help="run directory or .npz checkpoint")
+    e.add_argument("text", type=Path, help="UTF-8 text file")
+    e.add_argument("--checkpoint", choices=("best", "latest"), default="best")
+    e.add_argument("--json", action="store_true", help="print JSON")
+
+    pl = sub.add_parser("plot", help="write RUN_DIR/loss.png")
+    pl.add_argument("run", type=Path)
+
+    r = sub.add_parser("report", help="write RUN_DIR/report.html and report.md")
+    r.add_argument("run", type=Path)
+
+    c = sub.add_parser("compare", help="compare several runs in one plot and table")
+    c.add_argument("runs", type=Path, nargs="+")
+    c.add_argument("--out", type=Path, default=Path("compare"), help="output folder")
+    return p

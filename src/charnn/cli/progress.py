@@ -1,0 +1,65 @@
+"""The progress display of training: a bar on a terminal, log lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+
+from ..run.loop import Run, stop_update
+
+
+class Printer:
+    """Turns training events into a progress bar (terminal) or log lines."""
+
+    def __init__(self, run: Run, quiet: bool):
+        self.run, self.quiet = run, quiet
+        self.bar = None
+        self.total = stop_update(run.cfg, run.per_epoch)
+        if not quiet and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=self.total,
+                initial=run.state.update,
+                unit="upd",
+                dynamic_ncols=True,
+                file=sys.stderr,
+            )
+        self.next_log = run.state.update
+
+    def write(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text)
+        else:
+            print(text, flush=True)
+
+    def __call__(self, ev) -> None:
+        if self.quiet:
+            return
+        if ev.kind == "sample":
+            smooth = "n/a" if ev.smooth != ev.smooth else f"{ev.smooth:.2f}"
+            self.write(f"--- sample at update {ev.update} (smooth loss {smooth}) ---\n{ev.text}\n")
+        elif ev.kind == "eval":
+            self.write(f"update {ev.update}: validation {ev.val_bpc:.4f} bits/char")
+        elif ev.kind == "best":
+            self.write(
+                f"--- best model (update {ev.update}, smooth loss {ev.smooth:.2f}), "
+                f"{len(ev.text)} characters ---\n{ev.text}\n"
+            )
+        elif ev.kind == "progress":
+            if self.bar is not None:
+                self.bar.n = ev.update
+                self.bar.set_postfix(
+                    loss=f"{ev.loss:.2f}", smooth=f"{ev.smooth:.2f}", epoch=ev.epoch, refresh=False
+                )
+                self.bar.refresh()
+            elif ev.update >= self.next_log or ev.update == self.total:
+                self.next_log = ev.update + self.run.cfg.log_every
+                print(
+                    f"update {ev.update}/{self.total} epoch {ev.epoch} loss {ev.loss:.2f} "
+                    f"smooth {ev.smooth:.2f} ({ev.rate:.0f} updates/s)",
+                    file=sys.stderr,
+                )
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()

@@ -1,0 +1,1 @@
+"""Text in, ids out: reading and checking text, the vocabulary, named corpora, the id cache."""

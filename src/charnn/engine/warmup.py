@@ -1,0 +1,57 @@
+"""Compiling the kernels ahead of use, and asking whether numba's on-disk
+cache already holds them (so a caller can announce a slow first run)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..nn.optim import OptimConfig
+from ..nn.rnn import init_params
+from ..nn.step import TrainState
+from . import api
+from . import rnn as kernels
+
+
+def _example_calls(dtype) -> list[tuple]:
+    """(dispatcher, args) pairs with the argument types real calls use."""
+    dtype = np.dtype(dtype)
+    if dtype not in api.DTYPES:
+        raise ValueError(f"the engine runs in float32 or float64, not {dtype}")
+    K, m, B, T = 3, 2, 1, 2
+    rng = np.random.default_rng(0)
+    params = {k: v.astype(dtype) for k, v in init_params(K, m, rng, sig=0.1).items()}
+    state = TrainState.fresh(params, B)
+    data = np.zeros((B, T + 1), dtype=np.int32)
+    h = np.zeros((B, m), dtype=dtype)
+    return [
+        (kernels.train, api.train_args(state, data, 1, T, 5.0, OptimConfig())),
+        (kernels.loss_and_grads, api.loss_args(params, data[:, :T], data[:, 1:], h)),
+        (kernels.synthesize, api.synth_args(params, np.zeros(m), 0, rng.random(2), 1.0, 2, 0.9)),
+        (kernels.text_loss, api.text_args(params, data[0], None, 4)),
+    ]
+
+
+def warmup(dtype) -> None:
+    """Compile (or load from numba's cache) every kernel for dtype
+    (float32 or float64) by running each once on tiny inputs."""
+    for kernel, args in _example_calls(dtype):
+        kernel(*args)
+
+
+def cache_ready(dtype) -> bool:
+    """Whether every kernel for dtype is compiled in this process or held,
+    up to date, in numba's on-disk cache (so warmup will be quick)."""
+    try:
+        for kernel, args in _example_calls(dtype):
+            sig = tuple(kernel.typeof_pyval(a) for a in args)
+            if sig in kernel.overloads:
+                continue
+            # numba has no public query for its cache; these internals are
+            # what Dispatcher uses to load an overload, so a miss is exact.
+            cache = kernel._cache
+            key = cache._index_key(sig, kernel.targetctx.codegen())
+            if key not in cache._cache_file._load_index():
+                return False
+        return True
+    except Exception:  # numba internals changed: err on the side of "not ready"
+        return False

@@ -1,0 +1,149 @@
+"""The vanilla RNN: parameters, initialization and the readable reference
+forward/backward pass in float64.
+
+This module is the specification every fast path is tested against.
+
+Notation (shapes with K = vocabulary size, m = hidden size, T = seq_length):
+
+    a_t = W h_{t-1} + U x_t + b        W (m, m), U (m, K), b (m,)
+    h_t = tanh(a_t)                    h_t (m,)
+    o_t = V h_t + c                    V (K, m), c (K,)
+    p_t = softmax(o_t)                 p_t (K,)
+    L   = sum_t -log p_t[y_t]          summed over the sequence, as in the seed
+
+x_t is the one-hot vector of input id ``inputs[t]``, so ``U x_t`` is the
+column ``U[:, inputs[t]]``; no one-hot matrix is ever multiplied.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+PARAM_NAMES = ("W", "U", "V", "b", "c")
+
+
+def param_shapes(K: int, m: int) -> dict[str, tuple[int, ...]]:
+    """Shapes of the five parameters for vocabulary size K and hidden size m."""
+    return {"W": (m, m), "U": (m, K), "V": (K, m), "b": (m,), "c": (K,)}
+
+
+def init_params(K: int, m: int, rng: np.random.Generator, sig: float = 0.01) -> dict:
+    """Draw W, U, V ~ N(0, sig^2) (in that order) and set b = c = 0, float64."""
+    shapes = param_shapes(K, m)
+    params = {}
+    for name in ("W", "U", "V"):
+        params[name] = sig * rng.standard_normal(shapes[name])
+    params["b"] = np.zeros(shapes["b"])
+    params["c"] = np.zeros(shapes["c"])
+    return params
+
+
+def softmax(o: np.ndarray) -> np.ndarray:
+    """Softmax along the last axis, shifted by the max so exp never overflows."""
+    e = np.exp(o - o.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def log_softmax(o: np.ndarray) -> np.ndarray:
+    """log p along the last axis by log-sum-exp."""
+    shifted = o - o.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def step(params: dict, h: np.ndarray, x: int) -> tuple[np.ndarray, np.ndarray]:
+    """One time step from hidden state h (m,) and input id x.
+
+    Returns (h_t (m,), o_t (K,)).
+    """
+    a = params["W"] @ h + params["U"][:, x] + params["b"]
+    h = np.tanh(a)
+    return h, params["V"] @ h + params["c"]
+
+
+def forward(params: dict, inputs: np.ndarray, h0: np.ndarray) -> dict:
+    """Run the network over ``inputs`` (T,) from h0 (m,).
+
+    Returns a cache with H (T+1, m) where H[0] = h0 and H[t+1] = h_t, and
+    the logits O (T, K).
+    """
+    T, m = len(inputs), h0.shape[0]
+    H = np.empty((T + 1, m))
+    H[0] = h0
+    O = np.empty((T, params["c"].shape[0]))
+    for t in range(T):
+        H[t + 1], O[t] = step(params, H[t], int(inputs[t]))
+    return {"H": H, "O": O}
+
+
+def sequence_loss(O: np.ndarray, targets: np.ndarray) -> float:
+    """L = sum_t -log softmax(o_t)[y_t] for logits O (T, K), targets (T,)."""
+    logp = log_softmax(O)
+    return float(-logp[np.arange(len(targets)), targets].sum())
+
+
+def backward(params: dict, inputs: np.ndarray, targets: np.ndarray, cache: dict) -> dict:
+    """Backpropagation through time. Returns grads keyed like params plus 'h0'.
+
+    dL/do_t = p_t - y_t;  dL/dh_t = V^T (p_t - y_t) + W^T dL/da_{t+1};
+    dL/da_t = dL/dh_t * (1 - h_t^2).
+    """
+    W, V = params["W"], params["V"]
+    H, O = cache["H"], cache["O"]
+    grads = {name: np.zeros_like(p) for name, p in params.items()}
+    da_next = np.zeros(W.shape[0])
+    for t in reversed(range(len(inputs))):
+        g = softmax(O[t])
+        g[targets[t]] -= 1.0
+        grads["V"] += np.outer(g, H[t + 1])
+        grads["c"] += g
+        dh = V.T @ g + W.T @ da_next
+        da = dh * (1.0 - H[t + 1] ** 2)
+        grads["W"] += np.outer(da, H[t])
+        grads["U"][:, inputs[t]] += da
+        grads["b"] += da
+        da_next = da
+    grads["h0"] = W.T @ da_next
+    return grads
+
+
+def loss_and_grads_h0(params: dict, inputs, targets, h0) -> tuple[float, dict, np.ndarray]:
+    """Loss, unclipped gradients (W, U, V, b, c and 'h0') and last hidden state.
+
+    inputs, targets: int arrays (T,); h0: (m,).
+    """
+    inputs = np.asarray(inputs, dtype=np.intp)
+    targets = np.asarray(targets, dtype=np.intp)
+    if inputs.shape != targets.shape or inputs.ndim != 1 or len(inputs) == 0:
+        raise ValueError("inputs and targets must be 1-D int arrays of equal, non-zero length")
+    cache = forward(params, inputs, np.asarray(h0, dtype=np.float64))
+    loss = sequence_loss(cache["O"], targets)
+    return loss, backward(params, inputs, targets, cache), cache["H"][-1].copy()
+
+
+def loss_and_grads(params: dict, inputs, targets, h0) -> tuple[float, dict, np.ndarray]:
+    """Loss, unclipped gradients and last hidden state for one sequence.
+
+    inputs, targets: int arrays (T,); h0: (m,). Returns (loss, grads, h_T),
+    grads keyed W, U, V, b, c with the parameters' shapes.
+    """
+    loss, grads, h_last = loss_and_grads_h0(params, inputs, targets, h0)
+    grads.pop("h0")
+    return loss, grads, h_last
+
+
+def text_loss(
+    params: dict, ids: np.ndarray, h0: np.ndarray | None = None, chunk: int = 4096
+) -> tuple[float, int]:
+    """Total loss in nats of predicting ids[1:] from ids[:-1], carrying the
+    hidden state from h0 (zero by default). Returns (nats, characters)."""
+    ids = np.asarray(ids, dtype=np.intp)
+    h = np.zeros(params["W"].shape[0]) if h0 is None else np.asarray(h0, dtype=np.float64)
+    total = 0.0
+    for start in range(0, len(ids) - 1, chunk):
+        x = ids[start : start + chunk]
+        y = ids[start + 1 : start + chunk + 1]
+        x = x[: len(y)]
+        cache = forward(params, x, h)
+        total += sequence_loss(cache["O"], y)
+        h = cache["H"][-1]
+    return total, max(len(ids) - 1, 0)

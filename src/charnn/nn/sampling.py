@@ -1,0 +1,98 @@
+"""Synthesizing text: temperature, top-k and nucleus (top-p) sampling, priming.
+
+At each step the network runs one time step from (h, x), turns the logits o
+into a distribution and draws the next id, which becomes the next input:
+
+    temperature 0       -> argmax of o (greedy; the lowest id wins a tie)
+    otherwise           -> p = softmax(o / temperature)
+    top_k > 0           -> keep the k most probable ids
+    top_p < 1           -> keep the smallest set of most probable ids whose
+                           mass reaches top_p of what is left (at least one)
+
+Ties in probability rank the lower id first. The kept mass q is sampled
+exactly by inverse CDF over ids in ascending order: with u ~ U[0, 1) the
+choice is the first id whose cumulative q exceeds u * sum(q). One uniform
+is drawn per character (all n at once), greedy or not, so the fast path
+consumes the same random numbers and picks the same ids.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import rnn
+
+
+def filter_probs(p: np.ndarray, top_k: int = 0, top_p: float = 1.0) -> np.ndarray:
+    """Zero all but the top-k / nucleus ids of p (K,); returns unnormalized mass."""
+    if top_k <= 0 and top_p >= 1.0:
+        return p
+    order = np.argsort(-p, kind="stable")
+    keep = len(p) if top_k <= 0 else min(top_k, len(p))
+    if top_p < 1.0:
+        kept = p[order[:keep]]
+        cum = np.cumsum(kept)
+        keep = min(keep, int(np.searchsorted(cum, top_p * cum[-1])) + 1)
+    q = np.zeros_like(p)
+    q[order[:keep]] = p[order[:keep]]
+    return q
+
+
+def choose(
+    o: np.ndarray, u: float, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0
+) -> int:
+    """Pick the next id from logits o (K,) with the uniform draw u."""
+    if temperature == 0:
+        return int(np.argmax(o))
+    q = filter_probs(rnn.softmax(o / temperature), top_k, top_p)
+    cdf = np.cumsum(q)
+    idx = int(np.searchsorted(cdf, u * cdf[-1], side="right"))
+    return min(idx, len(q) - 1)
+
+
+def check_options(temperature: float, top_k: int, top_p: float) -> None:
+    """Raise ValueError for options outside their ranges."""
+    if not temperature >= 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if top_k < 0:
+        raise ValueError(f"top-k must be >= 0 (0 keeps all), got {top_k}")
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top-p must be in (0, 1], got {top_p}")
+
+
+def synthesize(
+    params: dict,
+    h0,
+    x0: int,
+    n: int,
+    rng: np.random.Generator,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+) -> np.ndarray:
+    """Generate n ids starting from hidden state h0 (m,) and input id x0.
+
+    Reference implementation; returns an int array (n,) not including x0.
+    """
+    check_options(temperature, top_k, top_p)
+    u = rng.random(n)
+    h = np.asarray(h0, dtype=np.float64)
+    x = int(x0)
+    out = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        h, o = rnn.step(params, h, x)
+        x = choose(o, u[i], temperature, top_k, top_p)
+        out[i] = x
+    return out
+
+
+def prime(params: dict, h0, ids: np.ndarray) -> tuple[np.ndarray, int]:
+    """Run the primer ids (P,) through the network from h0.
+
+    Returns (h, x): the state after all but the last primer character and
+    that last character, ready to be the first input of `synthesize`.
+    """
+    h = np.asarray(h0, dtype=np.float64)
+    for x in ids[:-1]:
+        h, _ = rnn.step(params, h, int(x))
+    return h, int(ids[-1])

@@ -1,0 +1,1 @@
+"""Reports read from run folders: one run, a comparison, their plots."""

@@ -1,0 +1,189 @@
+"""Several runs side by side: one figure (smoothed loss and validation bits
+per character, each against updates and against wall time of training) and
+one table of configurations (differing options highlighted) and outcomes,
+written to OUT_DIR/compare.html, compare.md and compare.png.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from ..errors import CheckpointError
+from ..run import rundir
+from .render import Document, Image, Para, Section, Table, write_doc
+from .summary import fmt, summarize
+
+# Bookkeeping options that never change what a run learns.
+IGNORED = ("log_every", "checkpoint_every")
+# Options that change only what is logged: highlighted in the table, kept out
+# of the legend so labels stay short.
+UNLABELLED = ("eval_every", "sample_every", "sample_length")
+
+
+def run_names(folders: list[Path]) -> list[str]:
+    """Folder names, or the paths as given where two names collide."""
+    names = [f.resolve().name or str(f) for f in folders]
+    return [str(f) if names.count(n) > 1 else n for f, n in zip(folders, names)]
+
+
+def differing(configs: list[dict]) -> list[str]:
+    """Configuration keys whose values are not the same in every run."""
+    keys = list(dict.fromkeys(k for c in configs for k in c))
+    return [k for k in keys if k not in IGNORED and len({repr(c.get(k)) for c in configs}) > 1]
+
+
+def load_runs(folders: list[Path]) -> list[dict]:
+    runs = []
+    for folder, name in zip(folders, run_names(folders)):
+        info = rundir.read_config(folder)
+        try:
+            rows = rundir.read_metrics(folder)
+        except (ValueError, KeyError) as e:
+            raise CheckpointError(f"{folder / rundir.METRICS} is malformed ({e})") from None
+        runs.append(
+            {"name": name, "folder": folder, "info": info, "rows": rows, "summary": summarize(rows)}
+        )
+    return runs
+
+
+def labels(runs: list[dict], keys: list[str]) -> list[str]:
+    out = []
+    for r in runs:
+        cfg = r["info"]["config"]
+        extra = ", ".join(f"{k}={cfg.get(k)}" for k in keys)
+        out.append(f"{r['name']} ({extra})" if extra else r["name"])
+    return out
+
+
+def spread_time(elapsed: list[float]) -> list[float]:
+    """Per-update times: the rows of one chunk share the chunk's end time, so
+    spread its duration evenly over its updates (no steps in the plot)."""
+    out, start, i = [], 0.0, 0
+    while i < len(elapsed):
+        j = i
+        while j < len(elapsed) and elapsed[j] == elapsed[i]:
+            j += 1
+        end, n = elapsed[i] or 0.0, j - i
+        out += [start + (end - start) * (k + 1) / n for k in range(n)]
+        start, i = end, j
+    return out
+
+
+def figure(runs: list[dict], names: list[str], path: Path) -> Path:
+    """2x2 panels: smoothed loss and validation bits/char against updates and time."""
+    from .plot import figure as pyplot
+    from .plot import save_png, series
+
+    plt = pyplot()
+    names = [textwrap.fill(n, 120, subsequent_indent="    ") for n in names]
+    legend_h = 0.2 * sum(n.count("\n") + 1 for n in names) + 0.3  # inches, one line each
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5 + legend_h), dpi=100)
+    panels = [
+        ("update", "smooth", "smoothed loss (nats per sequence)", "updates"),
+        ("elapsed", "smooth", "smoothed loss (nats per sequence)", "wall time of training (s)"),
+        ("val_update", "val_bpc", "validation bits per character", "updates"),
+        ("val_elapsed", "val_bpc", "validation bits per character", "wall time of training (s)"),
+    ]
+    for ax, (x, y, ylabel, xlabel) in zip(axes.flat, panels):
+        for r, name in zip(runs, names):
+            s = series(r["rows"])
+            s["elapsed"] = spread_time(s["elapsed"])
+            style = "o-" if x.startswith("val") else "-"
+            ax.plot(s[x], s[y], style, ms=3, lw=1.2, label=name)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    handles, texts = axes.flat[0].get_legend_handles_labels()
+    fig.legend(
+        handles, texts, loc="lower left", bbox_to_anchor=(0.02, 0.005), fontsize=9, frameon=False
+    )
+    fig.suptitle("charnn runs compared")
+    fig.tight_layout(rect=(0, legend_h / (7.5 + legend_h), 1, 1))
+    save_png(fig, path)
+    plt.close(fig)
+    return path
+
+
+def tables(runs: list[dict], diff: list[str]) -> list:
+    names = [r["name"] for r in runs]
+    keys = list(dict.fromkeys(k for r in runs for k in r["info"]["config"]))
+    cfg_rows = [[k] + [str(r["info"]["config"].get(k, "")) for r in runs] for k in keys]
+    marked = {i for i, k in enumerate(keys) if k in diff}
+    corpus_rows = [
+        ["corpus characters"] + [fmt(r["info"].get("corpus", {}).get("chars")) for r in runs],
+        ["vocabulary size K"] + [str(len(r["info"]["vocab"])) for r in runs],
+    ]
+
+    def outcome(label, key, digits=4, scale=None):
+        vals = []
+        for r in runs:
+            v = r["summary"].get(key)
+            if v is not None and scale:
+                v = v * scale(r["info"]["config"])
+            vals.append(fmt(v, digits) if v is not None else "–")
+        return [label] + vals
+
+    def per(c):
+        return c["seq_length"] * c["batch_size"]
+
+    results = [
+        outcome("updates", "updates"),
+        outcome("min smoothed loss", "min_smooth"),
+        outcome("min smoothed loss: update", "min_update"),
+        outcome("final validation bits/char", "val_final"),
+        outcome("best validation bits/char", "val_best"),
+        outcome("best validation: update", "val_best_update"),
+        outcome("updates per second", "rate", 1),
+        outcome("characters per second", "rate", 0, per),
+        outcome("wall time of training (s)", "elapsed", 2),
+    ]
+    return [
+        Table(["option", *names], cfg_rows + corpus_rows, key="config-compare", marked=marked),
+        Table(["outcome", *names], results, key="outcome-compare"),
+    ]
+
+
+def write_compare(run_dirs: list[Path], out_dir: Path) -> Path:
+    """Write out_dir/compare.{png,html,md} for run_dirs; returns the HTML path.
+    Raises CheckpointError naming the first folder that holds no run."""
+    folders = [Path(f) for f in run_dirs]
+    if not folders:
+        raise CheckpointError("give at least one run directory to compare")
+    runs = load_runs(folders)
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CheckpointError(f"cannot create {out_dir}: {e.strerror or e}") from None
+    diff = differing([r["info"]["config"] for r in runs])
+    names = labels(runs, [k for k in diff if k not in UNLABELLED])
+    png = figure(runs, names, out_dir / "compare.png")
+    what = (
+        f"They differ in {', '.join(diff)} (highlighted)."
+        if diff
+        else "Their configurations are the same."
+    )
+    sections = [
+        Section(
+            "curves",
+            "Training curves",
+            [
+                Image(
+                    png.name,
+                    png.read_bytes(),
+                    "smoothed loss and validation bits per character",
+                    "Top: smoothed training loss; bottom: validation bits per character; left "
+                    "against updates, right against wall time of training (spread evenly over "
+                    "the updates of each logged chunk).",
+                )
+            ],
+        ),
+        Section("table", "Configurations and outcomes", [Para(what), *tables(runs, diff)]),
+    ]
+    doc = Document(
+        "charnn: runs compared",
+        f"{len(runs)} runs: " + "; ".join(str(f) for f in folders),
+        sections,
+    )
+    return write_doc(doc, out_dir / "compare.html", out_dir / "compare.md")

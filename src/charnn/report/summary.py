@@ -1,0 +1,59 @@
+"""The numbers of a run, read back from its folder: formatting and summaries
+shared by the single-run report and the comparison."""
+
+from __future__ import annotations
+
+import statistics
+import zipfile
+from pathlib import Path
+
+from ..errors import CharnnError
+from ..run import rundir
+from ..run.checkpoint import read_meta
+
+
+def fmt(v, digits: int = 4) -> str:
+    """A number as the report shows it: integers exactly, floats to digits
+    decimals; '' for a missing one."""
+    if v is None:
+        return ""
+    return str(v) if isinstance(v, int) else f"{v:.{digits}f}"
+
+
+def summarize(rows: list[dict]) -> dict:
+    """The numbers of a run from its metrics.csv rows (see plot.series).
+
+    min_smooth/min_update: the lowest smoothed loss and the update count at
+    which it was logged; val_*: last and lowest validation bits per char;
+    rate: updates per second over the whole run, median_rate: the median of
+    the per-chunk rates; elapsed: wall seconds of training at the end.
+    """
+    train = [r for r in rows if r["loss"] is not None]
+    val = [r for r in rows if r["val_bpc"] is not None]
+    out = {
+        "updates": int(train[-1]["update"]) if train else 0,
+        "epoch": int(rows[-1]["epoch"]) if rows else 0,
+        "elapsed": max((r["elapsed_s"] or 0.0 for r in rows), default=0.0),
+    }
+    if train:
+        best = min(train, key=lambda r: r["smooth_loss"])
+        out["min_smooth"], out["min_update"] = best["smooth_loss"], int(best["update"])
+        out["final_smooth"] = train[-1]["smooth_loss"]
+        t = train[-1]["elapsed_s"] or 0.0
+        out["rate"] = out["updates"] / t if t > 0 else None
+        rates = [r["updates_per_s"] for r in train if r["updates_per_s"]]
+        out["median_rate"] = statistics.median(rates) if rates else None
+    if val:
+        best = min(val, key=lambda r: r["val_bpc"])
+        out["val_final"], out["val_final_update"] = val[-1]["val_bpc"], int(val[-1]["update"])
+        out["val_best"], out["val_best_update"] = best["val_bpc"], int(best["update"])
+    return out
+
+
+def best_counters(folder: Path) -> dict:
+    """best.npz's counters (best_update, best_smooth), or {} when absent."""
+    try:
+        with zipfile.ZipFile(folder / rundir.BEST) as zf:
+            return read_meta(zf, str(folder / rundir.BEST)).get("counters") or {}
+    except (OSError, zipfile.BadZipFile, CharnnError, ValueError):
+        return {}

@@ -1,0 +1,1 @@
+"""A training run: its configuration, data split, backend, loop and folder."""

@@ -1,0 +1,127 @@
+"""The training configuration: one dataclass whose defaults (the seed's)
+come from the options table, and the checks that keep every option in range."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+from ..errors import ConfigError
+from .options import BY_NAME, DEFAULTS
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run. Defaults reproduce the seed."""
+
+    corpus: str | None = None
+    hidden: int = DEFAULTS["hidden"]
+    seq_length: int = DEFAULTS["seq_length"]
+    lr: float = DEFAULTS["lr"]
+    sig: float = DEFAULTS["sig"]
+    clip: float = DEFAULTS["clip"]
+    eps: float = DEFAULTS["eps"]
+    optimizer: str = DEFAULTS["optimizer"]
+    rho: float = DEFAULTS["rho"]
+    beta1: float = DEFAULTS["beta1"]
+    beta2: float = DEFAULTS["beta2"]
+    batch_size: int = DEFAULTS["batch_size"]
+    dtype: str = DEFAULTS["dtype"]
+    engine: str = DEFAULTS["engine"]
+    seed: int = DEFAULTS["seed"]
+    updates: int = DEFAULTS["updates"]
+    epochs: int = DEFAULTS["epochs"]
+    val_fraction: float = DEFAULTS["val_fraction"]
+    eval_every: int = DEFAULTS["eval_every"]
+    sample_every: int = DEFAULTS["sample_every"]
+    sample_length: int = DEFAULTS["sample_length"]
+    checkpoint_every: int = DEFAULTS["checkpoint_every"]
+    log_every: int = DEFAULTS["log_every"]
+
+    def optim(self):
+        """The update rule's hyper-parameters (an nn.optim.OptimConfig)."""
+        from ..nn.optim import OptimConfig
+
+        return OptimConfig(self.optimizer, self.lr, self.eps, self.rho, self.beta1, self.beta2)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown configuration keys: {', '.join(unknown)}")
+        return cls(**d)
+
+    def validate(self) -> TrainConfig:
+        """Raise ConfigError naming the first option out of range."""
+        _positive_int(
+            self,
+            "hidden",
+            "seq_length",
+            "batch_size",
+            "eval_every",
+            "sample_every",
+            "checkpoint_every",
+            "log_every",
+        )
+        _nonneg_int(self, "updates", "epochs", "sample_length", "seed")
+        _positive_float(self, "lr", "eps")
+        _finite(self, "sig", "clip", "rho", "beta1", "beta2", "val_fraction")
+        if self.sig < 0:
+            raise ConfigError(f"--sig must be >= 0, got {self.sig}")
+        if self.clip < 0:
+            raise ConfigError(f"--clip must be >= 0 (0 turns clipping off), got {self.clip}")
+        for name in ("rho", "beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"--{name} must be in [0, 1), got {getattr(self, name)}")
+        if not 0 <= self.val_fraction < 1:
+            raise ConfigError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
+        for name in ("optimizer", "dtype", "engine"):
+            _choice(self, name, BY_NAME[name].choices)
+        if self.engine == "reference" and self.dtype != "float64":
+            raise ConfigError("the reference engine runs in float64 only; use --dtype float64")
+        if self.updates == 0 and self.epochs == 0:
+            raise ConfigError("nothing to do: give --updates N or --epochs E greater than 0")
+        return self
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _positive_int(cfg, *names):
+    for n in names:
+        v = getattr(cfg, n)
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            raise ConfigError(f"{_flag(n)} must be a positive integer, got {v!r}")
+
+
+def _nonneg_int(cfg, *names):
+    for n in names:
+        v = getattr(cfg, n)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise ConfigError(f"{_flag(n)} must be an integer >= 0, got {v!r}")
+
+
+def _finite(cfg, *names):
+    for n in names:
+        v = getattr(cfg, n)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+            raise ConfigError(f"{_flag(n)} must be a finite number, got {v!r}")
+
+
+def _positive_float(cfg, *names):
+    _finite(cfg, *names)
+    for n in names:
+        if getattr(cfg, n) <= 0:
+            raise ConfigError(f"{_flag(n)} must be > 0, got {getattr(cfg, n)}")
+
+
+def _choice(cfg, name, options):
+    if getattr(cfg, name) not in options:
+        raise ConfigError(
+            f"{_flag(name)} must be one of {', '.join(options)}, got {getattr(cfg, name)!r}"
+        )

@@ -1,0 +1,317 @@
+"""The training loop: events (samples, validation, checkpoints), resume and
+divergence.
+
+Updates run in chunks through the backend (the engine's `train_chunk`, or
+the reference `nn.step.reference_chunk`); between chunks come the events, at
+update counts u (updates done so far):
+
+    u % sample_every == 0   synthesize sample_length chars from the current h and input
+    u % eval_every == 0     validation loss from a zero state, nats and bits per char
+    u % checkpoint_every == 0 (u > 0) and at the end: checkpoint.npz and best.npz
+
+The seed's text evolution ("before the first and every 10,000th update") is
+the samples at u = 0, 10000, 20000, ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CheckpointError, ConfigError, DivergenceError
+from ..nn import rnn, step
+from ..nn.step import TrainState
+from . import rundir, snapshot
+from .backend import backend, validate
+from .config import TrainConfig
+from .split import Data, prepare_data
+
+CHUNK = 500
+
+
+def new_state(cfg: TrainConfig, K: int, rng: np.random.Generator) -> TrainState:
+    """Initial parameters (drawn from rng in float64, then cast) and zero state."""
+    params = rnn.init_params(K, cfg.hidden, rng, cfg.sig)
+    params = {k: v.astype(cfg.dtype) for k, v in params.items()}
+    return TrainState.fresh(params, cfg.batch_size)
+
+
+def stop_update(cfg: TrainConfig, per_epoch: int) -> int:
+    """The update count at which training ends (the first limit reached)."""
+    limits = [u for u in (cfg.updates, cfg.epochs * per_epoch) if u > 0]
+    return min(limits)
+
+
+@dataclass
+class Event:
+    """Something the loop reports: kind is 'sample', 'eval', 'progress',
+    'checkpoint' or 'epoch'; the other fields as they apply."""
+
+    kind: str
+    update: int
+    epoch: int = 0
+    smooth: float = math.nan
+    loss: float = math.nan
+    text: str = ""
+    val_bpc: float = math.nan
+    rate: float = math.nan
+
+
+@dataclass
+class Counters:
+    """What the loop keeps besides the training state; saved in every checkpoint."""
+
+    first_loss: float = math.nan  # the loss of the first update: the divergence reference
+    events_done: bool = False  # the events of the current update count have run
+    elapsed: float = 0.0  # wall seconds of training so far
+
+    @classmethod
+    def from_meta(cls, counters: dict) -> Counters:
+        return cls(**{f.name: counters[f.name] for f in dataclasses.fields(cls)})
+
+
+class Run:
+    """A training run in a directory: start or resume it, then `train`."""
+
+    def __init__(
+        self,
+        folder: Path,
+        cfg: TrainConfig,
+        data: Data,
+        state: TrainState,
+        rng: np.random.Generator,
+        counters: Counters | None = None,
+    ):
+        """counters: those of the checkpoint resumed from; None for a new run."""
+        self.folder, self.cfg, self.data, self.state, self.rng = folder, cfg, data, state, rng
+        self.count = counters or Counters()
+        self.per_epoch = step.updates_per_epoch(data.train.shape[1], cfg.seq_length)
+        self.last_checkpoint = -1 if counters is None else state.update
+        self.backend = backend(cfg.engine)
+
+    @classmethod
+    def start(cls, folder: Path, cfg: TrainConfig, force: bool = False) -> Run:
+        """A new run: refuses a folder holding a run unless force."""
+        cfg.validate()
+        data = prepare_data(cfg)
+        rundir.prepare_new(folder, force)
+        rng = np.random.default_rng(cfg.seed)
+        state = new_state(cfg, data.vocab.size, rng)
+        rundir.write_json(
+            folder / rundir.CONFIG,
+            {
+                "config": cfg.to_dict(),
+                "vocab": list(data.vocab.chars),
+                "corpus": data.info,
+                "versions": rundir.versions(),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            },
+        )
+        return cls(folder, cfg, data, state, rng)
+
+    @classmethod
+    def resume(cls, folder: Path, changes: dict | None = None) -> Run:
+        """Continue from checkpoint.npz; changes may extend updates/epochs or
+        change intervals that do not alter the results."""
+        path = folder / rundir.CHECKPOINT
+        if not path.exists():
+            raise CheckpointError(
+                f"{folder} has no checkpoint to resume from; start a new run with --out instead"
+            )
+        meta, cfg, vocab, state, rng = snapshot.load_train(path)
+        cfg = apply_changes(cfg, changes or {})
+        data = prepare_data(cfg, vocab)
+        c = Counters.from_meta(meta["counters"])
+        for stale in folder.glob(".*.tmp-*"):  # left by a crash in the middle of a write
+            stale.unlink(missing_ok=True)
+        rundir.truncate_logs(folder, state.update, c.events_done, cfg.eval_every)
+        return cls(folder, cfg, data, state, rng, c)
+
+    # -- events ---------------------------------------------------------
+    def next_input(self) -> int:
+        data, p = self.data.train, self.state.pointer
+        return int(data[0, p]) if p < data.shape[1] else int(data[0, 0])
+
+    def synthesize(self, params, h, x, n: int) -> str:
+        ids = self.backend.synthesize(params, h, x, n, self.rng)
+        return self.data.vocab.decode(ids)
+
+    def events(self, emit: Callable[[Event], None]) -> None:
+        """The evaluation, sample and log due at the current update count."""
+        cfg, st = self.cfg, self.state
+        u = st.update
+        if u % cfg.eval_every == 0 and self.data.val.size:
+            self.evaluate(emit)
+        if u % cfg.sample_every == 0 and cfg.sample_length > 0:
+            text = self.synthesize(st.params, st.h[0], self.next_input(), cfg.sample_length)
+            rundir.append_sample(self.folder, u, st.smooth, text)
+            emit(Event("sample", u, st.epoch, st.smooth, text=text))
+        self.count.events_done = True
+
+    def evaluate(self, emit: Callable[[Event], None]) -> None:
+        """Validation of the current parameters: a metrics row and an 'eval' event."""
+        st = self.state
+        nats, bpc = validate(self.backend, st.params, self.data.val)
+        rundir.append_metrics(
+            self.folder,
+            [
+                {
+                    "update": st.update,
+                    "epoch": st.epoch,
+                    "val_nats": nats,
+                    "val_bpc": bpc,
+                    "elapsed_s": self.count.elapsed,
+                }
+            ],
+        )
+        emit(Event("eval", st.update, st.epoch, st.smooth, val_bpc=bpc))
+
+    def save(self) -> None:
+        st = self.state
+        extra = {
+            **dataclasses.asdict(self.count),
+            "next_x": self.next_input(),
+        }
+        snapshot.save_train(
+            self.folder / rundir.CHECKPOINT, self.cfg, self.data.vocab, st, extra, self.rng
+        )
+        snapshot.save_best(self.folder / rundir.BEST, self.cfg, self.data.vocab, st)
+        self.last_checkpoint = st.update
+
+    # -- the loop -------------------------------------------------------
+    def chunk_size(self, end: int) -> int:
+        """Updates until the next event, epoch end, stop, or progress report."""
+        cfg, st = self.cfg, self.state
+        u = st.update
+        nxt = min(
+            -(-(u + 1) // every) * every
+            for every in (cfg.eval_every, cfg.sample_every, cfg.checkpoint_every)
+        )
+        left = step.updates_left_in_epoch(st.pointer, self.data.train.shape[1], cfg.seq_length)
+        cap = CHUNK if cfg.engine == "fast" else max(1, 2000 // (cfg.batch_size * cfg.hidden))
+        return min(cap, end - u, nxt - u, left)
+
+    def log_chunk(self, losses: np.ndarray, smooth0: float, dt: float) -> None:
+        st, u0 = self.state, self.state.update - len(losses)
+        rows, s = [], smooth0
+        for i, loss in enumerate(losses):
+            s = step.smoothed(s, float(loss), u0 + i == 0)
+            rows.append(
+                {
+                    "update": u0 + i + 1,
+                    "epoch": st.epoch,
+                    "loss": float(loss),
+                    "smooth_loss": s,
+                    "elapsed_s": round(self.count.elapsed, 3),
+                    "updates_per_s": round(len(losses) / dt, 1) if dt > 0 else None,
+                }
+            )
+        rundir.append_metrics(self.folder, rows)
+
+    def check_divergence(self, done: int, wanted: int) -> None:
+        st = self.state
+        kept = (
+            f"the last good checkpoint (update {self.last_checkpoint}) is kept"
+            if self.last_checkpoint > 0
+            else "no checkpoint was written"
+        )
+        if done < wanted:
+            raise DivergenceError(
+                f"training diverged at update {st.update + 1}: the loss is not "
+                f"finite; {kept}. Try a smaller --lr or --clip"
+            )
+        if st.smooth > 2 * self.count.first_loss:
+            raise DivergenceError(
+                f"training diverged at update {st.update}: smoothed loss {st.smooth:.1f} is more "
+                f"than twice its start ({self.count.first_loss:.1f}); {kept}. Try a smaller --lr"
+            )
+
+    def train(self, emit: Callable[[Event], None], should_stop: Callable[[], int] = lambda: 0):
+        """Run to the configured end. should_stop() returns a signal number to
+        stop at the next chunk boundary (after saving a checkpoint)."""
+        cfg, st = self.cfg, self.state
+        T, L = cfg.seq_length, self.data.train.shape[1]
+        end, optc = stop_update(cfg, self.per_epoch), cfg.optim()
+        tick = time.perf_counter()
+        while True:
+            if step.updates_left_in_epoch(st.pointer, L, T) == 0:
+                st.start_epoch()  # also at the very end, so a resume continues identically
+                if st.update < end:
+                    emit(Event("epoch", st.update, st.epoch, st.smooth))
+            if not self.count.events_done:
+                self.events(emit)
+            if st.update % cfg.checkpoint_every == 0 and 0 < st.update != self.last_checkpoint:
+                self.save()
+                emit(Event("checkpoint", st.update, st.epoch, st.smooth))
+            if st.update >= end:
+                break
+            signum = should_stop()
+            if signum:
+                self.save()
+                raise Interrupted(signum, st.update)
+            n, smooth0, t0 = self.chunk_size(end), st.smooth, time.perf_counter()
+            losses = self.backend.train_chunk(st, self.data.train, n, T, cfg.clip, optc)
+            now = time.perf_counter()
+            dt = now - t0
+            self.count.elapsed += now - tick  # wall time: the updates and the events before them
+            tick = now
+            if len(losses):
+                self.count.events_done = False
+                if st.update == len(losses):
+                    self.count.first_loss = float(losses[0])
+                self.log_chunk(losses, smooth0, dt)
+            self.check_divergence(len(losses), n)
+            emit(
+                Event(
+                    "progress",
+                    st.update,
+                    st.epoch,
+                    st.smooth,
+                    float(losses[-1]) if len(losses) else math.nan,
+                    rate=n / dt if dt else 0,
+                )
+            )
+        self.finish(emit)
+
+    def finish(self, emit: Callable[[Event], None]) -> None:
+        """Final validation, checkpoints, the best model's text and the plot."""
+        cfg, st = self.cfg, self.state
+        if st.update % cfg.eval_every and self.data.val.size:
+            self.evaluate(emit)
+        if st.update != self.last_checkpoint:
+            self.save()
+        for n in (200, 1000):
+            text = self.synthesize(st.best_params, st.best_h, st.best_x, n)
+            rundir.write_text(self.folder / f"best_{n}.txt", text)
+            emit(Event("best", st.best_update, st.epoch, st.best_smooth, text=text))
+
+
+class Interrupted(Exception):
+    """Training stopped by a signal after saving a checkpoint."""
+
+    def __init__(self, signum: int, update: int):
+        super().__init__(f"stopped by signal {signum} at update {update}; checkpoint saved")
+        self.signum, self.update = signum, update
+
+
+RESUMABLE_CHANGES = ("updates", "epochs", "checkpoint_every", "log_every")
+
+
+def apply_changes(cfg: TrainConfig, changes: dict) -> TrainConfig:
+    """The saved config with allowed changes; any other differing option is an error."""
+    saved = cfg.to_dict()
+    for key, value in changes.items():
+        if value is not None and key not in RESUMABLE_CHANGES and saved.get(key) != value:
+            raise ConfigError(
+                f"--{key.replace('_', '-')} {value} differs from the run's "
+                f"{saved.get(key)}; a resumed run keeps its configuration "
+                f"(only {', '.join(RESUMABLE_CHANGES)} may change)"
+            )
+    allowed = {k: v for k, v in changes.items() if k in RESUMABLE_CHANGES and v is not None}
+    return dataclasses.replace(cfg, **allowed).validate()

@@ -1,0 +1,58 @@
+"""The one table of training options: argparse, the defaults, the checks and
+the README read it. Importing it costs nothing (no NumPy), so `charnn --help`
+stays instant.
+
+Each option is (name, type, default, help, choices); the flag is
+``--name`` with underscores as dashes.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Option(NamedTuple):
+    name: str
+    type: type
+    default: object
+    help: str
+    choices: tuple | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+OPTIONS = (
+    Option("hidden", int, 100, "hidden size m"),
+    Option("seq_length", int, 25, "characters per training sequence T"),
+    Option("lr", float, 0.1, "learning rate eta"),
+    Option("sig", float, 0.01, "std of the initial weights W, U, V"),
+    Option("clip", float, 5.0, "clip gradients element-wise to [-clip, clip]; 0 = off"),
+    Option("eps", float, 1e-8, "epsilon of the optimizer"),
+    Option("optimizer", str, "adagrad", "update rule", ("adagrad", "rmsprop", "adam")),
+    Option("rho", float, 0.9, "RMSProp decay"),
+    Option("beta1", float, 0.9, "Adam beta1"),
+    Option("beta2", float, 0.999, "Adam beta2"),
+    Option("batch_size", int, 1, "parallel streams B over the text (1 = the seed's algorithm)"),
+    Option("dtype", str, "float64", "float64 is exact; float32 is faster", ("float64", "float32")),
+    Option(
+        "engine",
+        str,
+        "fast",
+        "fast (compiled) or reference (the readable float64 spec, slow)",
+        ("fast", "reference"),
+    ),
+    Option("seed", int, 0, "random seed of every draw"),
+    Option("updates", int, 100_000, "stop after this many updates (0 = no update limit)"),
+    Option("epochs", int, 0, "stop after this many epochs (0 = no epoch limit)"),
+    Option("val_fraction", float, 0.05, "fraction of the text held out for validation, at its end"),
+    Option("eval_every", int, 10_000, "validate every N updates"),
+    Option("sample_every", int, 10_000, "sample text every N updates"),
+    Option("sample_length", int, 200, "characters per sample"),
+    Option("checkpoint_every", int, 5_000, "save a checkpoint every N updates"),
+    Option("log_every", int, 1_000, "plain log line every N updates when not on a terminal"),
+)
+
+BY_NAME = {o.name: o for o in OPTIONS}
+DEFAULTS = {o.name: o.default for o in OPTIONS}

@@ -1,0 +1,255 @@
+"""The command line in-process: every promised file, and one clear line for
+every bad input (the README's troubleshooting table mirrors BAD_INPUTS)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from charnn import cli
+from charnn.run import rundir
+from checkpoint_files import npy_bytes, rewrite
+
+SMALL = [
+    "--hidden",
+    "8",
+    "--seq-length",
+    "10",
+    "--updates",
+    "40",
+    "--eval-every",
+    "20",
+    "--sample-every",
+    "20",
+    "--sample-length",
+    "30",
+    "--checkpoint-every",
+    "20",
+    "--engine",
+    "reference",
+    "--quiet",
+]
+
+
+@pytest.fixture
+def run(tmp_path, text_file, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["train", str(text_file), "--out", str(out), *SMALL]) == 0
+    capsys.readouterr()
+    return out
+
+
+def one_error_line(capsys, rc, code=2):
+    err = capsys.readouterr().err
+    assert rc == code, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_train_writes_run_and_prints_summary(tmp_path, text_file, capsys):
+    out = tmp_path / "r"
+    rc = cli.main(["train", str(text_file), "--out", str(out), *SMALL[:-1]])
+    printed = capsys.readouterr().out
+    assert rc == 0
+    assert "--- sample at update 20" in printed and "--- best model" in printed
+    assert "done: 40 updates" in printed
+    for name in (
+        "config.json",
+        "checkpoint.npz",
+        "best.npz",
+        "metrics.csv",
+        "samples.jsonl",
+        "best_200.txt",
+        "best_1000.txt",
+        "loss.png",
+    ):
+        assert (out / name).stat().st_size > 0, name
+    assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_resume_extends_and_complete_run_is_left_alone(run, capsys):
+    assert cli.main(["train", "--resume", str(run), "--updates", "60", "--quiet"]) == 0
+    assert "done: 60 updates" in capsys.readouterr().out
+    before = (run / "best_1000.txt").read_text()
+    assert cli.main(["train", "--resume", str(run), "--quiet"]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    assert (run / "best_1000.txt").read_text() == before
+
+
+def test_gradcheck_table(text_file, capsys):
+    assert cli.main(["gradcheck", str(text_file), "--hidden", "4", "--seq-length", "6"]) == 0
+    out = capsys.readouterr().out
+    for name in ("W", "U", "V", "b", "c", "h0"):
+        assert f"\n{name} " in out
+    assert out.count("  pass\n") == 6 and "all gradients pass" in out
+
+
+def test_evaluate_json(run, text_file, tmp_path, capsys):
+    other = tmp_path / "other.txt"
+    other.write_text("the sea of troubles§§", encoding="utf-8")
+    assert cli.main(["evaluate", str(run), str(other), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["skipped"] == 2 and res["characters"] == 18
+    assert res["bits_per_char"] == pytest.approx(res["nats_per_char"] / np.log(2))
+
+
+def test_plot_command(run, capsys):
+    (run / "loss.png").unlink()
+    assert cli.main(["plot", str(run)]) == 0
+    assert (run / "loss.png").exists()
+
+
+def corpus_cases(tmp_path):
+    files = {
+        "empty": b"",
+        "utf8": b"ok\xc3\x28text",
+        "nul": b"abc\x00def",
+        "short": b"abcdef",
+        "single": b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    }
+    for name, data in files.items():
+        (tmp_path / f"{name}.txt").write_bytes(data)
+    return [
+        (tmp_path / "missing.txt", "not found"),
+        (tmp_path, "is a directory"),
+        (tmp_path / "empty.txt", "empty"),
+        (tmp_path / "utf8.txt", "not valid UTF-8: bad byte 0xc3 at offset 2"),
+        (tmp_path / "nul.txt", "NUL byte at offset 3"),
+        (tmp_path / "short.txt", "at least 11 are needed"),
+        (tmp_path / "single.txt", "single distinct character"),
+        ("no-such-corpus", "unknown corpus"),
+    ]
+
+
+def test_bad_corpora(tmp_path, capsys):
+    for path, message in corpus_cases(tmp_path):
+        rc = cli.main(["train", str(path), "--out", str(tmp_path / "o"), "--seq-length", "10"])
+        assert message in one_error_line(capsys, rc), path
+        assert not (tmp_path / "o").exists()
+
+
+BAD_FLAGS = [
+    ("--hidden", "0", "positive integer"),
+    ("--hidden", "x", "invalid int"),
+    ("--seq-length", "-1", "positive integer"),
+    ("--lr", "0", "> 0"),
+    ("--lr", "nan", "finite"),
+    ("--lr", "abc", "invalid float"),
+    ("--eps=-1e-8", None, "> 0"),
+    ("--clip", "-5", ">= 0"),
+    ("--updates", "-3", ">= 0"),
+    ("--epochs", "-1", ">= 0"),
+    ("--sample-length", "-2", ">= 0"),
+    ("--sample-every", "0", "positive integer"),
+    ("--eval-every", "0", "positive integer"),
+    ("--checkpoint-every", "0", "positive integer"),
+    ("--batch-size", "0", "positive integer"),
+    ("--val-fraction", "1", "[0, 1)"),
+    ("--val-fraction", "-0.1", "[0, 1)"),
+    ("--optimizer", "sgdx", "choose from 'adagrad', 'rmsprop', 'adam'"),
+    ("--dtype", "float16", "choose from 'float64', 'float32'"),
+    ("--sig", "-1", ">= 0"),
+    ("--beta1", "1.0", "[0, 1)"),
+    ("--updates", "0", "nothing to do"),
+    ("--batch-size", "1000", "too short"),
+]
+
+
+@pytest.mark.parametrize("flag, value, message", BAD_FLAGS)
+def test_bad_train_flags(tmp_path, text_file, capsys, flag, value, message):
+    rc = cli.main(
+        ["train", str(text_file), "--out", str(tmp_path / "o"), "--seq-length", "10", flag]
+        + ([value] if value is not None else [])
+    )
+    assert message in one_error_line(capsys, rc)
+    assert not (tmp_path / "o" / "config.json").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--temperature", "-1"], "--temperature must be >= 0"),
+        (["--top-k", "-1"], "--top-k must be >= 0"),
+        (["--top-p", "0"], "--top-p must be in (0, 1]"),
+        (["--top-p", "1.5"], "--top-p must be in (0, 1]"),
+        (["--length", "-1"], "--length must be >= 0"),
+        (["--prime", "Zebra\u2603"], "not in the model's vocabulary: 'Z', '\u2603'"),
+        (["--checkpoint", "newest"], "invalid choice"),
+    ],
+)
+def test_bad_sample_options(run, capsys, args, message):
+    assert message in one_error_line(capsys, cli.main(["sample", str(run), *args]))
+
+
+def test_out_targets(tmp_path, text_file, run, capsys):
+    before = (run / "checkpoint.npz").read_bytes()
+    rc = cli.main(["train", str(text_file), "--out", str(run), *SMALL])
+    assert "already holds a run" in one_error_line(capsys, rc)
+    assert (run / "checkpoint.npz").read_bytes() == before
+    rc = cli.main(["train", str(text_file), "--out", str(text_file), *SMALL])
+    assert "is a file" in one_error_line(capsys, rc)
+    rc = cli.main(["train", str(text_file), "--out", str(text_file / "sub"), *SMALL])
+    assert "cannot write" in one_error_line(capsys, rc)
+    rc = cli.main(["train", str(text_file), *SMALL])
+    assert "give --out" in one_error_line(capsys, rc)
+
+
+def test_bad_resumes(tmp_path, run, capsys):
+    rc = cli.main(["train", "--resume", str(tmp_path / "empty-dir")])
+    assert "no checkpoint" in one_error_line(capsys, rc)
+    ck = run / rundir.CHECKPOINT
+    good = ck.read_bytes()
+    cases = [
+        (lambda: ck.write_bytes(good[: len(good) // 2]), "corrupted or truncated"),
+        (lambda: rewrite(ck, lambda m: m.update(format_version=7)), "newer charnn"),
+        (lambda: rewrite(ck, change_arrays={"p_V.npy": npy_bytes(np.zeros((2, 2)))}), "has shape"),
+    ]
+    for damage, message in cases:
+        ck.write_bytes(good)
+        damage()
+        rc = cli.main(["train", "--resume", str(run), "--updates", "80"])
+        assert message in one_error_line(capsys, rc)
+    ck.write_bytes(good)
+    rc = cli.main(["train", "--resume", str(run), "--lr", "0.3"])
+    assert "differs from the run's" in one_error_line(capsys, rc)
+
+
+def test_evaluate_without_known_characters(run, tmp_path, capsys):
+    p = tmp_path / "greek.txt"
+    p.write_text("αβγδε", encoding="utf-8")
+    rc = cli.main(["evaluate", str(run), str(p)])
+    assert "no two characters from the model's vocabulary" in one_error_line(capsys, rc)
+
+
+def test_not_a_run(tmp_path, capsys):
+    for argv in (
+        ["sample", str(tmp_path)],
+        ["plot", str(tmp_path)],
+        ["evaluate", str(tmp_path), str(tmp_path / "x.txt")],
+    ):
+        assert one_error_line(capsys, cli.main(argv)).startswith(f"charnn {argv[0]}: error:")
+
+
+def test_disk_full_while_training(run, monkeypatch, capsys):
+    before = (run / "checkpoint.npz").read_bytes()
+
+    def disk_full(f, **arrays):
+        f.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", disk_full)
+    rc = cli.main(["train", "--resume", str(run), "--updates", "60", "--quiet"])
+    assert "No space left on device" in one_error_line(capsys, rc)
+    assert (run / "checkpoint.npz").read_bytes() == before
+    monkeypatch.undo()
+    assert cli.main(["train", "--resume", str(run), "--updates", "60", "--quiet"]) == 0
+
+
+def test_disk_full_while_logging(run, monkeypatch, capsys):
+    def disk_full(*a, **k):
+        raise OSError(28, "No space left on device", str(run / "metrics.csv"))
+
+    monkeypatch.setattr(rundir, "append_metrics", disk_full)
+    rc = cli.main(["train", "--resume", str(run), "--updates", "60", "--quiet"])
+    assert "No space left on device" in one_error_line(capsys, rc)

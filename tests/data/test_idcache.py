@@ -1,0 +1,63 @@
+"""Large corpora: streamed once into a cached id file that is memory-mapped."""
+
+import numpy as np
+import pytest
+
+from charnn.data import idcache
+from charnn.data.vocab import Vocab
+from charnn.errors import CorpusError
+
+
+@pytest.fixture
+def tiny_blocks(monkeypatch):
+    """Make every file 'large' and blocks 7 bytes, so multi-byte characters
+    straddle block boundaries."""
+    monkeypatch.setattr(idcache, "LARGE", 0)
+    monkeypatch.setattr(idcache, "BLOCK", 7)
+
+
+TEXT = "Ça va? Très bien — 日本語 text, with emoji 🙂 and more.\n" * 5
+
+
+def test_streamed_ids_equal_whole_file(tmp_path, tiny_blocks, cache_dir):
+    p = tmp_path / "big.txt"
+    p.write_text(TEXT, encoding="utf-8")
+    c = idcache.load_ids(p)
+    vocab = Vocab.from_text(TEXT)
+    assert c.vocab == vocab and c.chars == len(TEXT)
+    np.testing.assert_array_equal(np.asarray(c.ids), vocab.encode(TEXT))
+    assert isinstance(c.ids, np.memmap) and c.head == TEXT[:4096]
+    again = idcache.load_ids(p)  # from the cache
+    assert again.ids.filename == c.ids.filename
+    assert len(list((cache_dir / "ids").glob("*.npy"))) == 1
+
+
+def test_edited_file_is_encoded_again(tmp_path, tiny_blocks):
+    p = tmp_path / "big.txt"
+    p.write_text(TEXT, encoding="utf-8")
+    first = idcache.load_ids(p)
+    p.write_text(TEXT + "XYZ", encoding="utf-8")
+    second = idcache.load_ids(p)
+    assert second.chars == len(TEXT) + 3 and second.vocab != first.vocab
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"ok text here" + b"\xff" + b"more", "bad byte at offset 12"),
+        (b"0123456789abc\x00", "NUL byte at offset 13"),
+        (b"", "empty"),
+        (b"z" * 40, "single distinct"),
+        (b"abc", "at least 26"),
+    ],
+)
+def test_large_path_errors(tmp_path, tiny_blocks, data, message):
+    p = tmp_path / "bad.txt"
+    p.write_bytes(data)
+    with pytest.raises(CorpusError, match=message):
+        idcache.load_ids(p, min_chars=26)
+
+
+def test_small_files_are_read_whole(text_file):
+    c = idcache.load_ids(text_file)
+    assert not isinstance(c.ids, np.memmap) and c.ids.dtype == np.uint8

@@ -1,0 +1,201 @@
+"""The fast engine against the readable reference (model, updates, sampling)."""
+
+import copy
+import math
+
+import numpy as np
+import pytest
+
+from charnn import engine
+from charnn.nn import rnn, sampling, step
+from charnn.nn.optim import OPTIMIZERS, OptimConfig
+
+
+def rel_err(a, b) -> float:
+    """max|a - b| / max|b|, floored so that all-zero references compare absolutely."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+
+
+def random_params(K, m, rng, sig=0.3):
+    params = rnn.init_params(K, m, rng, sig=sig)
+    params["b"] = 0.2 * rng.standard_normal(m)
+    params["c"] = 0.2 * rng.standard_normal(K)
+    return params
+
+
+def cast(params, dtype):
+    return {k: v.astype(dtype) for k, v in params.items()}
+
+
+CASES = [(5, 4, 1, 1), (7, 6, 3, 1), (11, 8, 9, 3), (4, 5, 2, 4), (13, 16, 25, 2)]
+
+
+@pytest.mark.parametrize("K,m,T,B", CASES)
+def test_loss_and_grads_match_reference_float64(K, m, T, B):
+    rng = np.random.default_rng(K * 100 + T)
+    params = random_params(K, m, rng)
+    X, Y = rng.integers(0, K, (B, T)), rng.integers(0, K, (B, T))
+    h = np.tanh(rng.standard_normal((B, m)))
+    loss, grads, h_last = engine.loss_and_grads(params, X, Y, h)
+    ref_loss, ref_grads, ref_h = step.batch_loss_and_grads(params, X, Y, h)
+    assert abs(loss - ref_loss) <= 1e-12 * abs(ref_loss)
+    assert set(grads) == set(rnn.PARAM_NAMES)
+    for k in rnn.PARAM_NAMES:
+        assert grads[k].shape == params[k].shape
+        assert rel_err(grads[k], ref_grads[k]) < 1e-12, k
+    assert rel_err(h_last, ref_h) < 1e-12
+
+
+@pytest.mark.parametrize("K,m,T,B", CASES[2:])
+def test_loss_and_grads_float32_close_to_float64(K, m, T, B):
+    rng = np.random.default_rng(7 + K)
+    params = cast(cast(random_params(K, m, rng), np.float32), np.float64)
+    X, Y = rng.integers(0, K, (B, T)), rng.integers(0, K, (B, T))
+    h = np.tanh(rng.standard_normal((B, m))).astype(np.float32).astype(np.float64)
+    loss, grads, h_last = engine.loss_and_grads(
+        cast(params, np.float32), X, Y, h.astype(np.float32)
+    )
+    ref_loss, ref_grads, ref_h = step.batch_loss_and_grads(params, X, Y, h)
+    assert grads["W"].dtype == np.float32 and h_last.dtype == np.float32
+    assert abs(loss - ref_loss) <= 1e-5 * abs(ref_loss)
+    for k in rnn.PARAM_NAMES:
+        assert rel_err(grads[k], ref_grads[k]) < 1e-5, k
+    assert rel_err(h_last, ref_h) < 1e-5
+
+
+def make_run(B, K=13, m=10, T=5, n=20, seed=0):
+    rng = np.random.default_rng(seed + B)
+    params = random_params(K, m, rng)
+    L = n * T + 1 + 3
+    data = rng.integers(0, K, (B, L)).astype(np.uint16)
+    return step.TrainState.fresh(params, B), data
+
+
+def assert_states_match(state, ref, tol):
+    for k in rnn.PARAM_NAMES:
+        assert rel_err(state.params[k], ref.params[k]) < tol, k
+        assert rel_err(state.best_params[k], ref.best_params[k]) < tol, k
+        assert rel_err(state.opt["v"][k], ref.opt["v"][k]) < tol, k
+        assert rel_err(state.opt["m"][k], ref.opt["m"][k]) < tol or not ref.opt["m"][k].any()
+    assert rel_err(state.h, ref.h) < tol
+    assert rel_err(state.best_h, ref.best_h) < tol
+    assert abs(state.smooth - ref.smooth) <= tol * abs(ref.smooth)
+    assert abs(state.best_smooth - ref.best_smooth) <= tol * abs(ref.best_smooth)
+    assert (state.pointer, state.update, state.opt["t"]) == (ref.pointer, ref.update, ref.opt["t"])
+    assert (state.best_x, state.best_update) == (ref.best_x, ref.best_update)
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+@pytest.mark.parametrize("B", [1, 3])
+def test_train_chunk_matches_reference(name, B):
+    ref, data = make_run(B)
+    state = copy.deepcopy(ref)
+    cfg = OptimConfig(name=name, lr=0.01)
+    clip = 0.05
+    _, g, _ = step.batch_loss_and_grads(ref.params, data[:, :5], data[:, 1:6], ref.h)
+    assert max(np.abs(v).max() for v in g.values()) > clip  # the clip is active
+    ref_losses = step.reference_chunk(ref, data, 20, 5, clip, cfg)
+    # two chunks: the carried state must survive the boundary
+    losses = np.concatenate(
+        [
+            engine.train_chunk(state, data, 12, 5, clip, cfg),
+            engine.train_chunk(state, data, 8, 5, clip, cfg),
+        ]
+    )
+    assert losses.dtype == np.float64 and len(losses) == 20
+    assert rel_err(losses, ref_losses) < 1e-9
+    assert ref.best_update > 0
+    assert_states_match(state, ref, 1e-9)
+
+
+def test_train_chunk_float32_tracks_float64(tmp_path):
+    ref, data = make_run(2, seed=5)
+    mm = np.memmap(tmp_path / "ids.bin", dtype=np.uint8, mode="w+", shape=data.shape)
+    mm[...] = data
+    mm.flush()
+    mm = np.memmap(tmp_path / "ids.bin", dtype=np.uint8, mode="r", shape=data.shape)
+    ref.params = cast(cast(ref.params, np.float32), np.float64)
+    ref.best_params = copy.deepcopy(ref.params)
+    state = step.TrainState.fresh(cast(ref.params, np.float32), 2)
+    cfg = OptimConfig(name="adagrad", lr=0.02)
+    ref_losses = step.reference_chunk(ref, data, 10, 5, 5.0, cfg)
+    losses = engine.train_chunk(state, mm, 10, 5, 5.0, cfg)
+    assert state.params["W"].dtype == np.float32
+    assert rel_err(losses, ref_losses) < 1e-5
+    assert rel_err(state.params["W"], ref.params["W"]) < 1e-4
+
+
+def test_non_finite_loss_stops_before_the_update():
+    state, data = make_run(1)
+    state.params["W"][0, 0] = np.nan
+    before = copy.deepcopy(state)
+    losses = engine.train_chunk(state, data, 5, 5, 5.0, OptimConfig())
+    assert len(losses) == 0
+    for k in rnn.PARAM_NAMES:
+        np.testing.assert_array_equal(state.params[k], before.params[k])
+        np.testing.assert_array_equal(state.opt["v"][k], before.opt["v"][k])
+    assert (state.pointer, state.update, state.opt["t"]) == (0, 0, 0)
+    assert math.isnan(state.smooth) and state.best_smooth == math.inf
+
+
+def test_train_chunk_rejects_bad_input():
+    state, data = make_run(1)
+    with pytest.raises(ValueError, match="past the end"):
+        engine.train_chunk(state, data, 21, 5, 5.0, OptimConfig())
+    bad = data.copy()
+    bad[0, 3] = 13
+    with pytest.raises(ValueError, match="ids must lie"):
+        engine.train_chunk(state, bad, 2, 5, 5.0, OptimConfig())
+    state.params["W"] = np.asfortranarray(state.params["W"])
+    with pytest.raises(ValueError, match="C-contiguous"):
+        engine.train_chunk(state, data, 2, 5, 5.0, OptimConfig())
+
+
+@pytest.mark.parametrize(
+    "temperature,top_k,top_p",
+    [
+        (1.0, 0, 1.0),
+        (0.7, 0, 1.0),
+        (0.0, 0, 1.0),
+        (1.0, 5, 1.0),
+        (0.7, 0, 0.8),
+        (1.3, 4, 0.6),
+        (1.0, 1, 1.0),
+    ],
+)
+def test_synthesize_gives_the_reference_ids(temperature, top_k, top_p):
+    K, m = 20, 16
+    params = random_params(K, m, np.random.default_rng(1), sig=0.5)
+    h0 = np.tanh(np.random.default_rng(2).standard_normal(m))
+    for seed in range(3):
+        ids = engine.synthesize(
+            params, h0, 3, 300, np.random.default_rng(seed), temperature, top_k, top_p
+        )
+        ref = sampling.synthesize(
+            params, h0, 3, 300, np.random.default_rng(seed), temperature, top_k, top_p
+        )
+        assert ids.dtype == np.int64
+        np.testing.assert_array_equal(ids, ref)
+    assert len(set(ref.tolist())) > (1 if temperature > 0 and top_k != 1 else 0)
+
+
+def test_text_loss_matches_reference():
+    K, m = 9, 7
+    rng = np.random.default_rng(3)
+    params = random_params(K, m, rng)
+    ids = rng.integers(0, K, 500)
+    h0 = np.tanh(rng.standard_normal(m))
+    for h in (None, h0):
+        nats, count = engine.text_loss(params, ids, h, chunk=64)
+        ref_nats, ref_count = rnn.text_loss(params, ids, h, chunk=100)
+        assert count == ref_count == 499
+        assert abs(nats - ref_nats) <= 1e-12 * ref_nats
+    assert engine.text_loss(params, ids[:1]) == (0.0, 0)
+
+
+def test_warmup_fills_the_cache():
+    engine.warmup(np.float64)
+    assert engine.cache_ready(np.float64)
+    with pytest.raises(ValueError):
+        engine.cache_ready(np.int32) or engine.warmup(np.int32)

@@ -1,0 +1,304 @@
+"""The report and the comparison: every section present, numbers equal to the
+run's files, texts escaped exactly, hostile corpora inert, nothing loaded from
+outside, images that are real PNGs, and the CLI's report subcommand."""
+
+import base64
+import html
+import re
+import struct
+from html.parser import HTMLParser
+
+import pytest
+
+from charnn import cli
+from charnn.errors import CheckpointError
+from charnn.report import compare, single
+from charnn.report.render import fence, visible
+from charnn.run import rundir
+from charnn.run.config import TrainConfig
+from charnn.run.loop import Run
+
+SECTIONS = ("data", "config", "untrained", "gradcheck", "loss", "evolution", "best", "outcome")
+MD_TITLES = (
+    "1. The data",
+    "2. Configuration",
+    "3. Text from the randomly initialized network",
+    "4. Gradient check",
+    "5. Smoothed loss",
+    "6. Text evolution",
+    "7. Text from the best model",
+    "8. Validation and throughput",
+)
+HOSTILE = (
+    "<script>alert(1)</script> &amp; \"q\" 'a' ``` x\x07y\rz\tw caf\u00e9 \U0001f600 "
+    "\u202eRTL</pre><img src=x onerror=alert(2)>\n"
+)
+
+
+def make_run(folder, corpus_file, **changes):
+    opts = dict(
+        corpus=str(corpus_file),
+        hidden=8,
+        seq_length=10,
+        updates=60,
+        eval_every=20,
+        sample_every=20,
+        sample_length=40,
+        checkpoint_every=20,
+        engine="reference",
+    )
+    Run.start(folder, TrainConfig(**{**opts, **changes})).train(lambda e: None)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory):
+    from conftest import TEXT
+
+    base = tmp_path_factory.mktemp("clean")
+    (base / "text.txt").write_text(TEXT, encoding="utf-8")
+    run = make_run(base / "run", base / "text.txt")
+    return run, single.write_report(run)
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    from conftest import TEXT
+
+    base = tmp_path_factory.mktemp("hostile")
+    path = base / "evil.txt"
+    path.write_bytes(((HOSTILE + TEXT[:200]) * 6).encode("utf-8"))
+    run = make_run(base / "run", path)
+    return run, single.write_report(run)
+
+
+class Page(HTMLParser):
+    """Collects tags, section ids, <pre> texts, table cells and image sources."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tags, self.sections, self.pres, self.images = [], [], [], []
+        self.tables, self.captions = {}, []
+        self._pre = self._cell = None
+        self._table = self._p = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.append((tag, a))
+        if tag == "section":
+            self.sections.append(a.get("id"))
+        elif tag == "pre":
+            self._pre = []
+        elif tag == "img":
+            self.images.append(a["src"])
+        elif tag == "table":
+            self._table = self.tables.setdefault(a.get("id", ""), [])
+        elif tag == "tr" and self._table is not None:
+            self._table.append([])
+        elif tag in ("td", "th") and self._table is not None:
+            self._cell = []
+        elif tag == "p":
+            self._p = []
+
+    def handle_endtag(self, tag):
+        if tag == "pre":
+            self.pres.append("".join(self._pre))
+            self._pre = None
+        elif tag in ("td", "th") and self._cell is not None:
+            self._table[-1].append("".join(self._cell))
+            self._cell = None
+        elif tag == "table":
+            self._table = None
+        elif tag == "p" and self._p is not None:
+            self.captions.append("".join(self._p))
+            self._p = None
+
+    def handle_data(self, data):
+        for part in (self._pre, self._cell, self._p):
+            if part is not None:
+                part.append(data)
+
+    def row(self, table, label):
+        return next(r[1:] for r in self.tables[table] if r and r[0] == label)
+
+
+def parse(path):
+    page = Page()
+    page.feed(path.read_text(encoding="utf-8"))
+    page.close()
+    return page
+
+
+def png_size(src: str) -> tuple[int, int]:
+    """Width and height of a PNG data URI, checked by its signature and IHDR."""
+    prefix = "data:image/png;base64,"
+    assert src.startswith(prefix)
+    data = base64.b64decode(src[len(prefix) :], validate=True)
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def train_rows(run):
+    return [r for r in rundir.read_metrics(run) if r["loss"] is not None]
+
+
+def test_every_section_and_a_real_plot(clean):
+    run, path = clean
+    assert path == run / "report.html" and (run / "report.md").exists()
+    page = parse(path)
+    assert page.sections == list(SECTIONS)
+    assert len(page.images) == 1
+    w, h = png_size(page.images[0])
+    assert w > 300 and h > 200
+    assert any(t == "meta" and a.get("name") == "viewport" for t, a in page.tags)
+
+
+def test_numbers_equal_the_metrics(clean):
+    run, path = clean
+    page = parse(path)
+    rows = train_rows(run)
+    best = min(rows, key=lambda r: r["smooth_loss"])
+    assert page.row("loss-table", "minimum smoothed loss") == [f"{best['smooth_loss']:.4f}"]
+    assert page.row("loss-table", "reached at update") == [str(int(best["update"]))]
+    val = [r for r in rundir.read_metrics(run) if r["val_bpc"] is not None]
+    assert page.row("outcome-table", "final validation bits/char") == [f"{val[-1]['val_bpc']:.4f}"]
+    assert page.row("outcome-table", "final validation: update") == ["60"]
+    low = min(val, key=lambda r: r["val_bpc"])
+    assert page.row("outcome-table", "best validation bits/char") == [f"{low['val_bpc']:.4f}"]
+    rate = 60 / rows[-1]["elapsed_s"]
+    assert page.row("outcome-table", "updates per second (whole run)") == [f"{rate:.1f}"]
+    assert page.row("outcome-table", "characters per second (whole run)") == [f"{rate * 10:.0f}"]
+    assert page.row("config-table", "hidden") == ["8"]
+    assert page.row("data-table", "vocabulary size K") == [
+        str(len(rundir.read_config(run)["vocab"]))
+    ]
+
+
+def test_every_sample_appears_with_its_update(clean):
+    run, path = clean
+    page, raw = parse(path), path.read_text(encoding="utf-8")
+    samples = rundir.read_samples(run)
+    assert [s["update"] for s in samples] == [0, 20, 40, 60]
+    for s in samples:
+        assert f'<pre class="text">{html.escape(s["text"], quote=True)}</pre>' in raw
+        loss = (
+            "n/a, before the first update"
+            if s["smooth_loss"] is None
+            else f"{s['smooth_loss']:.4f}"
+        )
+        assert f"After {s['update']} updates (smoothed loss {loss}):" in page.captions
+    for n in (200, 1000):
+        assert (run / f"best_{n}.txt").read_text(encoding="utf-8") in page.pres
+
+
+def test_untrained_samples_and_gradient_check(clean):
+    run, path = clean
+    page = parse(path)
+    untrained = [c for c in page.captions if c.startswith("Untrained sample")]
+    assert len(untrained) == 3
+    grads = page.tables["gradcheck-table"]
+    assert [r[0] for r in grads[1:]] == ["W", "U", "V", "b", "c", "h0"]
+    assert all(r[-1] == "pass" and float(r[4]) < 1e-6 for r in grads[1:])
+    # Re-created from the run's seed, so a second report is byte-identical.
+    first = path.read_bytes()
+    assert single.write_report(run).read_bytes() == first
+
+
+def test_hostile_corpus_is_inert(hostile):
+    run, path = hostile
+    raw = path.read_text(encoding="utf-8")
+    assert "<script" not in raw.lower()
+    assert not re.search(r"<img(?![^>]*src=\"data:image/png;base64,)", raw)
+    assert "&amp;amp;" in raw and "&lt;script&gt;" in raw
+    bad = [
+        hex(ord(c))
+        for c in set(raw)
+        if (ord(c) < 32 and c not in "\n\t") or ord(c) in (0x7F, 0x202E)
+    ]
+    assert bad == []
+    page = parse(path)
+    assert [t for t, _ in page.tags].count("img") == 1
+    assert all(not k.startswith("on") for _, attrs in page.tags for k in attrs)
+    assert visible(rundir.read_samples(run)[1]["text"]) in page.pres
+    assert "\u27e8U+0007\u27e9" in raw and "\u27e8U+202E\u27e9" in raw
+
+
+def test_no_external_resources(clean, hostile):
+    for _, path in (clean, hostile):
+        raw = path.read_text(encoding="utf-8")
+        assert not re.search(r"(src|href)\s*=\s*[\"']?\s*(https?:)?//", raw, re.I)
+        assert "@import" not in raw and "url(" not in raw
+        page = parse(path)
+        assert all(not t == "link" and not t == "script" for t, _ in page.tags)
+        assert all(src.startswith("data:image/png;base64,") for src in page.images)
+
+
+def test_markdown_has_sections_and_fenced_texts(clean, hostile):
+    for run, _ in (clean, hostile):
+        md = (run / "report.md").read_text(encoding="utf-8")
+        assert [line[3:] for line in md.splitlines() if line.startswith("## ")] == list(MD_TITLES)
+        assert "![smoothed loss against updates](loss.png)" in md and (run / "loss.png").exists()
+        for s in rundir.read_samples(run):
+            assert fence(visible(s["text"])) in md
+        assert fence(visible((run / "best_1000.txt").read_text(encoding="utf-8"))) in md
+        assert "\x07" not in md and "\r" not in md
+
+
+def test_fence_outgrows_backtick_runs():
+    assert fence("a ``` b").startswith("````text\n")
+    assert fence("plain") == "```text\nplain\n```"
+
+
+def test_missing_run_is_a_clear_error(tmp_path):
+    with pytest.raises(CheckpointError, match="holds no run"):
+        single.write_report(tmp_path)
+    with pytest.raises(CheckpointError, match="holds no run"):
+        compare.write_compare([tmp_path], tmp_path / "out")
+
+
+def test_unreadable_corpus_falls_back_to_samples(tmp_path, text_file):
+    run = make_run(tmp_path / "run", text_file, updates=20)
+    text_file.unlink()
+    page = parse(single.write_report(run))
+    assert "the run's samples (the corpus could not be read)" in " ".join(page.captions)
+    assert len(page.tables["gradcheck-table"]) == 7
+
+
+def test_compare_two_learning_rates(tmp_path, clean, text_file):
+    other = make_run(tmp_path / "slow", text_file, lr=0.05)
+    out = compare.write_compare([clean[0], other], tmp_path / "cmp")
+    assert out == tmp_path / "cmp" / "compare.html"
+    page = parse(out)
+    lr = next(r for r in page.tables["config-compare"] if r[0] == "lr")
+    assert lr[1:] == ["0.1", "0.05"]
+    marked = re.search(r'<tr class="marked"><th>lr</th>', out.read_text(encoding="utf-8"))
+    assert marked
+    w, h = png_size(page.images[0])
+    assert (w, h) == struct.unpack(">II", (tmp_path / "cmp" / "compare.png").read_bytes()[16:24])
+    mins = page.tables["outcome-compare"][2][1:]
+    expect = [min(r["smooth_loss"] for r in train_rows(d)) for d in (clean[0], other)]
+    assert mins == [f"{v:.4f}" for v in expect]
+    md = (tmp_path / "cmp" / "compare.md").read_text(encoding="utf-8")
+    assert "| **lr** | **0.1** | **0.05** |" in md and "![" in md and "compare.png" in md
+
+
+def test_cli_report(clean, tmp_path, capsys):
+    run, _ = clean
+    assert cli.main(["report", str(run)]) == 0
+    assert capsys.readouterr().out.strip() == str(run / "report.html")
+    rc = cli.main(["report", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "holds no run" in err
+
+
+def test_cli_compare_rejects_a_folder_without_a_run(clean, tmp_path, capsys):
+    rc = cli.main(["compare", str(clean[0]), str(tmp_path), "--out", str(tmp_path / "c")])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and str(tmp_path) in err
+
+
+def test_malformed_samples_are_a_clear_error(tmp_path, text_file):
+    run = make_run(tmp_path / "run", text_file, updates=20)
+    (run / rundir.SAMPLES).write_text("{not json\n", encoding="utf-8")
+    with pytest.raises(CheckpointError, match="malformed"):
+        single.write_report(run)

@@ -1,0 +1,241 @@
+"""The training loop: run files, validation split, resume bit for bit, divergence."""
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+
+from charnn.errors import CheckpointError, ConfigError, DivergenceError
+from charnn.run import loop, rundir, snapshot, split
+from charnn.run.config import TrainConfig
+
+
+def config(text_file, **kw):
+    base = dict(
+        corpus=str(text_file),
+        hidden=12,
+        seq_length=10,
+        updates=60,
+        eval_every=20,
+        sample_every=25,
+        sample_length=30,
+        checkpoint_every=15,
+        val_fraction=0.1,
+        engine="reference",
+        seed=3,
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def run_to_end(folder, cfg, force=False):
+    events = []
+    r = loop.Run.start(folder, cfg, force=force)
+    r.train(events.append)
+    return r, events
+
+
+def columns(folder, names=("update", "epoch", "loss", "smooth_loss", "val_nats", "val_bpc")):
+    with open(folder / rundir.METRICS, newline="") as f:
+        return [tuple(row[n] for n in names) for row in csv.DictReader(f)]
+
+
+def test_run_writes_every_promised_file(tmp_path, text_file):
+    r, events = run_to_end(tmp_path / "run", config(text_file))
+    folder = tmp_path / "run"
+    for name in (
+        "config.json",
+        "checkpoint.npz",
+        "best.npz",
+        "metrics.csv",
+        "samples.jsonl",
+        "best_200.txt",
+        "best_1000.txt",
+    ):
+        assert (folder / name).exists(), name
+    samples = rundir.read_samples(folder)
+    assert [s["update"] for s in samples] == [0, 25, 50]
+    assert all(len(s["text"]) == 30 for s in samples)
+    assert len((folder / "best_1000.txt").read_text(encoding="utf-8")) == 1000
+    rows = rundir.read_metrics(folder)
+    assert [int(r["update"]) for r in rows if r["loss"] is not None] == list(range(1, 61))
+    assert [int(r["update"]) for r in rows if r["val_bpc"] is not None] == [0, 20, 40, 60]
+    info = json.loads((folder / "config.json").read_text())
+    assert info["config"]["hidden"] == 12 and info["corpus"]["K"] == len(info["vocab"])
+    kinds = {e.kind for e in events}
+    assert {"sample", "eval", "progress", "checkpoint", "best"} <= kinds
+
+
+def test_validation_is_held_out(tmp_path, text_file):
+    cfg = config(text_file)
+    data = split.prepare_data(cfg)
+    n = len(text_file.read_text())
+    n_val = int(n * 0.1)
+    assert data.val.size == n_val and data.train.size == n - n_val
+    ids = data.vocab.encode(text_file.read_text())
+    np.testing.assert_array_equal(data.val, ids[n - n_val :])
+    np.testing.assert_array_equal(data.train.ravel(), ids[: n - n_val])
+
+
+def test_val_bpc_is_nats_over_ln2(tmp_path, text_file):
+    run_to_end(tmp_path / "r", config(text_file))
+    for row in rundir.read_metrics(tmp_path / "r"):
+        if row["val_bpc"] is not None:
+            assert row["val_bpc"] == pytest.approx(row["val_nats"] / math.log(2))
+
+
+def compare_runs(a, b):
+    assert columns(a) == columns(b)
+    assert rundir.read_samples(a) == rundir.read_samples(b)
+    _, _, _, sa, ra = snapshot.load_train(a / rundir.CHECKPOINT)
+    _, _, _, sb, rb = snapshot.load_train(b / rundir.CHECKPOINT)
+    for k in sa.params:
+        assert np.array_equal(sa.params[k], sb.params[k])
+        assert np.array_equal(sa.opt["v"][k], sb.opt["v"][k])
+        assert np.array_equal(sa.best_params[k], sb.best_params[k])
+    assert np.array_equal(sa.h, sb.h)
+    assert (sa.smooth, sa.best_smooth, sa.pointer, sa.epoch) == (
+        sb.smooth,
+        sb.best_smooth,
+        sb.pointer,
+        sb.epoch,
+    )
+    assert ra.bit_generator.state == rb.bit_generator.state
+    assert (a / "best_1000.txt").read_text() == (b / "best_1000.txt").read_text()
+
+
+@pytest.mark.parametrize("first", [20, 45, 49])
+def test_resume_is_bit_exact_across_epochs(tmp_path, text_file, first):
+    # 1238 training chars, T=10: 123 updates per epoch; B=3 streams: 41 per epoch
+    cfg = config(text_file, batch_size=3, updates=100, checkpoint_every=7)
+    run_to_end(tmp_path / "whole", cfg)
+    part = loop.Run.start(tmp_path / "parts", cfg.__class__(**{**cfg.to_dict(), "updates": first}))
+    part.train(lambda e: None)
+    loop.Run.resume(tmp_path / "parts", {"updates": 100}).train(lambda e: None)
+    compare_runs(tmp_path / "whole", tmp_path / "parts")
+
+
+def test_resume_after_interrupt_between_checkpoints(tmp_path, text_file):
+    cfg = config(text_file, updates=80)
+    run_to_end(tmp_path / "whole", cfg)
+    r = loop.Run.start(tmp_path / "cut", cfg)
+    calls = []
+
+    def stop_after_three_chunks():
+        calls.append(1)
+        return 15 if len(calls) > 3 else 0
+
+    with pytest.raises(loop.Interrupted) as info:
+        r.train(lambda e: None, stop_after_three_chunks)
+    assert info.value.signum == 15
+    saved = snapshot.load_train(tmp_path / "cut" / rundir.CHECKPOINT)[3]
+    assert saved.update == info.value.update > 0
+    loop.Run.resume(tmp_path / "cut").train(lambda e: None)
+    compare_runs(tmp_path / "whole", tmp_path / "cut")
+
+
+def test_epochs_limit(tmp_path, text_file):
+    cfg = config(text_file, updates=0, epochs=2, batch_size=4)
+    r, events = run_to_end(tmp_path / "r", cfg)
+    assert r.state.update == 2 * r.per_epoch
+    assert [e.update for e in events if e.kind == "epoch"] == [r.per_epoch]
+
+
+def test_existing_run_is_refused(tmp_path, text_file):
+    run_to_end(tmp_path / "r", config(text_file, updates=5))
+    before = (tmp_path / "r" / "checkpoint.npz").read_bytes()
+    with pytest.raises(CheckpointError, match="already holds a run"):
+        loop.Run.start(tmp_path / "r", config(text_file, updates=5))
+    assert (tmp_path / "r" / "checkpoint.npz").read_bytes() == before
+    run_to_end(tmp_path / "r", config(text_file, updates=5, seed=9), force=True)
+
+
+def test_resume_refuses_other_settings(tmp_path, text_file):
+    run_to_end(tmp_path / "r", config(text_file, updates=5))
+    with pytest.raises(ConfigError, match="--lr 0.5 differs"):
+        loop.Run.resume(tmp_path / "r", {"lr": 0.5})
+
+
+def test_resume_refuses_changed_vocabulary(tmp_path, text_file):
+    run_to_end(tmp_path / "r", config(text_file, updates=5))
+    text_file.write_text(text_file.read_text() + "Z#", encoding="utf-8")
+    with pytest.raises(Exception, match="different vocabulary"):
+        loop.Run.resume(tmp_path / "r", {"updates": 10})
+
+
+def test_divergence_before_any_checkpoint(tmp_path, text_file):
+    cfg = config(text_file, updates=200, lr=1e6, clip=0.0)
+    r = loop.Run.start(tmp_path / "r", cfg)
+    with pytest.raises(DivergenceError, match="diverged at update .*no checkpoint"):
+        r.train(lambda e: None)
+    assert not (tmp_path / "r" / rundir.CHECKPOINT).exists()
+
+
+def test_divergence_keeps_last_good_checkpoint(tmp_path, text_file):
+    run_to_end(tmp_path / "r", config(text_file, updates=15))
+    good = (tmp_path / "r" / rundir.CHECKPOINT).read_bytes()
+    r = loop.Run.resume(tmp_path / "r", {"updates": 60})
+    r.state.params["W"][0, 0] = math.nan  # what an exploding update leaves behind
+    with pytest.raises(DivergenceError, match="not finite.*checkpoint \\(update 15\\)"):
+        r.train(lambda e: None)
+    assert (tmp_path / "r" / rundir.CHECKPOINT).read_bytes() == good
+
+
+def test_divergence_by_smoothed_loss(tmp_path, text_file):
+    r = loop.Run.start(tmp_path / "r", config(text_file, updates=15))
+    r.train(lambda e: None)
+    r.state.smooth = 3 * r.count.first_loss
+    with pytest.raises(DivergenceError, match="more than twice"):
+        r.check_divergence(1, 1)
+
+
+def test_logs_cut_by_a_crash_are_repaired_on_resume(tmp_path, text_file):
+    run_to_end(tmp_path / "r", config(text_file, updates=15, sample_every=5))
+    folder = tmp_path / "r"
+    with open(folder / rundir.METRICS, "a") as f:
+        f.write("16,0,55.0,60.1,,,1.0,10.0\n17,0,54")  # rows after the checkpoint, one cut
+    with open(folder / rundir.SAMPLES, "a", encoding="utf-8") as f:
+        f.write('{"update": 20, "smooth_loss": 1.0, "text": "a\u2028b"}\n{"update": 2')
+    (folder / ".checkpoint.npz.tmp-999").write_bytes(b"half")
+    r = loop.Run.resume(folder, {"updates": 15})
+    rows = rundir.read_metrics(folder)
+    assert max(int(x["update"]) for x in rows) == 15
+    assert [s["update"] for s in rundir.read_samples(folder)] == [0, 5, 10, 15]
+    assert not (folder / ".checkpoint.npz.tmp-999").exists()
+    assert r.state.update == 15
+
+
+def test_sample_text_with_line_separators_round_trips(tmp_path):
+    rundir.append_sample(tmp_path, 3, 1.5, "x\u2028y\u0085z\n")
+    assert rundir.read_samples(tmp_path) == [
+        {"update": 3, "smooth_loss": 1.5, "text": "x\u2028y\u0085z\n"}
+    ]
+
+
+def test_fast_engine_reproduces_the_reference_run(tmp_path, text_file):
+    run_to_end(tmp_path / "ref", config(text_file, updates=40, batch_size=2))
+    run_to_end(tmp_path / "fast", config(text_file, updates=40, batch_size=2, engine="fast"))
+    ref, fast = rundir.read_metrics(tmp_path / "ref"), rundir.read_metrics(tmp_path / "fast")
+    assert len(ref) == len(fast)
+    for a, b in zip(ref, fast):
+        for key in ("loss", "smooth_loss", "val_nats"):
+            if a[key] is not None:
+                assert b[key] == pytest.approx(a[key], rel=1e-9)
+    texts = [s["text"] for s in rundir.read_samples(tmp_path / "ref")]
+    assert texts == [s["text"] for s in rundir.read_samples(tmp_path / "fast")]
+
+
+def test_float32_run(tmp_path, text_file):
+    r, _ = run_to_end(
+        tmp_path / "f32", config(text_file, updates=30, engine="fast", dtype="float32")
+    )
+    assert r.state.params["W"].dtype == np.float32
+    _, cfg, _, st, _ = snapshot.load_train(tmp_path / "f32" / rundir.CHECKPOINT)
+    assert cfg.dtype == "float32" and st.params["V"].dtype == np.float32
+
+
+def test_reference_engine_is_float64_only(text_file):
+    with pytest.raises(ConfigError, match="float64 only"):
+        config(text_file, dtype="float32").validate()
