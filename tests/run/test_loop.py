@@ -239,3 +239,42 @@ def test_float32_run(tmp_path, text_file):
 def test_reference_engine_is_float64_only(text_file):
     with pytest.raises(ConfigError, match="float64 only"):
         config(text_file, dtype="float32").validate()
+
+
+class FakeClock:
+    """perf_counter that advances a fixed step per call, so time limits are exact."""
+
+    def __init__(self, step):
+        self.t, self.step = 0.0, step
+
+    def __call__(self):
+        self.t += self.step
+        return self.t
+
+
+def test_max_time_stops_cleanly_and_resume_extends(tmp_path, text_file, monkeypatch):
+    monkeypatch.setattr(loop.time, "perf_counter", FakeClock(0.5))
+    cfg = config(text_file, updates=0, epochs=0, max_time=3.0, checkpoint_every=1000)
+    r, events = run_to_end(tmp_path / "r", cfg)
+    stopped = r.state.update
+    assert 0 < stopped < r.per_epoch  # far from any update or epoch limit
+    assert r.count.elapsed >= 3.0
+    assert r.end() == stopped
+    meta, _, _, state, _ = snapshot.load_train(tmp_path / "r" / rundir.CHECKPOINT)
+    assert state.update == stopped  # the final checkpoint holds where it stopped
+    assert (tmp_path / "r" / "best_1000.txt").exists()
+    assert events[-1].kind == "best"
+    again = loop.Run.resume(tmp_path / "r")
+    assert again.end() == stopped  # the budget is the run's total: nothing left
+    more = loop.Run.resume(tmp_path / "r", {"max_time": 6.0})
+    more.train(lambda e: None)
+    assert more.state.update > stopped and more.count.elapsed >= 6.0
+
+
+def test_max_time_alone_is_a_limit_and_must_be_sane(text_file):
+    assert TrainConfig(corpus=str(text_file), updates=0, max_time=1.0).validate()
+    for bad in (-1.0, math.nan, math.inf):
+        with pytest.raises(ConfigError, match="--max-time"):
+            TrainConfig(corpus=str(text_file), max_time=bad).validate()
+    with pytest.raises(ConfigError, match="nothing to do"):
+        TrainConfig(corpus=str(text_file), updates=0, epochs=0, max_time=0).validate()

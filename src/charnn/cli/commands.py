@@ -17,7 +17,7 @@ from ..nn import gradcheck as gc
 from ..nn import rnn, sampling
 from ..run import rundir, snapshot
 from ..run.config import TrainConfig
-from ..run.loop import Interrupted, Run, stop_update
+from ..run.loop import Interrupted, Run
 from ..run.options import OPTIONS
 from .progress import Printer
 
@@ -192,10 +192,10 @@ def _warm_engine(cfg, quiet: bool) -> None:
 
 def train(args) -> int:
     run = _open_run(args)
-    if args.resume is not None and run.state.update >= stop_update(run.cfg, run.per_epoch):
+    if args.resume is not None and run.state.update >= run.end():
         print(
             f"{run.folder} is complete ({run.state.update} updates); nothing to do. "
-            "Give a larger --updates or --epochs to train further."
+            "Give a larger --updates, --epochs or --max-time to train further."
         )
         return _maybe_report(args, run)
     _warm_engine(run.cfg, args.quiet)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ..run.loop import Run, stop_update
+from ..run.loop import NO_LIMIT, Run, stop_update
 
 
 class Printer:
@@ -13,7 +13,8 @@ class Printer:
     def __init__(self, run: Run, quiet: bool):
         self.run, self.quiet = run, quiet
         self.bar = None
-        self.total = stop_update(run.cfg, run.per_epoch)
+        total = stop_update(run.cfg, run.per_epoch)
+        self.total = None if total >= NO_LIMIT else total  # only --max-time limits the run
         if not quiet and sys.stderr.isatty():
             from tqdm import tqdm
 
@@ -54,8 +55,9 @@ class Printer:
                 self.bar.refresh()
             elif ev.update >= self.next_log or ev.update == self.total:
                 self.next_log = ev.update + self.run.cfg.log_every
+                of = "" if self.total is None else f"/{self.total}"
                 print(
-                    f"update {ev.update}/{self.total} epoch {ev.epoch} loss {ev.loss:.2f} "
+                    f"update {ev.update}{of} epoch {ev.epoch} loss {ev.loss:.2f} "
                     f"smooth {ev.smooth:.2f} ({ev.rate:.0f} updates/s)",
                     file=sys.stderr,
                 )

@@ -31,6 +31,7 @@ class TrainConfig:
     seed: int = DEFAULTS["seed"]
     updates: int = DEFAULTS["updates"]
     epochs: int = DEFAULTS["epochs"]
+    max_time: float = DEFAULTS["max_time"]
     val_fraction: float = DEFAULTS["val_fraction"]
     eval_every: int = DEFAULTS["eval_every"]
     sample_every: int = DEFAULTS["sample_every"]
@@ -70,6 +71,11 @@ class TrainConfig:
         _nonneg_int(self, "updates", "epochs", "sample_length", "seed")
         _positive_float(self, "lr", "eps")
         _finite(self, "sig", "clip", "rho", "beta1", "beta2", "val_fraction")
+        _finite(self, "max_time")
+        if self.max_time < 0:
+            raise ConfigError(
+                f"--max-time must be >= 0 seconds (0 = no limit), got {self.max_time}"
+            )
         if self.sig < 0:
             raise ConfigError(f"--sig must be >= 0, got {self.sig}")
         if self.clip < 0:
@@ -83,8 +89,10 @@ class TrainConfig:
             _choice(self, name, BY_NAME[name].choices)
         if self.engine == "reference" and self.dtype != "float64":
             raise ConfigError("the reference engine runs in float64 only; use --dtype float64")
-        if self.updates == 0 and self.epochs == 0:
-            raise ConfigError("nothing to do: give --updates N or --epochs E greater than 0")
+        if self.updates == 0 and self.epochs == 0 and self.max_time == 0:
+            raise ConfigError(
+                "nothing to do: give --updates N, --epochs E or --max-time S greater than 0"
+            )
         return self
 
 

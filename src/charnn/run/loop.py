@@ -33,6 +33,7 @@ from .config import TrainConfig
 from .split import Data, prepare_data
 
 CHUNK = 500
+NO_LIMIT = 2**62
 
 
 def new_state(cfg: TrainConfig, K: int, rng: np.random.Generator) -> TrainState:
@@ -43,9 +44,10 @@ def new_state(cfg: TrainConfig, K: int, rng: np.random.Generator) -> TrainState:
 
 
 def stop_update(cfg: TrainConfig, per_epoch: int) -> int:
-    """The update count at which training ends (the first limit reached)."""
+    """The update count at which training ends (the first limit reached), leaving
+    --max-time aside; with no update or epoch limit, an effectively endless count."""
     limits = [u for u in (cfg.updates, cfg.epochs * per_epoch) if u > 0]
-    return min(limits)
+    return min(limits) if limits else NO_LIMIT
 
 
 @dataclass
@@ -93,6 +95,7 @@ class Run:
         self.count = counters or Counters()
         self.per_epoch = step.updates_per_epoch(data.train.shape[1], cfg.seq_length)
         self.last_checkpoint = -1 if counters is None else state.update
+        self.rate = math.nan  # updates per second of the last chunk
         self.backend = backend(cfg.engine)
 
     @classmethod
@@ -185,6 +188,15 @@ class Run:
         self.last_checkpoint = st.update
 
     # -- the loop -------------------------------------------------------
+    def out_of_time(self) -> bool:
+        """Whether the run has used its --max-time budget of training seconds."""
+        return 0 < self.cfg.max_time <= self.count.elapsed
+
+    def end(self) -> int:
+        """The update count this run stops at: its update or epoch limit, or now
+        when its time budget is spent."""
+        return self.state.update if self.out_of_time() else stop_update(self.cfg, self.per_epoch)
+
     def chunk_size(self, end: int) -> int:
         """Updates until the next event, epoch end, stop, or progress report."""
         cfg, st = self.cfg, self.state
@@ -195,6 +207,8 @@ class Run:
         )
         left = step.updates_left_in_epoch(st.pointer, self.data.train.shape[1], cfg.seq_length)
         cap = CHUNK if cfg.engine == "fast" else max(1, 2000 // (cfg.batch_size * cfg.hidden))
+        if cfg.max_time and self.rate > 0:  # a chunk overshoots the budget by ~1 s at most
+            cap = min(cap, max(1, int((cfg.max_time - self.count.elapsed + 1) * self.rate)))
         return min(cap, end - u, nxt - u, left)
 
     def log_chunk(self, losses: np.ndarray, smooth0: float, dt: float) -> None:
@@ -237,7 +251,7 @@ class Run:
         stop at the next chunk boundary (after saving a checkpoint)."""
         cfg, st = self.cfg, self.state
         T, L = cfg.seq_length, self.data.train.shape[1]
-        end, optc = stop_update(cfg, self.per_epoch), cfg.optim()
+        end, optc = self.end(), cfg.optim()
         tick = time.perf_counter()
         while True:
             if step.updates_left_in_epoch(st.pointer, L, T) == 0:
@@ -261,6 +275,9 @@ class Run:
             dt = now - t0
             self.count.elapsed += now - tick  # wall time: the updates and the events before them
             tick = now
+            self.rate = n / dt if dt > 0 else math.nan
+            if self.out_of_time():
+                end = st.update
             if len(losses):
                 self.count.events_done = False
                 if st.update == len(losses):
@@ -300,7 +317,7 @@ class Interrupted(Exception):
         self.signum, self.update = signum, update
 
 
-RESUMABLE_CHANGES = ("updates", "epochs", "checkpoint_every", "log_every")
+RESUMABLE_CHANGES = ("updates", "epochs", "max_time", "checkpoint_every", "log_every")
 
 
 def apply_changes(cfg: TrainConfig, changes: dict) -> TrainConfig:

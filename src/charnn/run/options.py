@@ -46,6 +46,12 @@ OPTIONS = (
     Option("seed", int, 0, "random seed of every draw"),
     Option("updates", int, 100_000, "stop after this many updates (0 = no update limit)"),
     Option("epochs", int, 0, "stop after this many epochs (0 = no epoch limit)"),
+    Option(
+        "max_time",
+        float,
+        0.0,
+        "stop cleanly once the run has trained this many seconds, wall time (0 = no limit)",
+    ),
     Option("val_fraction", float, 0.05, "fraction of the text held out for validation, at its end"),
     Option("eval_every", int, 10_000, "validate every N updates"),
     Option("sample_every", int, 10_000, "sample text every N updates"),
