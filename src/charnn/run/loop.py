@@ -207,8 +207,9 @@ class Run:
         )
         left = step.updates_left_in_epoch(st.pointer, self.data.train.shape[1], cfg.seq_length)
         cap = CHUNK if cfg.engine == "fast" else max(1, 2000 // (cfg.batch_size * cfg.hidden))
-        if cfg.max_time and self.rate > 0:  # a chunk overshoots the budget by ~1 s at most
-            cap = min(cap, max(1, int((cfg.max_time - self.count.elapsed + 1) * self.rate)))
+        if cfg.max_time:  # a short first chunk measures the rate; then stop near the budget
+            left_s = cfg.max_time - self.count.elapsed
+            cap = min(cap, 10 if math.isnan(self.rate) else max(1, int(left_s * self.rate) + 1))
         return min(cap, end - u, nxt - u, left)
 
     def log_chunk(self, losses: np.ndarray, smooth0: float, dt: float) -> None:
