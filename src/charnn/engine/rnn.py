@@ -1,10 +1,20 @@
 """Compiled numba kernels of the fast engine (float32 or float64 throughout).
 
 Shapes: K = vocabulary size, m = hidden size, T = seq_length, B = batch.
-Hidden states of a whole sequence live in ``Hs ((T+1)*B, m)``: rows
-``t*B .. t*B+B-1`` hold h_t of the B streams (t = 0 is the carried state),
-so the output layer and the weight gradients are single GEMMs over all
-T*B rows, and only the recurrence itself is stepped through time.
+Hidden states of a whole sequence live in ``Hs ((T+1)*S, m)``: rows
+``t*S .. t*S+S-1`` hold h_t of the S streams of a group (t = 0 is the
+carried state), so the output layer and the weight gradients are single
+GEMMs over all T*S rows, and only the recurrence itself is stepped
+through time.
+
+The B streams are processed in groups of GROUP streams when B >= 2*GROUP
+(one group otherwise); the groups run in parallel (numba threads) and
+their gradients are summed in group order. The grouping depends on B
+only, so the results do not depend on the number of threads.
+
+exp and tanh are computed here (`_expneg`, `_tanh`) rather than by libm so
+that the loops over a row vectorize: Cody-Waite range reduction, a Taylor
+polynomial and the power of two built from its bits; a few ulp.
 
 All compiled code sits in this one file on purpose: numba's on-disk cache
 checks only the timestamp of the file that defines a function, so a
@@ -16,39 +26,110 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 # Reassociation lets LLVM vectorize the dot-product loops; no 'nnan'/'ninf',
 # so a non-finite loss is still seen as such. error_model="numpy" drops the
 # ZeroDivisionError check that keeps every loop with a division scalar.
 _FAST = {"reassoc", "contract", "nsz"}
+_FMA = {"contract"}  # fused multiply-add only: the order of sums is kept
+GROUP = 16  # streams per group when B >= 2 * GROUP
+
+
+@intrinsic
+def _pow2(typingctx, k):
+    """2**k for an integer-valued float k in the normal exponent range,
+    assembled from its bits (vectorizes, unlike ldexp)."""
+    if not isinstance(k, types.Float):
+        return None
+
+    def codegen(context, builder, sig, args):
+        wide = k.bitwidth == 64
+        it = ir.IntType(64 if wide else 32)
+        bias, shift = (1023, 52) if wide else (127, 23)
+        i = builder.add(builder.fptosi(args[0], it), ir.Constant(it, bias))
+        i = builder.shl(i, ir.Constant(it, shift))
+        return builder.bitcast(i, ir.DoubleType() if wide else ir.FloatType())
+
+    return k(k), codegen
 
 
 @njit(cache=True, error_model="numpy")
 def tanh_coefs(dtype_like):
-    """Constants of `_tanh` in the dtype of the array dtype_like."""
-    c = np.array((1.0 / 3.0, 2.0 / 15.0, 17.0 / 315.0, 62.0 / 2835.0, 0.03, 1.0, 2.0))
-    return c.astype(dtype_like.dtype)
+    """The constants of `_expneg` and `_tanh` (exp and tanh) in the dtype of dtype_like, as a tuple:
+    0-13 exp Taylor 1/i!, 14-15 ln 2 split high/low, 16 lowest argument,
+    17 log2 e, 18 one half, 19 one, 20 two, 21-24 tanh Taylor, 25 its range."""
+    a = np.empty(26, dtype_like.dtype)
+    f = 1.0
+    for i in range(14):
+        a[i] = 1.0 / f
+        f *= i + 1
+    if dtype_like.itemsize == 8:  # the high part times k stays exact
+        a[14], a[15], a[16] = 6.93147180369123816490e-01, 1.90821492927058770002e-10, -708.0
+    else:
+        a[14], a[15], a[16] = 0.693359375, -2.12194440e-4, -87.0
+    a[17], a[18], a[19], a[20] = 1.4426950408889634, 0.5, 1.0, 2.0
+    a[21], a[22], a[23], a[24] = 1.0 / 3.0, 2.0 / 15.0, 17.0 / 315.0, 62.0 / 2835.0
+    a[25] = 0.03
+    return (a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12],
+            a[13], a[14], a[15], a[16], a[17], a[18], a[19], a[20], a[21], a[22], a[23],
+            a[24], a[25])  # fmt: skip
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath=_FMA)
+def _expneg(x, cf):
+    """exp(x) for x <= 0 (a few ulp; below the lowest argument, exp of it)."""
+    x = cf[16] if x < cf[16] else x  # NaN passes through
+    k = np.floor(x * cf[17] + cf[18])
+    r = (x - k * cf[14]) - k * cf[15]
+    p = cf[13]
+    p = p * r + cf[12]
+    p = p * r + cf[11]
+    p = p * r + cf[10]
+    p = p * r + cf[9]
+    p = p * r + cf[8]
+    p = p * r + cf[7]
+    p = p * r + cf[6]
+    p = p * r + cf[5]
+    p = p * r + cf[4]
+    p = p * r + cf[3]
+    p = p * r + cf[2]
+    p = p * r + cf[1]
+    p = p * r + cf[0]
+    return p * _pow2(k)
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FMA)
 def _tanh(x, cf):
-    """tanh from one exp (libm tanh is ~5x slower); a Taylor series below
-    |x| = 0.03 avoids the cancellation in 1 - e. Error is a few ulp."""
+    """tanh from one exp, branch-free so that it vectorizes; a Taylor series
+    below |x| = 0.03 avoids the cancellation in 1 - e. Error is a few ulp."""
     ax = abs(x)
-    if ax < cf[4]:
-        x2 = x * x
-        return x * (cf[5] - x2 * (cf[0] - x2 * (cf[1] - x2 * (cf[2] - x2 * cf[3]))))
-    e = math.exp(-cf[6] * ax)
-    t = (cf[5] - e) / (cf[5] + e)
-    return t if x >= 0 else -t
+    x2 = x * x
+    small = x * (cf[19] - x2 * (cf[21] - x2 * (cf[22] - x2 * (cf[23] - x2 * cf[24]))))
+    e = _expneg(-cf[20] * ax, cf)
+    t = (cf[19] - e) / (cf[19] + e)
+    t = t if x >= 0 else -t
+    return small if ax < cf[25] else t
 
 
 @njit(cache=True, error_model="numpy", fastmath=_FAST)
 def _matvec(A, x, out):
-    """out = A x for A (r, c), x (c,); a loop beats a BLAS call at m ~ 100."""
+    """out = A x for A (r, c), x (c,); a loop beats a BLAS call at m ~ 100.
+    Four rows at a time, so each x[j] loaded serves four products."""
     zero = out.dtype.type(0.0)
-    for i in range(A.shape[0]):
+    r = A.shape[0]
+    for i in range(0, r - 3, 4):
+        s0 = s1 = s2 = s3 = zero
+        for j in range(A.shape[1]):
+            xj = x[j]
+            s0 += A[i, j] * xj
+            s1 += A[i + 1, j] * xj
+            s2 += A[i + 2, j] * xj
+            s3 += A[i + 3, j] * xj
+        out[i], out[i + 1], out[i + 2], out[i + 3] = s0, s1, s2, s3
+    for i in range(r - r % 4, r):
         s = zero
         for j in range(A.shape[1]):
             s += A[i, j] * x[j]
@@ -64,91 +145,117 @@ def _vecmat_add(x, A, out):
             out[j] += xi * A[i, j]
 
 
+@njit(cache=True, error_model="numpy", fastmath=_FMA)
+def _tanh_row(row, U, x, b, cf):
+    """row = tanh(row + U[:, x] + b), in place."""
+    for i in range(row.size):
+        row[i] = _tanh(row[i] + U[i, x] + b[i], cf)
+
+
 @njit(cache=True, error_model="numpy")
 def forward(W, U, b, data, p, T, Hs, cf):
     """h_t = tanh(W h_{t-1} + U[:, x_t] + b) for x_t = data[:, p+t], t < T.
 
-    data (B, L) ids; Hs ((T+1)*B, m) with h_0 already in its first B rows.
+    data (S, L) ids; Hs ((T+1)*S, m) with h_0 already in its first S rows.
     """
-    B, m = data.shape[0], W.shape[0]
+    S = data.shape[0]
     for t in range(T):
-        prev = Hs[t * B : (t + 1) * B]
-        cur = Hs[(t + 1) * B : (t + 2) * B]
-        if B == 1:
+        prev = Hs[t * S : (t + 1) * S]
+        cur = Hs[(t + 1) * S : (t + 2) * S]
+        if S == 1:
             _matvec(W, prev[0], cur[0])
         else:
             np.dot(prev, W.T, cur)
-        for s in range(B):
-            x = data[s, p + t]
-            for i in range(m):
-                cur[s, i] = _tanh(cur[s, i] + U[i, x] + b[i], cf)
+        for s in range(S):
+            _tanh_row(cur[s], U, data[s, p + t], b, cf)
 
 
 @njit(cache=True, error_model="numpy")
-def output_loss(V, c, Hs, Y, q, T, G):
-    """Logits o_t = V h_t + c, the summed loss and g_t = p_t - onehot(y_t).
+def _add_max(row, c):
+    """row += c; returns max(row)."""
+    mx = row[0] + c[0]
+    for k in range(row.size):
+        v = row[k] + c[k]
+        row[k] = v
+        mx = v if v > mx else mx
+    return mx
 
-    Targets are y_t = Y[:, q+t]. G (T*B, K) receives g (unscaled).
-    Returns the loss summed over t and the B streams, in float64.
-    """
-    B, K = Y.shape[0], V.shape[0]
-    np.dot(Hs[B : (T + 1) * B], V.T, G)
-    total = 0.0
-    for r in range(T * B):
-        t, s = r // B, r % B
-        y = Y[s, q + t]
-        row = G[r]
-        mx = row[0] + c[0]
-        for k in range(K):
-            row[k] += c[k]
-            if row[k] > mx:
-                mx = row[k]
-        oy = row[y] - mx
-        ssum = 0.0
-        for k in range(K):
-            e = math.exp(row[k] - mx)
+
+@njit(cache=True, error_model="numpy", fastmath=_FAST)
+def _exp_sum(row, mx, cf, keep):
+    """sum_k exp(row[k] - mx); the terms replace row when keep."""
+    s = row.dtype.type(0.0)
+    if keep:
+        for k in range(row.size):
+            e = _expneg(row[k] - mx, cf)
             row[k] = e
-            ssum += e
+            s += e
+    else:
+        for k in range(row.size):
+            s += _expneg(row[k] - mx, cf)
+    return s
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FAST)
+def _scale(row, f):
+    for k in range(row.size):
+        row[k] *= f
+
+
+@njit(cache=True, error_model="numpy")
+def output_loss(V, c, Hs, Y, q, T, G, cf, grad=True):
+    """Logits o_t = V h_t + c, the summed loss and (when grad)
+    g_t = p_t - onehot(y_t) in G (T*S, K), unscaled. Targets y_t = Y[:, q+t].
+    Returns the loss summed over t and the S streams, in float64."""
+    S = Y.shape[0]
+    np.dot(Hs[S : (T + 1) * S], V.T, G)
+    total = 0.0
+    for r in range(T * S):
+        y = Y[r % S, q + r // S]
+        row = G[r]
+        mx = _add_max(row, c)
+        oy = row[y] - mx
+        ssum = _exp_sum(row, mx, cf, grad)
         total += math.log(ssum) - oy
-        for k in range(K):
-            row[k] /= ssum
-        row[y] -= 1.0
+        if grad:
+            _scale(row, 1.0 / ssum)
+            row[y] -= 1.0
     return total
 
 
 @njit(cache=True, error_model="numpy")
 def backward(W, V, Hs, data, p, T, G, dH, dA, tmp, grads):
-    """Backpropagation through time from g in G (T*B, K).
+    """Backpropagation through time from g in G (T*S, K).
 
     dh_t = V^T g_t + W^T da_{t+1};  da_t = dh_t (1 - h_t^2).
-    dH, dA: (T*B, m) and tmp (B, m) work buffers; grads = (dW, dUT (K, m),
+    dH, dA: (T*S, m) and tmp (S, m) work buffers; grads = (dW, dUT (K, m),
     dV, db, dc) are overwritten with the gradients of the summed loss
     (dU transposed so that its scatter-add by input id is contiguous).
     """
-    B, m = data.shape[0], W.shape[0]
+    S, m = data.shape[0], W.shape[0]
     dW, dUT, dV, db, dc = grads
     np.dot(G, V, dH)
     for t in range(T - 1, -1, -1):
-        lo, hi = t * B, (t + 1) * B
+        lo, hi = t * S, (t + 1) * S
         if t < T - 1:
-            if B == 1:
+            if S == 1:
                 _vecmat_add(dA[hi], W, dH[lo])
             else:
-                np.dot(dA[hi : hi + B], W, tmp)
-                for s in range(B):
+                np.dot(dA[hi : hi + S], W, tmp)
+                for s in range(S):
                     for i in range(m):
                         dH[lo + s, i] += tmp[s, i]
         for r in range(lo, hi):
             for i in range(m):
-                h = Hs[r + B, i]
+                h = Hs[r + S, i]
                 dA[r, i] = dH[r, i] * (1.0 - h * h)
-    np.dot(dA.T, Hs[: T * B], dW)
-    np.dot(G.T, Hs[B : (T + 1) * B], dV)
+    np.dot(dA.T, Hs[: T * S], dW)
+    np.dot(G.T, Hs[S : (T + 1) * S], dV)
     _column_sums(dA, db)
     _column_sums(G, dc)
     dUT[:] = 0.0
-    for r in range(T * B):
-        x = data[r % B, p + r // B]
+    for r in range(T * S):
+        x = data[r % S, p + r // S]
         for i in range(m):
             dUT[x, i] += dA[r, i]
 
@@ -162,24 +269,84 @@ def _column_sums(A, out):
 
 
 @njit(cache=True, error_model="numpy")
-def work_buffers(B, T, K, m, dtype_like):
-    """(Hs, G, dH, dA, tmp, grads) for one (B, T, K, m, dtype)."""
+def group_starts(B):
+    """First stream of each group and B, (G+1,): groups of GROUP streams
+    (the last one takes the rest) when B >= 2*GROUP, else one group."""
+    G = B // GROUP if B >= 2 * GROUP else 1
+    starts = np.arange(G + 1) * GROUP
+    starts[G] = B
+    return starts
+
+
+@njit(cache=True, error_model="numpy")
+def work_buffers(G, S, T, K, m, dtype_like):
+    """(Hs, Gr, dH, dA, tmp, (dW, dUT, dV, db, dc)) for G groups of at most S
+    streams, each with a leading group axis."""
     dt = dtype_like.dtype
     grads = (
-        np.empty((m, m), dt),
-        np.empty((K, m), dt),
-        np.empty((K, m), dt),
-        np.empty(m, dt),
-        np.empty(K, dt),
+        np.empty((G, m, m), dt),
+        np.empty((G, K, m), dt),
+        np.empty((G, K, m), dt),
+        np.empty((G, m), dt),
+        np.empty((G, K), dt),
     )
     return (
-        np.empty(((T + 1) * B, m), dt),
-        np.empty((T * B, K), dt),
-        np.empty((T * B, m), dt),
-        np.empty((T * B, m), dt),
-        np.empty((B, m), dt),
+        np.empty((G, (T + 1) * S, m), dt),
+        np.empty((G, T * S, K), dt),
+        np.empty((G, T * S, m), dt),
+        np.empty((G, T * S, m), dt),
+        np.empty((G, S, m), dt),
         grads,
     )
+
+
+@njit(cache=True, error_model="numpy")
+def _group_pass(W, U, V, b, c, data, h, p, T, s0, s1, g, bufs, cf):
+    """Forward, loss and backward of streams s0 .. s1-1 from h, in the
+    buffers of group g; returns their summed loss (float64)."""
+    Hs, Gr, dH, dA, tmp, grads = bufs
+    S = s1 - s0
+    d = data[s0:s1]
+    hs = Hs[g, : (T + 1) * S]
+    gr, dh, da = Gr[g, : T * S], dH[g, : T * S], dA[g, : T * S]
+    hs[:S] = h[s0:s1]
+    forward(W, U, b, d, p, T, hs, cf)
+    total = output_loss(V, c, hs, d, p + 1, T, gr, cf)
+    mine = (grads[0][g], grads[1][g], grads[2][g], grads[3][g], grads[4][g])
+    backward(W, V, hs, d, p, T, gr, dh, da, tmp[g, :S], mine)
+    return total
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def _groups_parallel(W, U, V, b, c, data, h, p, T, starts, Hs, Gr, dH, dA, tmp, grads, totals):
+    # parallel regions take arrays, not tuples of them: unpacked here
+    dW, dUT, dV, db, dc = grads
+    for g in prange(starts.size - 1):
+        bufs = (Hs, Gr, dH, dA, tmp, (dW, dUT, dV, db, dc))
+        cf = tanh_coefs(W)
+        totals[g] = _group_pass(W, U, V, b, c, data, h, p, T, starts[g], starts[g + 1], g, bufs, cf)
+
+
+@njit(cache=True, error_model="numpy")
+def batch_pass(W, U, V, b, c, data, h, p, T, starts, bufs, cf, totals):
+    """Forward and backward of every group; the gradients summed in group
+    order end in the buffers of group 0. Returns the summed loss."""
+    G = starts.size - 1
+    if G == 1:
+        return _group_pass(W, U, V, b, c, data, h, p, T, 0, starts[1], 0, bufs, cf)
+    Hs, Gr, dH, dA, tmp, grads = bufs
+    _groups_parallel(W, U, V, b, c, data, h, p, T, starts, Hs, Gr, dH, dA, tmp, grads, totals)
+    total = 0.0
+    for g in range(G):
+        total += totals[g]
+    dW, dUT, dV, db, dc = bufs[5]
+    for g in range(1, G):
+        dW[0] += dW[g]
+        dUT[0] += dUT[g]
+        dV[0] += dV[g]
+        db[0] += db[g]
+        dc[0] += dc[g]
+    return total
 
 
 @njit(cache=True, error_model="numpy")
@@ -187,31 +354,32 @@ def loss_and_grads(W, U, V, b, c, X, Y, h):
     """Mean loss over the B streams of inputs X (B, T) and targets Y (B, T),
     its gradients (dW, dU, dV, db, dc) and h_T (B, m), starting from h (B, m)."""
     (B, T), K, m = X.shape, V.shape[0], W.shape[0]
-    Hs, G, dH, dA, tmp, grads = work_buffers(B, T, K, m, W)
-    Hs[:B] = h
+    Hs, Gr, dH, dA, tmp, grads = work_buffers(1, B, T, K, m, W)
     cf = tanh_coefs(W)
-    forward(W, U, b, X, 0, T, Hs, cf)
-    total = output_loss(V, c, Hs, Y, 0, T, G)
-    backward(W, V, Hs, X, 0, T, G, dH, dA, tmp, grads)
-    dW, dUT, dV, db, dc = grads
-    return (total / B, (dW / B, dUT.T / B, dV / B, db / B, dc / B), Hs[T * B :].copy())
+    Hs[0, :B] = h
+    forward(W, U, b, X, 0, T, Hs[0], cf)
+    total = output_loss(V, c, Hs[0], Y, 0, T, Gr[0], cf)
+    dW, dUT, dV, db, dc = grads[0][0], grads[1][0], grads[2][0], grads[3][0], grads[4][0]
+    backward(W, V, Hs[0], X, 0, T, Gr[0], dH[0], dA[0], tmp[0], (dW, dUT, dV, db, dc))
+    return (total / B, (dW / B, dUT.T / B, dV / B, db / B, dc / B), Hs[0, T * B :].copy())
 
 
 @njit(cache=True, error_model="numpy")
 def text_loss(W, U, V, b, c, ids, h, chunk):
     """Summed loss of predicting ids[1:] from ids[:-1], from h (m,), in
-    chunks of `chunk` steps (forward only)."""
+    blocks of `chunk` steps: the recurrence is stepped, then the output
+    layer and the log-softmax of the whole block are one GEMM and a loop."""
     K, m = V.shape[0], W.shape[0]
     data = ids.reshape((1, ids.size))
     Hs = np.empty((chunk + 1, m), W.dtype)
-    G = np.empty((chunk, K), W.dtype)
+    O = np.empty((chunk, K), W.dtype)
     Hs[0] = h
     cf = tanh_coefs(W)
     total = 0.0
     for p in range(0, ids.size - 1, chunk):
         T = min(chunk, ids.size - 1 - p)
         forward(W, U, b, data, p, T, Hs, cf)
-        total += output_loss(V, c, Hs, data, p + 1, T, G[:T])
+        total += output_loss(V, c, Hs, data, p + 1, T, O[:T], cf, False)
         Hs[0] = Hs[T]
     return total
 
@@ -262,8 +430,10 @@ def train(
     """
     W, U, V, b, c = params
     B, K, m = data.shape[0], V.shape[0], W.shape[0]
-    Hs, G, dH, dA, tmp, grads = work_buffers(B, T, K, m, W)
-    dUT = grads[1]
+    starts = group_starts(B)
+    G, S0 = starts.size - 1, starts[1]
+    bufs = work_buffers(G, B - starts[G - 1], T, K, m, W)
+    Hs, grads, totals = bufs[0], bufs[5], np.empty(G)
     dU = np.empty((m, K), W.dtype)
     cf = tanh_coefs(W)
     t, update, best_x, best_update = counters[0], counters[1], counters[2], counters[3]
@@ -271,9 +441,7 @@ def train(
     done = 0
     for it in range(n):
         p = it * T
-        Hs[:B] = h
-        forward(W, U, b, data, p, T, Hs, cf)
-        loss = output_loss(V, c, Hs, data, p + 1, T, G) / B
+        loss = batch_pass(W, U, V, b, c, data, h, p, T, starts, bufs, cf, totals) / B
         if not math.isfinite(loss):
             break
         smooth = loss if update == 0 else 0.999 * smooth + 0.001 * loss
@@ -284,18 +452,19 @@ def train(
             best[2][...] = V
             best[3][...] = b
             best[4][...] = c
-            best_h[:] = Hs[T * B]
+            best_h[:] = Hs[0, T * S0]
             best_x = data[0, p + T]
             best_update = update
-        backward(W, V, Hs, data, p, T, G, dH, dA, tmp, grads)
-        dU[:] = dUT.T
+        dU[:] = grads[1][0].T
         t += 1
-        _apply(W, grads[0], moms[0], vels[0], B, clip, code, hyper, t)
+        _apply(W, grads[0][0], moms[0], vels[0], B, clip, code, hyper, t)
         _apply(U, dU, moms[1], vels[1], B, clip, code, hyper, t)
-        _apply(V, grads[2], moms[2], vels[2], B, clip, code, hyper, t)
-        _apply(b, grads[3], moms[3], vels[3], B, clip, code, hyper, t)
-        _apply(c, grads[4], moms[4], vels[4], B, clip, code, hyper, t)
-        h[:] = Hs[T * B :]
+        _apply(V, grads[2][0], moms[2], vels[2], B, clip, code, hyper, t)
+        _apply(b, grads[3][0], moms[3], vels[3], B, clip, code, hyper, t)
+        _apply(c, grads[4][0], moms[4], vels[4], B, clip, code, hyper, t)
+        for g in range(G):
+            S = starts[g + 1] - starts[g]
+            h[starts[g] : starts[g + 1]] = Hs[g, T * S : (T + 1) * S]
         update += 1
         losses[it] = loss
         done += 1
