@@ -278,3 +278,27 @@ def test_max_time_alone_is_a_limit_and_must_be_sane(text_file):
             TrainConfig(corpus=str(text_file), max_time=bad).validate()
     with pytest.raises(ConfigError, match="nothing to do"):
         TrainConfig(corpus=str(text_file), updates=0, epochs=0, max_time=0).validate()
+
+
+def test_threads_change_on_resume_without_changing_results(tmp_path, text_file):
+    # B = 32: two groups of 16 streams, on one thread, then (resumed) on two
+    from charnn.engine.threads import available
+
+    cfg = config(text_file, engine="fast", batch_size=32, seq_length=5, updates=24, threads=1)
+    run_to_end(tmp_path / "whole", cfg)
+    part = loop.Run.start(tmp_path / "parts", cfg.__class__(**{**cfg.to_dict(), "updates": 11}))
+    part.train(lambda e: None)
+    assert part.threads == 1
+    more = min(2, available())
+    again = loop.Run.resume(tmp_path / "parts", {"updates": 24, "threads": more})
+    again.train(lambda e: None)
+    assert again.threads == more and again.cfg.threads == more
+    compare_runs(tmp_path / "whole", tmp_path / "parts")
+
+
+def test_too_many_threads_is_refused(tmp_path, text_file):
+    from charnn.engine.threads import available
+
+    r = loop.Run.start(tmp_path / "r", config(text_file, engine="fast", threads=available() + 1))
+    with pytest.raises(ConfigError, match="--threads"):
+        r.train(lambda e: None)

@@ -15,7 +15,7 @@ from ..data.vocab import Vocab
 from ..errors import CheckpointError, ConfigError, CorpusError
 from ..nn import gradcheck as gc
 from ..nn import rnn, sampling
-from ..run import rundir, snapshot
+from ..run import rundir, snapshot, timing
 from ..run.config import TrainConfig
 from ..run.loop import Interrupted, Run
 from ..run.options import OPTIONS
@@ -100,10 +100,10 @@ def sample(args) -> int:
     else:
         cfg, vocab, params, h, x = snapshot.load_model(_model_path(args.source, args.checkpoint))
         dtype = cfg.dtype
-    if args.prime:
-        ids = vocab.encode(args.prime)
-        h, x = sampling.prime(params, np.zeros_like(h), ids)
     from .. import engine
+
+    if args.prime:
+        h, x = engine.prime(params, np.zeros_like(h), vocab.encode(args.prime))
 
     out = engine.synthesize(
         params, h.astype(dtype), x, args.length, rng, args.temperature, args.top_k, args.top_p
@@ -198,6 +198,7 @@ def train(args) -> int:
             "Give a larger --updates, --epochs or --max-time to train further."
         )
         return _maybe_report(args, run)
+    run.clock.start, first = timing.process_start(), run.state.update
     _warm_engine(run.cfg, args.quiet)
     caught = []
 
@@ -220,8 +221,12 @@ def train(args) -> int:
             signal.signal(s, h)
     from ..report.plot import plot_run
 
-    plot_run(run.folder)
+    with run.clock.part("plot"):
+        plot_run(run.folder)
     st = run.state
+    split = {**run.clock.split(st.update - first), "threads": run.threads}
+    rundir.write_json(run.folder / rundir.TIMING, split)
+    print(timing.format_split(split))
     print(
         f"done: {st.update} updates ({st.update / run.per_epoch:.2f} epochs), min smoothed loss "
         f"{st.best_smooth:.2f} at update {st.best_update}; run in {run.folder}"

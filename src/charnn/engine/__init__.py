@@ -4,13 +4,22 @@
     loss_and_grads   nn.step.batch_loss_and_grads
     synthesize       nn.sampling.synthesize (same ids for the same rng state)
     text_loss        nn.rnn.text_loss
+    prime            nn.sampling.prime
     warmup, cache_ready   compile, or check numba's on-disk cache
 
 Training runs in the dtype of ``state.params["W"]`` (float32 or float64);
 the loss is always accumulated in float64.
 """
 
-from .api import loss_and_grads, synthesize, text_loss, train_chunk
+from .api import loss_and_grads, prime, synthesize, text_loss, train_chunk
 from .warmup import cache_ready, warmup
 
-__all__ = ["train_chunk", "loss_and_grads", "synthesize", "text_loss", "warmup", "cache_ready"]
+__all__ = [
+    "train_chunk",
+    "loss_and_grads",
+    "synthesize",
+    "text_loss",
+    "prime",
+    "warmup",
+    "cache_ready",
+]

@@ -176,10 +176,14 @@ def synth_args(
 
 
 def text_loss(
-    params: dict, ids: np.ndarray, h0: np.ndarray | None = None, chunk: int = 4096
+    params: dict, ids: np.ndarray, h0: np.ndarray | None = None, chunk: int = 64
 ) -> tuple[float, int]:
     """Total loss in nats of predicting ids[1:] from ids[:-1] from h0 (zero
-    by default), like nn.rnn.text_loss. Returns (nats, characters)."""
+    by default), like nn.rnn.text_loss. Returns (nats, characters).
+
+    One stream, in blocks of `chunk` steps (the block size does not change
+    the result): 64 keeps the block's output GEMM small enough for
+    OpenBLAS's fast small-matrix path, which larger blocks leave."""
     args = text_args(params, ids, h0, chunk)
     return float(kernels.text_loss(*args)), max(args[5].size - 1, 0)
 
@@ -192,3 +196,19 @@ def text_args(params: dict, ids, h0, chunk: int) -> tuple:
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
     return (*args, _ids(np.ravel(ids), K), h, int(chunk))
+
+
+def prime(params: dict, h0, ids) -> tuple[np.ndarray, int]:
+    """Like sampling.prime: run the primer ids (P,) from h0 (m,); returns the
+    state after all but the last character, and that character (float64)."""
+    args = prime_args(params, h0, ids)
+    return kernels.prime(*args), int(np.ravel(ids)[-1])
+
+
+def prime_args(params: dict, h0, ids) -> tuple:
+    """The arguments of kernels.prime (all primer ids but the last)."""
+    W, U, _, b, _ = _float64_params(params)
+    ids = _ids(np.ravel(ids), U.shape[1])
+    if ids.size == 0:
+        raise ValueError("the primer must hold at least one character")
+    return W, U, b, ids[:-1].copy(), _contiguous(h0, np.float64)

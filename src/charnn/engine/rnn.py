@@ -385,6 +385,19 @@ def text_loss(W, U, V, b, c, ids, h, chunk):
 
 
 @njit(cache=True, error_model="numpy")
+def prime(W, U, b, ids, h):
+    """The hidden state after reading ids (P,) from h (m,): the recurrence alone."""
+    data = ids.reshape((1, ids.size))
+    Hs = np.empty((2, W.shape[0]), W.dtype)
+    Hs[0] = h
+    cf = tanh_coefs(W)
+    for p in range(ids.size):
+        forward(W, U, b, data, p, 1, Hs, cf)
+        Hs[0] = Hs[1]
+    return Hs[0].copy()
+
+
+@njit(cache=True, error_model="numpy")
 def _apply(theta, g, mom, vel, B, clip, code, hyper, t):
     """Scale g by 1/B, clip it and take one optimizer step (see optim.py).
 

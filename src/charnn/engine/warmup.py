@@ -28,6 +28,7 @@ def _example_calls(dtype) -> list[tuple]:
         (kernels.loss_and_grads, api.loss_args(params, data[:, :T], data[:, 1:], h)),
         (kernels.synthesize, api.synth_args(params, np.zeros(m), 0, rng.random(2), 1.0, 2, 0.9)),
         (kernels.text_loss, api.text_args(params, data[0], None, 4)),
+        (kernels.prime, api.prime_args(params, np.zeros(m), data[0])),
     ]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
+
 from ..fsio import atomic_write
 from ..run import rundir
 
@@ -26,6 +28,21 @@ def series(rows: list[dict]) -> dict:
     }
 
 
+def column_series(cols: dict) -> dict:
+    """series() from the NumPy columns of rundir.read_metric_columns."""
+    train, val = ~np.isnan(cols["loss"]), ~np.isnan(cols["val_bpc"])
+    upd, ep = cols["update"][train], cols["epoch"][train]
+    return {
+        "update": upd,
+        "smooth": cols["smooth_loss"][train],
+        "elapsed": cols["elapsed_s"][train],
+        "epochs": (upd[1:][ep[1:] != ep[:-1]] - 1).tolist(),
+        "val_update": cols["update"][val],
+        "val_bpc": cols["val_bpc"][val],
+        "val_elapsed": cols["elapsed_s"][val],
+    }
+
+
 def figure():
     import matplotlib
 
@@ -39,7 +56,7 @@ def plot_run(folder: Path, out: Path | None = None, title: str | None = None) ->
     """Smoothed loss against updates, epoch starts dashed, validation bits/char
     on a second axis. Returns the PNG written (RUN_DIR/loss.png by default)."""
     plt = figure()
-    s = series(rundir.read_metrics(folder))
+    s = column_series(rundir.read_metric_columns(folder))
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
     ax.plot(s["update"], s["smooth"], color="tab:blue", lw=1.2, label="smoothed training loss")
     for i, u in enumerate(s["epochs"]):
@@ -47,7 +64,7 @@ def plot_run(folder: Path, out: Path | None = None, title: str | None = None) ->
     ax.set_xlabel("update")
     ax.set_ylabel("smoothed loss (nats per sequence)")
     handles, labels = ax.get_legend_handles_labels()
-    if s["val_update"]:
+    if len(s["val_update"]):
         ax2 = ax.twinx()
         ax2.plot(
             s["val_update"],

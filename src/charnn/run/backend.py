@@ -31,6 +31,20 @@ def backend(engine: str) -> Backend:
     return Backend(fast.train_chunk, fast.synthesize, fast.text_loss)
 
 
+def use_threads(engine: str, n: int, B: int) -> int:
+    """Apply --threads n (0 = the engine's default for batch size B) to this
+    process; returns the number of threads used. The reference engine gives
+    them to NumPy's BLAS."""
+    if engine == "reference":
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(n or 1, user_api="blas")
+        return n or 1
+    from ..engine.threads import use_threads as engine_threads
+
+    return engine_threads(n, B)
+
+
 def validate(impl: Backend, params: dict, val: np.ndarray) -> tuple[float, float]:
     """(nats per char, bits per char) on the held-out ids from a zero state."""
     nats, count = impl.text_loss(params, val)

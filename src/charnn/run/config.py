@@ -28,6 +28,7 @@ class TrainConfig:
     batch_size: int = DEFAULTS["batch_size"]
     dtype: str = DEFAULTS["dtype"]
     engine: str = DEFAULTS["engine"]
+    threads: int = DEFAULTS["threads"]
     seed: int = DEFAULTS["seed"]
     updates: int = DEFAULTS["updates"]
     epochs: int = DEFAULTS["epochs"]
@@ -68,7 +69,7 @@ class TrainConfig:
             "checkpoint_every",
             "log_every",
         )
-        _nonneg_int(self, "updates", "epochs", "sample_length", "seed")
+        _nonneg_int(self, "updates", "epochs", "sample_length", "seed", "threads")
         _positive_float(self, "lr", "eps")
         _finite(self, "sig", "clip", "rho", "beta1", "beta2", "val_fraction")
         _finite(self, "max_time")

@@ -28,9 +28,10 @@ from ..errors import CheckpointError, ConfigError, DivergenceError
 from ..nn import rnn, step
 from ..nn.step import TrainState
 from . import rundir, snapshot
-from .backend import backend, validate
+from .backend import backend, use_threads, validate
 from .config import TrainConfig
 from .split import Data, prepare_data
+from .timing import Stopwatch
 
 CHUNK = 500
 NO_LIMIT = 2**62
@@ -96,7 +97,9 @@ class Run:
         self.per_epoch = step.updates_per_epoch(data.train.shape[1], cfg.seq_length)
         self.last_checkpoint = -1 if counters is None else state.update
         self.rate = math.nan  # updates per second of the last chunk
+        self.threads = 0  # the threads train() runs with
         self.backend = backend(cfg.engine)
+        self.clock = Stopwatch()  # the CLI may set its start to that of the process
 
     @classmethod
     def start(cls, folder: Path, cfg: TrainConfig, force: bool = False) -> Run:
@@ -152,15 +155,17 @@ class Run:
         if u % cfg.eval_every == 0 and self.data.val.size:
             self.evaluate(emit)
         if u % cfg.sample_every == 0 and cfg.sample_length > 0:
-            text = self.synthesize(st.params, st.h[0], self.next_input(), cfg.sample_length)
-            rundir.append_sample(self.folder, u, st.smooth, text)
-            emit(Event("sample", u, st.epoch, st.smooth, text=text))
+            with self.clock.part("samples"):
+                text = self.synthesize(st.params, st.h[0], self.next_input(), cfg.sample_length)
+                rundir.append_sample(self.folder, u, st.smooth, text)
+                emit(Event("sample", u, st.epoch, st.smooth, text=text))
         self.count.events_done = True
 
     def evaluate(self, emit: Callable[[Event], None]) -> None:
         """Validation of the current parameters: a metrics row and an 'eval' event."""
         st = self.state
-        nats, bpc = validate(self.backend, st.params, self.data.val)
+        with self.clock.part("validation"):
+            nats, bpc = validate(self.backend, st.params, self.data.val)
         rundir.append_metrics(
             self.folder,
             [
@@ -181,10 +186,11 @@ class Run:
             **dataclasses.asdict(self.count),
             "next_x": self.next_input(),
         }
-        snapshot.save_train(
-            self.folder / rundir.CHECKPOINT, self.cfg, self.data.vocab, st, extra, self.rng
-        )
-        snapshot.save_best(self.folder / rundir.BEST, self.cfg, self.data.vocab, st)
+        with self.clock.part("checkpoints"):
+            snapshot.save_train(
+                self.folder / rundir.CHECKPOINT, self.cfg, self.data.vocab, st, extra, self.rng
+            )
+            snapshot.save_best(self.folder / rundir.BEST, self.cfg, self.data.vocab, st)
         self.last_checkpoint = st.update
 
     # -- the loop -------------------------------------------------------
@@ -214,20 +220,19 @@ class Run:
 
     def log_chunk(self, losses: np.ndarray, smooth0: float, dt: float) -> None:
         st, u0 = self.state, self.state.update - len(losses)
-        rows, s = [], smooth0
-        for i, loss in enumerate(losses):
-            s = step.smoothed(s, float(loss), u0 + i == 0)
-            rows.append(
-                {
-                    "update": u0 + i + 1,
-                    "epoch": st.epoch,
-                    "loss": float(loss),
-                    "smooth_loss": s,
-                    "elapsed_s": round(self.count.elapsed, 3),
-                    "updates_per_s": round(len(losses) / dt, 1) if dt > 0 else None,
-                }
-            )
-        rundir.append_metrics(self.folder, rows)
+        s, smooth = smooth0, []
+        for i, loss in enumerate(losses.tolist()):
+            s = step.smoothed(s, loss, u0 + i == 0)
+            smooth.append(s)
+        columns = {
+            "update": np.arange(u0 + 1, st.update + 1),
+            "epoch": st.epoch,
+            "loss": losses,
+            "smooth_loss": smooth,
+            "elapsed_s": round(self.count.elapsed, 3),
+            "updates_per_s": round(len(losses) / dt, 1) if dt > 0 else None,
+        }
+        rundir.append_metric_columns(self.folder, columns, len(losses))
 
     def check_divergence(self, done: int, wanted: int) -> None:
         st = self.state
@@ -253,6 +258,7 @@ class Run:
         cfg, st = self.cfg, self.state
         T, L = cfg.seq_length, self.data.train.shape[1]
         end, optc = self.end(), cfg.optim()
+        self.threads = use_threads(cfg.engine, cfg.threads, cfg.batch_size)
         tick = time.perf_counter()
         while True:
             if step.updates_left_in_epoch(st.pointer, L, T) == 0:
@@ -271,7 +277,8 @@ class Run:
                 self.save()
                 raise Interrupted(signum, st.update)
             n, smooth0, t0 = self.chunk_size(end), st.smooth, time.perf_counter()
-            losses = self.backend.train_chunk(st, self.data.train, n, T, cfg.clip, optc)
+            with self.clock.part("updates"):
+                losses = self.backend.train_chunk(st, self.data.train, n, T, cfg.clip, optc)
             now = time.perf_counter()
             dt = now - t0
             self.count.elapsed += now - tick  # wall time: the updates and the events before them
@@ -283,18 +290,16 @@ class Run:
                 self.count.events_done = False
                 if st.update == len(losses):
                     self.count.first_loss = float(losses[0])
-                self.log_chunk(losses, smooth0, dt)
+                with self.clock.part("logging"):
+                    self.log_chunk(losses, smooth0, dt)
             self.check_divergence(len(losses), n)
-            emit(
-                Event(
-                    "progress",
-                    st.update,
-                    st.epoch,
-                    st.smooth,
-                    float(losses[-1]) if len(losses) else math.nan,
-                    rate=n / dt if dt else 0,
+            last = float(losses[-1]) if len(losses) else math.nan
+            with self.clock.part("logging"):
+                emit(
+                    Event(
+                        "progress", st.update, st.epoch, st.smooth, last, rate=n / dt if dt else 0
+                    )
                 )
-            )
         self.finish(emit)
 
     def finish(self, emit: Callable[[Event], None]) -> None:
@@ -305,9 +310,10 @@ class Run:
         if st.update != self.last_checkpoint:
             self.save()
         for n in (200, 1000):
-            text = self.synthesize(st.best_params, st.best_h, st.best_x, n)
-            rundir.write_text(self.folder / f"best_{n}.txt", text)
-            emit(Event("best", st.best_update, st.epoch, st.best_smooth, text=text))
+            with self.clock.part("samples"):
+                text = self.synthesize(st.best_params, st.best_h, st.best_x, n)
+                rundir.write_text(self.folder / f"best_{n}.txt", text)
+                emit(Event("best", st.best_update, st.epoch, st.best_smooth, text=text))
 
 
 class Interrupted(Exception):
@@ -318,7 +324,8 @@ class Interrupted(Exception):
         self.signum, self.update = signum, update
 
 
-RESUMABLE_CHANGES = ("updates", "epochs", "max_time", "checkpoint_every", "log_every")
+# options that do not alter the results (threads: see engine/threads.py)
+RESUMABLE_CHANGES = ("updates", "epochs", "max_time", "checkpoint_every", "log_every", "threads")
 
 
 def apply_changes(cfg: TrainConfig, changes: dict) -> TrainConfig:

@@ -43,6 +43,13 @@ OPTIONS = (
         "fast (compiled) or reference (the readable float64 spec, slow)",
         ("fast", "reference"),
     ),
+    Option(
+        "threads",
+        int,
+        0,
+        "threads of this run; 0 = 1 below --batch-size 32, else one per 16 streams up to "
+        "all cores; results do not depend on it",
+    ),
     Option("seed", int, 0, "random seed of every draw"),
     Option("updates", int, 100_000, "stop after this many updates (0 = no update limit)"),
     Option("epochs", int, 0, "stop after this many epochs (0 = no epoch limit)"),

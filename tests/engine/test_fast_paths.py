@@ -1,0 +1,131 @@
+"""The engine's own exp and tanh, stream groups on threads, and the
+forward-only kernels (text loss, priming), each against the float64
+reference."""
+
+import copy
+
+import numba
+import numpy as np
+import pytest
+
+from charnn import engine
+from charnn.engine import rnn as kernels
+from charnn.engine import threads
+from charnn.nn import rnn, sampling, step
+from charnn.nn.optim import OptimConfig
+
+
+def rel(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return np.abs(a - b) / np.maximum(np.abs(b), 1e-300)
+
+
+def probe_values(dtype):
+    rng = np.random.default_rng(0)
+    edges = [0.0, -0.0, 1e-300, 1e-8, 0.0299999, 0.03, 0.0300001, 0.5, 1.0, 19.0, 30.0, 400.0]
+    x = np.concatenate([edges, rng.standard_normal(2000) * 3, rng.uniform(-25, 25, 2000)])
+    return np.concatenate([x, -x]).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-15), (np.float32, 5e-7)])  # a few ulp
+def test_tanh_row_matches_numpy(dtype, tol):
+    x = probe_values(dtype)
+    row = x.copy()
+    kernels._tanh_row(
+        row, np.zeros((x.size, 1), dtype), 0, np.zeros(x.size, dtype), kernels.tanh_coefs(row)
+    )
+    ref = np.tanh(x.astype(np.float64))
+    assert rel(row, ref).max() <= tol
+    assert np.all(np.abs(row) <= 1)
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 4e-16), (np.float32, 3e-7)])
+def test_exp_of_nonpositive_matches_numpy(dtype, tol):
+    lowest = -708.0 if dtype == np.float64 else -87.0  # exp(lowest) is still a normal number
+    x = np.concatenate([-np.abs(probe_values(dtype)), np.array([lowest + 1, lowest], dtype)])
+    row = x.copy()
+    total = kernels._exp_sum(row, dtype(0.0), kernels.tanh_coefs(row), True)
+    ref = np.exp(x.astype(np.float64))
+    inside = x >= lowest
+    assert rel(row[inside], ref[inside]).max() <= tol
+    assert np.all(row[~inside] == row[-1])  # below the range: exp(lowest), negligible in a sum
+    assert abs(total - ref.sum()) <= 1e-6 * ref.sum()
+
+
+def test_non_finite_values_stay_non_finite():
+    cf = kernels.tanh_coefs(np.zeros(1))
+    row = np.array([np.nan, -np.inf, 0.0])
+    kernels._tanh_row(row, np.zeros((3, 1)), 0, np.zeros(3), cf)
+    assert np.isnan(row[0]) and row[1] == -1.0 and row[2] == 0.0
+    assert np.isnan(kernels._exp_sum(np.array([np.nan, 0.0]), 0.0, cf, False))
+
+
+def random_params(K, m, rng, sig=0.3):
+    params = rnn.init_params(K, m, rng, sig=sig)
+    params["b"] = 0.2 * rng.standard_normal(m)
+    params["c"] = 0.2 * rng.standard_normal(K)
+    return params
+
+
+@pytest.mark.parametrize("B", [32, 37])
+def test_stream_groups_match_reference_for_any_thread_count(B):
+    """B >= 32 runs groups of 16 streams (the last takes the rest) on threads."""
+    assert kernels.group_starts(B).tolist() == ([0, 16, 32] if B == 32 else [0, 16, 37])
+    rng = np.random.default_rng(B)
+    K, m, T, n = 11, 8, 4, 6
+    ref = step.TrainState.fresh(random_params(K, m, rng), B)
+    data = rng.integers(0, K, (B, n * T + 1)).astype(np.uint8)
+    cfg = OptimConfig(name="adagrad", lr=0.05)
+    results = []
+    for nthreads in sorted({1, min(2, threads.available())}):
+        state = copy.deepcopy(ref)
+        numba.set_num_threads(nthreads)
+        try:
+            losses = engine.train_chunk(state, data, n, T, 0.5, cfg)
+        finally:
+            numba.set_num_threads(threads.available())
+        results.append((losses, state))
+    ref_losses = step.reference_chunk(ref, data, n, T, 0.5, cfg)
+    for losses, state in results:
+        assert rel(losses, ref_losses).max() < 1e-12
+        for k in rnn.PARAM_NAMES:
+            assert rel(state.params[k], ref.params[k]).max() < 1e-10, k
+        assert rel(state.h, ref.h).max() < 1e-10
+    (l1, s1), (l2, s2) = results[0], results[-1]
+    np.testing.assert_array_equal(l1, l2)  # bit for bit, whatever the thread count
+    for k in rnn.PARAM_NAMES:
+        np.testing.assert_array_equal(s1.params[k], s2.params[k])
+
+
+def test_default_threads():
+    assert threads.groups(1) == 1 and threads.groups(31) == 1 and threads.groups(64) == 4
+    assert threads.default_threads(1) == 1
+    assert threads.default_threads(64) == min(4, threads.available())
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_text_loss_long_text_any_block_size(dtype):
+    K, m = 17, 12
+    rng = np.random.default_rng(5)
+    params = {k: v.astype(dtype) for k, v in random_params(K, m, rng).items()}
+    ids = rng.integers(0, K, 3001)
+    ref_nats, ref_count = rnn.text_loss({k: v.astype(np.float64) for k, v in params.items()}, ids)
+    for chunk in (1, 7, 64, 5000):
+        nats, count = engine.text_loss(params, ids, chunk=chunk)
+        assert count == ref_count == 3000
+        assert abs(nats - ref_nats) <= 1e-12 * ref_nats, chunk
+
+
+def test_prime_matches_reference():
+    K, m = 9, 10
+    rng = np.random.default_rng(6)
+    params = random_params(K, m, rng)
+    ids = rng.integers(0, K, 300)
+    h0 = np.tanh(rng.standard_normal(m))
+    for n in (1, 2, 300):
+        h, x = engine.prime(params, h0, ids[:n])
+        ref_h, ref_x = sampling.prime(params, h0, ids[:n])
+        assert x == ref_x
+        assert rel(h, ref_h).max() < 1e-12
+    with pytest.raises(ValueError, match="at least one"):
+        engine.prime(params, h0, ids[:0])

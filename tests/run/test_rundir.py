@@ -1,0 +1,59 @@
+"""The run folder's metrics written a column at a time and read back by
+NumPy, against the row-wise writer and the csv reader; the time split."""
+
+import math
+
+import numpy as np
+
+from charnn.run import rundir, timing
+
+
+def test_metric_columns_write_what_rows_write(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    losses = np.array([4.25, 1 / 3, 2e-17])
+    smooth = [4.25, 4.2, 1e300]
+    rows = [
+        {"update": 7 + i, "epoch": 2, "loss": float(x), "smooth_loss": s, "elapsed_s": 1.5}
+        for i, (x, s) in enumerate(zip(losses, smooth))
+    ]
+    rundir.append_metrics(a, rows)
+    rundir.append_metrics(a, [{"update": 9, "epoch": 2, "val_bpc": 1.25, "val_nats": math.nan}])
+    columns = {"update": np.arange(7, 10), "epoch": 2, "loss": losses, "smooth_loss": smooth}
+    rundir.append_metric_columns(b, {**columns, "elapsed_s": 1.5}, 3)
+    rundir.append_metric_columns(b, {"update": 9, "epoch": 2, "val_bpc": 1.25}, 1)
+    text = (a / rundir.METRICS).read_text()
+    assert text == (b / rundir.METRICS).read_text()
+    assert text.splitlines()[2] == "8,2,0.3333333333333333,4.2,,,1.5,"
+
+
+def test_metric_columns_read_what_csv_reads(tmp_path):
+    rundir.append_metric_columns(
+        tmp_path, {"update": [1, 2], "epoch": 0, "loss": [3.5, 2.5], "smooth_loss": [3.5, 3.499]}, 2
+    )
+    rundir.append_metrics(tmp_path, [{"update": 2, "epoch": 0, "val_nats": 0.7, "val_bpc": 1.01}])
+    with open(tmp_path / rundir.METRICS, "a") as f:
+        f.write("3,0,1.5")  # a line cut short by a crash is skipped
+    cols = rundir.read_metric_columns(tmp_path)
+    rows = [r for r in rundir.read_metrics(tmp_path) if r["epoch"] is not None][:3]
+    assert list(cols) == list(rundir.METRIC_FIELDS) and len(cols["update"]) == 3
+    for i, row in enumerate(rows):
+        for k, v in row.items():
+            assert (math.isnan(cols[k][i]) and v is None) or cols[k][i] == v, (i, k)
+    assert rundir.read_metric_columns(tmp_path / "nothing")["loss"].size == 0
+
+
+def test_split_accounts_for_the_wall_time():
+    clock = timing.Stopwatch()
+    with clock.part("updates"):
+        sum(range(200_000))
+    with clock.part("plot"):
+        pass
+    split = clock.split(updates=5)
+    parts = split["parts"]
+    assert set(parts) == set(timing.PARTS) and parts["updates"] > 0
+    assert abs(sum(parts.values()) + split["other_s"] - split["wall_s"]) < 1e-3
+    assert 0 < split["updates_fraction"] <= 1 and split["updates"] == 5
+    line = timing.format_split(split)
+    assert line.startswith("time ") and "updates" in line and "other" in line
+    assert timing.process_start() <= clock.start
