@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
@@ -23,7 +22,12 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import numba  # noqa: E402
+
+import ceiling  # noqa: E402
 import minchar  # noqa: E402
+import speed_report  # noqa: E402
+import whole_run  # noqa: E402
 from charnn import engine  # noqa: E402
 from charnn.nn import rnn, sampling, step  # noqa: E402
 from charnn.nn.optim import OptimConfig  # noqa: E402
@@ -73,7 +77,8 @@ def engine_runner(rng, B, dtype, max_count):
     return run
 
 
-def torch_runner(B):
+def torch_runner(B, dtype="float32", compile=False):
+    """PyTorch's update, or None when torch (or torch.compile here) fails."""
     try:
         import torch
     except ImportError:
@@ -81,7 +86,7 @@ def torch_runner(B):
     torch.set_num_threads(1)
     import torch_rnn
 
-    net = torch_rnn.TorchRNN(K, M, B, lr=LR, clip=CLIP)
+    net = torch_rnn.TorchRNN(K, M, B, lr=LR, clip=CLIP, dtype=dtype, compile=compile)
     data = np.random.default_rng(1).integers(0, K, (B, 100 * T + 1))
 
     def run(count):
@@ -89,7 +94,16 @@ def torch_runner(B):
             p = (i * T) % (data.shape[1] - T - 1)
             net.update(data[:, p : p + T], data[:, p + 1 : p + T + 1])
 
+    if compile:
+        try:
+            run(3)  # compiles here; a failure skips the row
+        except Exception as e:  # noqa: BLE001  (torch.compile raises many kinds)
+            NOTES.append(f"torch.compile skipped at B = {B}: {type(e).__name__}: {str(e)[:120]}")
+            return None
     return run
+
+
+NOTES: list[str] = []
 
 
 def contenders(quick: bool, batches):
@@ -101,13 +115,24 @@ def contenders(quick: bool, batches):
         ("charnn reference", 1, reference_runner(rng, 1), int(60 * s)),
     ]
     for B in batches:
-        run = torch_runner(B)
-        if run is not None:
-            out.append(("PyTorch nn.RNN", B, run, max(10, int(s * 6000 / (B + 20)))))
+        m = max(10, int(s * 6000 / (B + 20)))
+        for label, dt, comp in TORCH:
+            if comp and B not in (1, max(batches)):
+                continue  # compiling is slow: the two ends suffice
+            run = torch_runner(B, dt, comp)
+            if run is not None:
+                out.append((label, B, run, m))
         for dtype in (np.float64, np.float32):
             n = max(20, int(s * 200_000 / (B * T + 10)))
             out.append((f"engine {np.dtype(dtype).name}", B, engine_runner(rng, B, dtype, n), n))
     return out
+
+
+TORCH = (
+    ("PyTorch nn.RNN float32", "float32", False),
+    ("PyTorch nn.RNN float64", "float64", False),
+    ("PyTorch torch.compile float32", "float32", True),
+)
 
 
 def measure(items, rounds: int) -> dict:
@@ -136,88 +161,51 @@ def sampling_rate(quick: bool) -> tuple[float, float]:
     return statistics.median(fast), ref
 
 
-def long_run(updates_total: int) -> float:
-    """Wall seconds of updates_total engine updates at B = 1, float64,
-    in chunks of 1000 as a training loop would call it."""
-    rng = np.random.default_rng(3)
-    state = step.TrainState.fresh(rnn.init_params(K, M, rng), 1)
-    data = rng.integers(0, K, (1, updates_total * T + 1)).astype(np.uint8)
-    t0 = time.perf_counter()
-    for _ in range(updates_total // 1000):
-        engine.train_chunk(state, data, 1000, T, CLIP, CFG)
-    return time.perf_counter() - t0
+def forward_rates(quick: bool) -> dict:
+    """chars/s of the forward-only kernels (float64, one stream) on random ids."""
+    params = rnn.init_params(K, M, np.random.default_rng(4), sig=0.1)
+    ids = np.random.default_rng(5).integers(0, K, 20_000 if quick else 100_000)
+    engine.text_loss(params, ids[:10])
+    engine.prime(params, np.zeros(M), ids[:10])
+    rounds = range(3 if quick else 5)
+    return {
+        "text_loss": max(
+            ids.size / timed(lambda _: engine.text_loss(params, ids), 0) for _ in rounds
+        ),
+        "prime": max(
+            ids.size / timed(lambda _: engine.prime(params, np.zeros(M), ids), 0) for _ in rounds
+        ),
+    }
 
 
-def blas_lines() -> list[str]:
-    return [
-        f"- {i['internal_api']} {i.get('version')} kernel `{i.get('architecture')}`, "
-        f"{i['num_threads']} thread(s): `{os.path.basename(i['filepath'])}`"
-        for i in threadpool_info()
-    ]
-
-
-def write_report(path, rates, samp, long_s, quick, elapsed):
-    plain = rates[("plain NumPy loop", 1)]
-    lines = [
-        "# charnn speed",
-        "",
-        f"K = {K}, m = {M}, T = {T}, AdaGrad lr {LR}, clip {CLIP}, random ids; one thread; "
-        f"medians over interleaved rounds{' (--quick)' if quick else ''}.",
-        "",
-        f"Machine: {platform.processor() or platform.machine()}, {_cpu_name()}; "
-        f"Python {platform.python_version()}, NumPy {np.__version__}, {_versions()}.",
-        f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, "
-        f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', '(unset)')}. BLAS in use:",
-        *blas_lines(),
-        "",
-        "| contender | B | updates/s | chars/s | × plain loop | × PyTorch (same B) |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for (name, B), r in rates.items():
-        torch_r = rates.get(("PyTorch nn.RNN", B))
-        vs_torch = f"{r / torch_r:.1f}" if torch_r else "–"
-        lines.append(
-            f"| {name} | {B} | {r:,.0f} | {r * B * T:,.0f} | {r * B / plain:.1f} | {vs_torch} |"
-        )
-    fast, ref = samp
-    e64 = rates[("engine float64", 1)]
-    lines += [
-        "",
-        "× plain loop compares characters/s (the plain loop runs B = 1).",
-        "",
-        f"Sampling (engine.synthesize, m = {M}, K = {K}): {fast:,.0f} chars/s "
-        f"(reference sampling.synthesize: {ref:,.0f} chars/s, {fast / ref:.0f}×).",
-        "",
-        f"100,000 updates at B = 1, float64: projected {100_000 / e64:.1f} s from the median rate"
-        + (f"; measured {long_s:.1f} s." if long_s else " (not measured with --quick)."),
-        "",
-        f"Benchmark wall time: {elapsed:.0f} s.",
-        "",
-    ]
-    Path(path).write_text("\n".join(lines))
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
-
-
-def _versions() -> str:
-    import numba
-
-    out = f"numba {numba.__version__}"
-    try:
-        import torch
-
-        out += f", torch {torch.__version__}"
-    except ImportError:
-        out += ", torch not installed"
+def thread_scaling(quick: bool, B: int = 64) -> dict:
+    """Updates/s at batch size B with 1 and 2 numba threads (BLAS on one), per dtype."""
+    out = {}
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        return out
+    for dtype in (np.float32, np.float64):
+        n = 10 if quick else 40
+        run = engine_runner(np.random.default_rng(6), B, dtype, n)
+        rates = {1: [], 2: []}
+        for _ in range(2 if quick else 4):
+            for threads in (1, 2):
+                numba.set_num_threads(threads)
+                run(2)
+                rates[threads].append(n / timed(run, n))
+        numba.set_num_threads(1)
+        out[np.dtype(dtype).name] = {k: max(v) for k, v in rates.items()}
     return out
+
+
+def limits() -> dict:
+    """The machine's one-thread FMA peak and GEMM rates (see ceiling.py)."""
+    return {
+        "fma64": ceiling.fma_peak(np.float64),
+        "fma32": ceiling.fma_peak(np.float32),
+        "gemm64": ceiling.gemm_rate(np.float64),
+        "gemm32": ceiling.gemm_rate(np.float32),
+        "registers": ceiling.engine_registers(),
+    }
 
 
 def main(argv=None) -> None:
@@ -228,30 +216,52 @@ def main(argv=None) -> None:
     )
     ap.add_argument("--batches", default="1,8,32,64", help="comma-separated batch sizes")
     ap.add_argument(
+        "--whole-updates",
+        type=int,
+        default=100_000,
+        help="updates of the whole-process comparison (0 = skip it; --quick skips it)",
+    )
+    ap.add_argument(
         "--out",
         default=str(Path(__file__).with_name("results.md")),
         help="where to write the Markdown table",
     )
     args = ap.parse_args(argv)
-    t0 = time.perf_counter()
-    import numba
-
+    t0, load0 = time.perf_counter(), os.getloadavg()
     numba.set_num_threads(1)
     for dtype in (np.float64, np.float32):
         engine.warmup(dtype)
+    import scipy.linalg.cython_blas  # noqa: F401  (the kernels' BLAS: loaded before limiting)
+
     try:  # load every BLAS/OpenMP runtime before limiting them all to one thread
         import torch
 
         torch.set_num_threads(1)
     except ImportError:
         pass
+    res = {"quick": args.quick, "notes": NOTES, "load": [load0]}
     with threadpool_limits(limits=1):
+        res["limits"] = limits()
         items = contenders(args.quick, [int(b) for b in args.batches.split(",")])
-        rates = measure(items, args.rounds or (2 if args.quick else 5))
-        samp = sampling_rate(args.quick)
-        long_s = None if args.quick else long_run(100_000)
-        write_report(args.out, rates, samp, long_s, args.quick, time.perf_counter() - t0)
+        res["rates"] = measure(items, args.rounds or (2 if args.quick else 5))
+        res["sampling"] = sampling_rate(args.quick)
+        res["forward"] = forward_rates(args.quick)
+        res["threads"] = thread_scaling(args.quick)
+        res["blas"] = blas_lines()
+    n = 0 if args.quick else args.whole_updates
+    res["whole"] = whole_run.compare(n) if n else None
+    res["load"].append(os.getloadavg())
+    res["elapsed"] = time.perf_counter() - t0
+    speed_report.write(args.out, res, (K, M, T, LR, CLIP))
     print(Path(args.out).read_text())
+
+
+def blas_lines() -> list[str]:
+    return [
+        f"- {i['internal_api']} {i.get('version')} kernel `{i.get('architecture')}`, "
+        f"{i['num_threads']} thread(s): `{os.path.basename(i['filepath'])}`"
+        for i in threadpool_info()
+    ]
 
 
 if __name__ == "__main__":

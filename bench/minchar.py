@@ -64,3 +64,16 @@ class PlainRNN:
             mem += g * g
             p -= self.lr * g / np.sqrt(mem + 1e-8)
         return loss
+
+    def sample(self, x: int, n: int, rng: np.random.Generator) -> list[int]:
+        """n ids drawn from the current state, starting from input id x."""
+        h, out = self.h, []
+        for _ in range(n):
+            xv = np.zeros((self.K, 1))
+            xv[x] = 1.0
+            h = np.tanh(self.W @ h + self.U @ xv + self.b)
+            o = self.V @ h + self.c
+            p = np.exp(o - o.max())
+            x = int(rng.choice(self.K, p=(p / p.sum()).ravel()))
+            out.append(x)
+        return out

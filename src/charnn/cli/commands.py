@@ -124,7 +124,9 @@ def evaluate(args) -> int:
             f"({len(text) - len(kept)} unknown characters skipped)"
         )
     from .. import engine
+    from ..engine.threads import use_threads
 
+    use_threads(1, 1)  # one stream: BLAS threads would only contend
     nats, count = engine.text_loss(params, vocab.encode(kept))
     result = {
         "text": str(args.text),
@@ -190,6 +192,22 @@ def _warm_engine(cfg, quiet: bool) -> None:
         engine.warmup(cfg.dtype)
 
 
+def _preload_plotting() -> None:
+    """Import matplotlib (about a second) in a background thread while the
+    kernels, which release the GIL, train; the final plot then finds it loaded."""
+    import threading
+
+    def load():
+        from ..report.plot import figure
+
+        try:
+            figure()
+        except Exception:  # the plot itself will report it
+            pass
+
+    threading.Thread(target=load, name="preload-matplotlib", daemon=True).start()
+
+
 def train(args) -> int:
     run = _open_run(args)
     if args.resume is not None and run.state.update >= run.end():
@@ -200,6 +218,7 @@ def train(args) -> int:
         return _maybe_report(args, run)
     run.clock.start, first = timing.process_start(), run.state.update
     _warm_engine(run.cfg, args.quiet)
+    _preload_plotting()
     caught = []
 
     def handler(signum, frame):

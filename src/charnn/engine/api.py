@@ -176,14 +176,13 @@ def synth_args(
 
 
 def text_loss(
-    params: dict, ids: np.ndarray, h0: np.ndarray | None = None, chunk: int = 64
+    params: dict, ids: np.ndarray, h0: np.ndarray | None = None, chunk: int = 256
 ) -> tuple[float, int]:
     """Total loss in nats of predicting ids[1:] from ids[:-1] from h0 (zero
     by default), like nn.rnn.text_loss. Returns (nats, characters).
 
     One stream, in blocks of `chunk` steps (the block size does not change
-    the result): 64 keeps the block's output GEMM small enough for
-    OpenBLAS's fast small-matrix path, which larger blocks leave."""
+    the result; 256 keeps a block's states and logits in the L2 cache)."""
     args = text_args(params, ids, h0, chunk)
     return float(kernels.text_loss(*args)), max(args[5].size - 1, 0)
 

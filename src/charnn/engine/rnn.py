@@ -16,6 +16,9 @@ exp and tanh are computed here (`_expneg`, `_tanh`) rather than by libm so
 that the loops over a row vectorize: Cody-Waite range reduction, a Taylor
 polynomial and the power of two built from its bits; a few ulp.
 
+`train` and `text_loss` release the GIL, so other Python threads (the CLI
+imports the plotting library meanwhile) run beside them.
+
 All compiled code sits in this one file on purpose: numba's on-disk cache
 checks only the timestamp of the file that defines a function, so a
 cached kernel calling a helper from another file could keep stale code.
@@ -147,9 +150,12 @@ def _vecmat_add(x, A, out):
 
 @njit(cache=True, error_model="numpy", fastmath=_FMA)
 def _tanh_row(row, U, x, b, cf):
-    """row = tanh(row + U[:, x] + b), in place."""
+    """row = tanh(row + U[:, x] + b), in place. Two loops: the column of U
+    is strided, and a strided load in the tanh loop keeps it scalar."""
     for i in range(row.size):
-        row[i] = _tanh(row[i] + U[i, x] + b[i], cf)
+        row[i] = row[i] + U[i, x] + b[i]
+    for i in range(row.size):
+        row[i] = _tanh(row[i], cf)
 
 
 @njit(cache=True, error_model="numpy")
@@ -364,7 +370,7 @@ def loss_and_grads(W, U, V, b, c, X, Y, h):
     return (total / B, (dW / B, dUT.T / B, dV / B, db / B, dc / B), Hs[0, T * B :].copy())
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def text_loss(W, U, V, b, c, ids, h, chunk):
     """Summed loss of predicting ids[1:] from ids[:-1], from h (m,), in
     blocks of `chunk` steps: the recurrence is stepped, then the output
@@ -430,7 +436,7 @@ def _apply(theta, g, mom, vel, B, clip, code, hyper, t):
             th[i] -= lr * (mi / bias1) / (math.sqrt(v / bias2) + eps)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def train(
     params, moms, vels, best, h, best_h, data, n, T, clip, code, hyper, counters, floats, losses
 ):

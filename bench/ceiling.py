@@ -1,0 +1,176 @@
+"""The machine's own limits, measured in the run that compares against them:
+the FMA peak of one core (a small loop of independent vector FMAs compiled
+here by LLVM for this CPU), the one-thread GEMM rate of the BLAS the engine
+calls, the CPU's name and vector extensions, and which vector registers the
+engine's compiled loops use.
+
+    peak = fma_peak(np.float64)       # FMA lanes per second, one thread
+    gemm = gemm_rate(np.float32)      # FLOP/s of a 1024^3 GEMM, one thread
+"""
+
+from __future__ import annotations
+
+import ctypes
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+
+CHAINS = 16  # independent accumulators: enough to hide the FMA latency on any x86
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def vector_extensions() -> list[str]:
+    """The SIMD extensions this CPU announces (from /proc/cpuinfo)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    flags = set(re.search(r"^flags\s*:(.*)$", text, re.M).group(1).split())
+    wanted = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512vl", "avx512_bf16", "amx_tile")
+    return [f for f in wanted if f in flags]
+
+
+def _ir(lanes: int, ty: str) -> str:
+    vec = f"<{lanes} x {ty}>"
+    body = []
+    for v, c in (("a", "%ca"), ("b", "%cb")):
+        body.append(f"  %{v}0 = insertelement {vec} undef, {ty} {c}, i32 0")
+        body.append(
+            f"  %{v} = shufflevector {vec} %{v}0, {vec} undef, <{lanes} x i32> zeroinitializer"
+        )
+    loop = ["  %i = phi i64 [0, %entry], [%i1, %loop]"]
+    for k in range(CHAINS):
+        loop.append(f"  %s{k} = phi {vec} [%b, %entry], [%t{k}, %loop]")
+    fma = f"@llvm.fma.v{lanes}{'f64' if ty == 'double' else 'f32'}"
+    for k in range(CHAINS):
+        loop.append(f"  %t{k} = call {vec} {fma}({vec} %s{k}, {vec} %a, {vec} %b)")
+    sums = [f"  %u0 = fadd {vec} %t0, %t1"]
+    for k in range(2, CHAINS):
+        sums.append(f"  %u{k - 1} = fadd {vec} %u{k - 2}, %t{k}")
+    name = f"v{lanes}{'f64' if ty == 'double' else 'f32'}"
+    return "\n".join(
+        [
+            f"declare {vec} @llvm.fma.{name}({vec}, {vec}, {vec})",
+            f"define {ty} @fma_loop(i64 %n, {ty} %ca, {ty} %cb) {{",
+            "entry:",
+            *body,
+            "  br label %loop",
+            "loop:",
+            *loop,
+            "  %i1 = add i64 %i, 1",
+            "  %more = icmp ult i64 %i1, %n",
+            "  br i1 %more, label %loop, label %exit",
+            "exit:",
+            *sums,
+            f"  %r = extractelement {vec} %u{CHAINS - 2}, i32 0",
+            f"  ret {ty} %r",
+            "}",
+        ]
+    )
+
+
+def _compile(lanes: int, ty: str):
+    import llvmlite.binding as llvm
+
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    target = llvm.Target.from_default_triple()
+    tm = target.create_target_machine(
+        cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(), opt=3
+    )
+    mod = llvm.parse_assembly(_ir(lanes, ty))
+    mod.verify()
+    engine = llvm.create_mcjit_compiler(mod, tm)
+    engine.finalize_object()
+    ct = ctypes.c_double if ty == "double" else ctypes.c_float
+    fn = ctypes.CFUNCTYPE(ct, ctypes.c_int64, ct, ct)(engine.get_function_address("fma_loop"))
+    return fn, engine, tm.emit_assembly(mod)
+
+
+def register_bits() -> int:
+    """512 where the CPU has AVX-512, 256 with AVX2, else 128."""
+    ext = vector_extensions()
+    return 512 if "avx512f" in ext else 256 if "avx2" in ext else 128
+
+
+def fma_peak(dtype, seconds: float = 0.3) -> float:
+    """Fused multiply-adds per second (lanes counted) of one thread, best of 5."""
+    ty = "double" if np.dtype(dtype) == np.float64 else "float"
+    lanes = register_bits() // (64 if ty == "double" else 32)
+    fn, _engine, _ = _compile(lanes, ty)
+    fn(1000, 0.5, 0.5)
+    n = 1_000_000
+    while True:
+        t = time.perf_counter()
+        fn(n, 0.5, 0.5)
+        dt = time.perf_counter() - t
+        if dt > seconds / 5:
+            break
+        n *= 4
+    best = min(_timed(fn, n) for _ in range(5))
+    return n * CHAINS * lanes / best
+
+
+def _timed(fn, n: int) -> float:
+    t = time.perf_counter()
+    fn(n, 0.5, 0.5)
+    return time.perf_counter() - t
+
+
+def gemm_rate(dtype, n: int = 1024) -> float:
+    """FLOP/s (2 per FMA) of an n x n x n GEMM through the BLAS the engine's
+    kernels call (numba's np.dot), one thread (set by the caller), best of 5."""
+    from numba import njit
+
+    @njit
+    def mm(a, b, c, reps):
+        for _ in range(reps):
+            np.dot(a, b, c)
+
+    a = np.random.default_rng(0).random((n, n)).astype(dtype)
+    c = np.empty_like(a)
+    mm(a, a, c, 1)
+    reps = max(1, int(4e9 / (2 * n**3)))
+    best = min(_gemm_time(mm, a, c, reps) for _ in range(5))
+    return 2 * n**3 * reps / best
+
+
+def _gemm_time(mm, a, c, reps) -> float:
+    t = time.perf_counter()
+    mm(a, a, c, reps)
+    return time.perf_counter() - t
+
+
+def engine_registers() -> dict:
+    """How many zmm/ymm/xmm register uses the engine's vector loops compile
+    to here (fresh compiles of the matvec, tanh and softmax loops)."""
+    from numba import njit
+
+    from charnn.engine import rnn
+
+    counts = {"zmm": 0, "ymm": 0, "xmm": 0}
+    m, K = 100, 72
+    cf = rnn.tanh_coefs(np.zeros(1))
+    probes = [
+        (rnn._matvec, rnn._FAST, (np.zeros((m, m)), np.zeros(m), np.zeros(m))),
+        (rnn._tanh_row, rnn._FMA, (np.zeros(m), np.zeros((m, K)), 0, np.zeros(m), cf)),
+        (rnn._exp_sum, rnn._FAST, (np.zeros(K), 0.0, cf, True)),
+    ]
+    for fn, flags, args in probes:
+        fresh = njit(cache=False, error_model="numpy", fastmath=flags)(fn.py_func)
+        fresh(*args)
+        asm = fresh.inspect_asm(fresh.signatures[0])
+        for reg in counts:
+            counts[reg] += len(re.findall(rf"%{reg}\d+", asm))
+    return counts

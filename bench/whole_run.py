@@ -1,0 +1,101 @@
+"""Whole processes, one thread each: `charnn train` at the seed's settings
+against a plain min-char-rnn script (bench/minchar.py's loop, reading the
+same corpus, printing the loss and a 200-character sample every 10,000
+updates) for the same number of updates, timed in the same sitting.
+
+    python bench/whole_run.py [--updates 100000] [--corpus tragedies]
+    python bench/whole_run.py --plain tragedies --updates N    # the anchor alone
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ONE_THREAD = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "NUMBA_NUM_THREADS": "1",
+}
+
+
+def plain_main(corpus: str, updates: int, seq_length: int = 25, hidden: int = 100) -> None:
+    """The anchor: min-char-rnn's loop on the corpus, float64, one thread."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import minchar
+    from charnn.data import corpus as corpora
+
+    text = corpora.load(corpus).text
+    chars = sorted(set(text))
+    index = {ch: i for i, ch in enumerate(chars)}
+    ids = np.array([index[ch] for ch in text], dtype=np.int64)
+    rng = np.random.default_rng(0)
+    net = minchar.PlainRNN(len(chars), hidden, rng)
+    p, smooth = 0, -np.log(1.0 / len(chars)) * seq_length
+    for n in range(updates):
+        if p + seq_length + 1 >= len(ids):
+            p, net.h = 0, np.zeros_like(net.h)
+        if n % 10_000 == 0:
+            sample = net.sample(int(ids[p]), 200, rng)
+            print("".join(chars[i] for i in sample))
+        loss = net.update(ids[p : p + seq_length], ids[p + 1 : p + seq_length + 1])
+        smooth = 0.999 * smooth + 0.001 * loss
+        if n % 10_000 == 0:
+            print(f"iter {n}, loss {smooth:.3f}")
+        p += seq_length
+
+
+def _timed(cmd: list[str]) -> float:
+    env = {**os.environ, **ONE_THREAD}
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+def compare(updates: int, corpus: str = "tragedies") -> dict:
+    """Wall seconds of both whole processes, the ratio and charnn's time split."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "run"
+        train = [sys.executable, "-m", "charnn", "train", corpus, "--out", str(out)]
+        train += ["--updates", str(updates), "--threads", "1", "--quiet"]
+        subprocess.run(  # compile (or load) the kernels outside the timed process
+            [*train[:-4], "--updates", "1", "--quiet", "--force"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            env={**os.environ, **ONE_THREAD},
+        )
+        charnn_s = _timed([*train, "--force"])
+        split = json.loads((out / "timing.json").read_text())
+        plain_s = _timed([sys.executable, __file__, "--plain", corpus, "--updates", str(updates)])
+    return {
+        "updates": updates,
+        "charnn_s": charnn_s,
+        "plain_s": plain_s,
+        "ratio": plain_s / charnn_s,
+        "split": split,
+    }
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--updates", type=int, default=100_000, help="updates of each process")
+    ap.add_argument("--corpus", default="tragedies", help="corpus name or file")
+    ap.add_argument("--plain", metavar="CORPUS", help="run the plain loop alone on CORPUS")
+    args = ap.parse_args(argv)
+    if args.plain:
+        plain_main(args.plain, args.updates)
+        return
+    print(json.dumps(compare(args.updates, args.corpus), indent=2))
+
+
+if __name__ == "__main__":
+    main()
