@@ -164,7 +164,7 @@ def engine_registers() -> dict:
     cf = rnn.tanh_coefs(np.zeros(1))
     probes = [
         (rnn._matvec, rnn._FAST, (np.zeros((m, m)), np.zeros(m), np.zeros(m))),
-        (rnn._tanh_row, rnn._FMA, (np.zeros(m), np.zeros((m, K)), 0, np.zeros(m), cf)),
+        (rnn._tanh_row, set(), (np.zeros(m), np.zeros((m, K)), 0, np.zeros(m), cf)),
         (rnn._exp_sum, rnn._FAST, (np.zeros(K), 0.0, cf, True)),
     ]
     for fn, flags, args in probes:

@@ -182,14 +182,22 @@ def _corpus_id(spec) -> str:
 
 
 def _warm_engine(cfg, quiet: bool) -> None:
+    """Compile the kernels in a child process that fills numba's on-disk cache,
+    then load them from it. Code numba compiles in a process and the object
+    code it caches can differ in the last bits of some results, so every run
+    loading from the cache keeps runs (and their resumes) bit for bit alike."""
     if cfg.engine != "fast":
         return
+    import subprocess
+
     from .. import engine
 
     if not engine.cache_ready(cfg.dtype):
         if not quiet:
             _err(f"compiling the fast engine for {cfg.dtype} (first run only, about a minute)...")
-        engine.warmup(cfg.dtype)
+        code = f"from charnn.engine import warmup; warmup({cfg.dtype!r})"
+        subprocess.run([sys.executable, "-c", code], check=False, capture_output=True)
+    engine.warmup(cfg.dtype)  # loads from the cache (or compiles here if it is unwritable)
 
 
 def _preload_plotting() -> None:

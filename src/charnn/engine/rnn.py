@@ -34,10 +34,12 @@ from numba import njit, prange, types
 from numba.extending import intrinsic
 
 # Reassociation lets LLVM vectorize the dot-product loops; no 'nnan'/'ninf',
-# so a non-finite loss is still seen as such. error_model="numpy" drops the
+# so a non-finite loss is still seen as such. Functions that others inline
+# (`_expneg`, `_tanh`) carry no flags: contraction across an inlined call
+# would make the bits depend on inlining, which differs between a process
+# that compiles the kernels and one that loads them from the cache. error_model="numpy" drops the
 # ZeroDivisionError check that keeps every loop with a division scalar.
 _FAST = {"reassoc", "contract", "nsz"}
-_FMA = {"contract"}  # fused multiply-add only: the order of sums is kept
 GROUP = 16  # streams per group when B >= 2 * GROUP
 
 
@@ -57,6 +59,21 @@ def _pow2(typingctx, k):
         return builder.bitcast(i, ir.DoubleType() if wide else ir.FloatType())
 
     return k(k), codegen
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """a * b + c with one rounding (llvm.fma): the same bits whether or not
+    the code around it is inlined, unlike contraction by fastmath flags."""
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+
+    def codegen(context, builder, sig, args):
+        t = args[0].type
+        fn = builder.module.declare_intrinsic("llvm.fma", [t], ir.FunctionType(t, [t, t, t]))
+        return builder.call(fn, args)
+
+    return a(a, b, c), codegen
 
 
 @njit(cache=True, error_model="numpy")
@@ -81,30 +98,29 @@ def tanh_coefs(dtype_like):
             a[24], a[25])  # fmt: skip
 
 
-@njit(cache=True, error_model="numpy", fastmath=_FMA)
+@njit(cache=True, error_model="numpy")
 def _expneg(x, cf):
     """exp(x) for x <= 0 (a few ulp; below the lowest argument, exp of it)."""
     x = cf[16] if x < cf[16] else x  # NaN passes through
     k = np.floor(x * cf[17] + cf[18])
-    r = (x - k * cf[14]) - k * cf[15]
-    p = cf[13]
-    p = p * r + cf[12]
-    p = p * r + cf[11]
-    p = p * r + cf[10]
-    p = p * r + cf[9]
-    p = p * r + cf[8]
-    p = p * r + cf[7]
-    p = p * r + cf[6]
-    p = p * r + cf[5]
-    p = p * r + cf[4]
-    p = p * r + cf[3]
-    p = p * r + cf[2]
-    p = p * r + cf[1]
-    p = p * r + cf[0]
+    r = _fma(-k, cf[15], _fma(-k, cf[14], x))
+    p = _fma(cf[13], r, cf[12])
+    p = _fma(p, r, cf[11])
+    p = _fma(p, r, cf[10])
+    p = _fma(p, r, cf[9])
+    p = _fma(p, r, cf[8])
+    p = _fma(p, r, cf[7])
+    p = _fma(p, r, cf[6])
+    p = _fma(p, r, cf[5])
+    p = _fma(p, r, cf[4])
+    p = _fma(p, r, cf[3])
+    p = _fma(p, r, cf[2])
+    p = _fma(p, r, cf[1])
+    p = _fma(p, r, cf[0])
     return p * _pow2(k)
 
 
-@njit(cache=True, error_model="numpy", fastmath=_FMA)
+@njit(cache=True, error_model="numpy")
 def _tanh(x, cf):
     """tanh from one exp, branch-free so that it vectorizes; a Taylor series
     below |x| = 0.03 avoids the cancellation in 1 - e. Error is a few ulp."""
@@ -148,7 +164,7 @@ def _vecmat_add(x, A, out):
             out[j] += xi * A[i, j]
 
 
-@njit(cache=True, error_model="numpy", fastmath=_FMA)
+@njit(cache=True, error_model="numpy")
 def _tanh_row(row, U, x, b, cf):
     """row = tanh(row + U[:, x] + b), in place. Two loops: the column of U
     is strided, and a strided load in the tanh loop keeps it scalar."""
@@ -275,6 +291,25 @@ def _column_sums(A, out):
 
 
 @njit(cache=True, error_model="numpy")
+def _aligned(n, dtype_like):
+    """n elements (1-D) starting on a 64-byte boundary. OpenBLAS's results
+    depend, in the last bits, on where its operands start; buffers aligned
+    alike give the same bits in every process."""
+    item = dtype_like.itemsize
+    raw = np.empty(n + 64 // item, dtype_like.dtype)
+    off = ((64 - raw.ctypes.data % 64) % 64) // item
+    return raw[off : off + n]
+
+
+@njit(cache=True, error_model="numpy")
+def _aligned_copy(A):
+    """A copy of the C-contiguous array A in an aligned buffer."""
+    out = _aligned(A.size, A).reshape(A.shape)
+    out[...] = A
+    return out
+
+
+@njit(cache=True, error_model="numpy")
 def group_starts(B):
     """First stream of each group and B, (G+1,): groups of GROUP streams
     (the last one takes the rest) when B >= 2*GROUP, else one group."""
@@ -287,21 +322,21 @@ def group_starts(B):
 @njit(cache=True, error_model="numpy")
 def work_buffers(G, S, T, K, m, dtype_like):
     """(Hs, Gr, dH, dA, tmp, (dW, dUT, dV, db, dc)) for G groups of at most S
-    streams, each with a leading group axis."""
-    dt = dtype_like.dtype
+    streams, each with a leading group axis, each aligned (see `_aligned`)."""
     grads = (
-        np.empty((G, m, m), dt),
-        np.empty((G, K, m), dt),
-        np.empty((G, K, m), dt),
-        np.empty((G, m), dt),
-        np.empty((G, K), dt),
+        _aligned(G * m * m, dtype_like).reshape((G, m, m)),
+        _aligned(G * K * m, dtype_like).reshape((G, K, m)),
+        _aligned(G * K * m, dtype_like).reshape((G, K, m)),
+        _aligned(G * m, dtype_like).reshape((G, m)),
+        _aligned(G * K, dtype_like).reshape((G, K)),
     )
+    R = T * S
     return (
-        np.empty((G, (T + 1) * S, m), dt),
-        np.empty((G, T * S, K), dt),
-        np.empty((G, T * S, m), dt),
-        np.empty((G, T * S, m), dt),
-        np.empty((G, S, m), dt),
+        _aligned(G * (R + S) * m, dtype_like).reshape((G, R + S, m)),
+        _aligned(G * R * K, dtype_like).reshape((G, R, K)),
+        _aligned(G * R * m, dtype_like).reshape((G, R, m)),
+        _aligned(G * R * m, dtype_like).reshape((G, R, m)),
+        _aligned(G * S * m, dtype_like).reshape((G, S, m)),
         grads,
     )
 
@@ -360,6 +395,7 @@ def loss_and_grads(W, U, V, b, c, X, Y, h):
     """Mean loss over the B streams of inputs X (B, T) and targets Y (B, T),
     its gradients (dW, dU, dV, db, dc) and h_T (B, m), starting from h (B, m)."""
     (B, T), K, m = X.shape, V.shape[0], W.shape[0]
+    W, V = _aligned_copy(W), _aligned_copy(V)
     Hs, Gr, dH, dA, tmp, grads = work_buffers(1, B, T, K, m, W)
     cf = tanh_coefs(W)
     Hs[0, :B] = h
@@ -377,8 +413,9 @@ def text_loss(W, U, V, b, c, ids, h, chunk):
     layer and the log-softmax of the whole block are one GEMM and a loop."""
     K, m = V.shape[0], W.shape[0]
     data = ids.reshape((1, ids.size))
-    Hs = np.empty((chunk + 1, m), W.dtype)
-    O = np.empty((chunk, K), W.dtype)
+    W, V = _aligned_copy(W), _aligned_copy(V)
+    Hs = _aligned((chunk + 1) * m, W).reshape((chunk + 1, m))
+    O = _aligned(chunk * K, W).reshape((chunk, K))
     Hs[0] = h
     cf = tanh_coefs(W)
     total = 0.0
@@ -442,12 +479,14 @@ def train(
 ):
     """Up to n updates of updates.reference_chunk on data (B, n*T + 1).
 
-    params, moms, vels, best: (W, U, V, b, c) tuples, updated in place;
+    params, moms, vels, best: (W, U, V, b, c) tuples, updated in place
+    (W, U, V through aligned working copies, written back at the end);
     h (B, m) carried; counters = [t, update, best_x, best_update] and
     floats = [smooth, best_smooth] are read and written back.
     Returns the number of updates done (< n only at a non-finite loss).
     """
-    W, U, V, b, c = params
+    W, U, V = _aligned_copy(params[0]), _aligned_copy(params[1]), _aligned_copy(params[2])
+    b, c = params[3], params[4]
     B, K, m = data.shape[0], V.shape[0], W.shape[0]
     starts = group_starts(B)
     G, S0 = starts.size - 1, starts[1]
@@ -487,6 +526,9 @@ def train(
         update += 1
         losses[it] = loss
         done += 1
+    params[0][...] = W
+    params[1][...] = U
+    params[2][...] = V
     counters[0], counters[1], counters[2], counters[3] = t, update, best_x, best_update
     floats[0], floats[1] = smooth, best_smooth
     return done
