@@ -107,14 +107,14 @@ def test_loss_at_init_is_near_T_ln_K(rng, cell):
     assert np.abs(state).max() < 1
 
 
-def numerical(params, x, y, s0, arr, index, step=1e-3):
+def numerical(params, x, y, s0, arr, index, masks=None, step=1e-3):
     """Fourth-order centred difference of the loss for one entry of arr."""
     old, diffs = arr[index], []
     for d in (step, 2 * step):
         Os = []
         for sign in (1, -1):
             arr[index] = old + sign * d
-            Os.append(stack.forward(params, x, s0)["O"])
+            Os.append(stack.forward(params, x, s0, masks)["O"])
         arr[index] = old
         diffs.append(gradcheck.loss_difference(Os[0], Os[1], y))
     return (8 * diffs[0] - diffs[1]) / (12 * step)
@@ -208,3 +208,42 @@ def test_text_loss_carries_state(rng, cell, layers):
         stack.loss_and_grads(params, ids[:-1], ids[1:], start)[0], rel=1e-12
     )
     assert carried != pytest.approx(nats, rel=1e-6)
+
+
+def test_dropout_masks(rng):
+    again = np.random.default_rng(1234)
+    masks = stack.dropout_masks(rng, 0.25, 3, 400, 50)
+    assert len(masks) == 2 and all(M.shape == (400, 50) for M in masks)
+    for M in masks:
+        np.testing.assert_array_equal(M, (again.random((400, 50)) >= 0.25) / 0.75)
+        assert set(np.unique(M)) == {0.0, 1 / 0.75}
+        assert abs((M == 0).mean() - 0.25) < 0.01
+    state = rng.bit_generator.state
+    assert (
+        stack.dropout_masks(rng, 0.0, 3, 5, 4) == []
+        and stack.dropout_masks(rng, 0.5, 1, 5, 4) == []
+    )
+    assert rng.bit_generator.state == state
+    with pytest.raises(ValueError, match="dropout"):
+        stack.dropout_masks(rng, 1.0, 2, 5, 4)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_dropout_gradients_match_centred_differences(rng, cell):
+    params, x, y, s0 = random_case(rng, cell, 3)
+    masks = stack.dropout_masks(rng, 0.4, 3, len(x), 4)
+    loss, grads, dstate, _ = stack.loss_and_grads_state(params, x, y, s0, masks)
+    assert loss != pytest.approx(stack.loss_and_grads(params, x, y, s0)[0], rel=1e-6)
+    worst = {}
+    for name, arr, analytic in [(k, params[k], grads[k]) for k in params] + [("state", s0, dstate)]:
+        num = [numerical(params, x, y, s0, arr, i, masks) for i in np.ndindex(arr.shape)]
+        worst[name] = gradcheck.relative_error(analytic.ravel(), np.array(num)).max()
+    assert max(worst.values()) < 1e-6, worst
+    ones = [np.ones_like(M) for M in masks]
+    plain, with_ones = (
+        stack.loss_and_grads(params, x, y, s0),
+        stack.loss_and_grads(params, x, y, s0, ones),
+    )
+    assert plain[0] == with_ones[0] and all(
+        np.array_equal(plain[1][k], with_ones[1][k]) for k in params
+    )
