@@ -8,9 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from charnn import gradcheck, model
 from charnn.errors import ConfigError
-from charnn.nn import stack
+from charnn.nn import gradcheck, rnn, stack
 
 CASES = [(cell, layers) for cell in ("rnn", "gru", "lstm") for layers in (1, 2, 3)]
 
@@ -50,15 +49,15 @@ def test_param_names_shapes_and_init(rng):
 
 def test_seed_rnn_is_the_seed_model(rng):
     p = stack.init_params(9, 6, np.random.default_rng(5))
-    ref = model.init_params(9, 6, np.random.default_rng(5))
+    ref = rnn.init_params(9, 6, np.random.default_rng(5))
     assert list(p) == list(ref) == ["W", "U", "V", "b", "c"]
     assert all(np.array_equal(p[k], ref[k]) for k in p)
     x, y, h0 = rng.integers(0, 9, 10), rng.integers(0, 9, 10), rng.uniform(-1, 1, 6)
-    ours, theirs = stack.loss_and_grads(p, x, y, h0), model.loss_and_grads(p, x, y, h0)
+    ours, theirs = stack.loss_and_grads(p, x, y, h0), rnn.loss_and_grads(p, x, y, h0)
     assert ours[0] == theirs[0] and np.array_equal(ours[2], theirs[2])
     assert all(np.array_equal(ours[1][k], theirs[1][k]) for k in p)
     _, _, dh0, _ = stack.loss_and_grads_state(p, x, y, h0)
-    assert np.array_equal(dh0, model.loss_and_grads_h0(p, x, y, h0)[1]["h0"])
+    assert np.array_equal(dh0, rnn.loss_and_grads_h0(p, x, y, h0)[1]["h0"])
 
 
 def test_describe_and_state_parts(rng):
@@ -135,42 +134,42 @@ def test_every_gradient_matches_centred_differences(rng, cell, layers):
 def torch_model(torch, params, cell, layers):
     """torch.nn.GRU / LSTM + Linear holding a copy of params, float64."""
     K, m = params["V"].shape
-    rnn = getattr(torch.nn, cell.upper())(K, m, num_layers=layers, dtype=torch.float64)
+    net = getattr(torch.nn, cell.upper())(K, m, num_layers=layers, dtype=torch.float64)
     out = torch.nn.Linear(m, K, dtype=torch.float64)
     with torch.no_grad():
         for l in range(layers):
             sfx = stack.suffix(l)
-            getattr(rnn, f"weight_hh_l{l}").copy_(torch.from_numpy(params["W" + sfx]))
-            getattr(rnn, f"weight_ih_l{l}").copy_(torch.from_numpy(params["U" + sfx]))
-            getattr(rnn, f"bias_ih_l{l}").copy_(torch.from_numpy(params["b" + sfx]))
+            getattr(net, f"weight_hh_l{l}").copy_(torch.from_numpy(params["W" + sfx]))
+            getattr(net, f"weight_ih_l{l}").copy_(torch.from_numpy(params["U" + sfx]))
+            getattr(net, f"bias_ih_l{l}").copy_(torch.from_numpy(params["b" + sfx]))
             bias_hh = np.zeros(params["b"].shape)
             if cell == "gru":
                 bias_hh[2 * m :] = params["bn" + sfx]
-            getattr(rnn, f"bias_hh_l{l}").copy_(torch.from_numpy(bias_hh))
+            getattr(net, f"bias_hh_l{l}").copy_(torch.from_numpy(bias_hh))
         out.weight.copy_(torch.from_numpy(params["V"]))
         out.bias.copy_(torch.from_numpy(params["c"]))
-    return rnn, out
+    return net, out
 
 
 def torch_loss_and_grads(torch, params, cell, layers, x, y, s0):
     """Loss, gradients keyed like params, dL/dstate0 and the final state, by autograd."""
     K, m = params["V"].shape
-    rnn, out = torch_model(torch, params, cell, layers)
+    net, out = torch_model(torch, params, cell, layers)
     per = s0.reshape(layers, -1, m)  # (L, 1 or 2, m): h (and c) of each layer
     h0 = torch.tensor(per[:, 0], requires_grad=True)
     c0 = torch.tensor(per[:, 1], requires_grad=True) if cell == "lstm" else None
     X = torch.nn.functional.one_hot(torch.from_numpy(x), K).double()  # (T, K)
-    H, hT = rnn(X, (h0, c0) if cell == "lstm" else h0)
+    H, hT = net(X, (h0, c0) if cell == "lstm" else h0)
     loss = torch.nn.functional.cross_entropy(out(H), torch.from_numpy(y), reduction="sum")
     loss.backward()
     grads = {"V": out.weight.grad, "c": out.bias.grad}
     for l in range(layers):
         sfx = stack.suffix(l)
-        grads["W" + sfx] = getattr(rnn, f"weight_hh_l{l}").grad
-        grads["U" + sfx] = getattr(rnn, f"weight_ih_l{l}").grad
-        grads["b" + sfx] = getattr(rnn, f"bias_ih_l{l}").grad
+        grads["W" + sfx] = getattr(net, f"weight_hh_l{l}").grad
+        grads["U" + sfx] = getattr(net, f"weight_ih_l{l}").grad
+        grads["b" + sfx] = getattr(net, f"bias_ih_l{l}").grad
         if cell == "gru":
-            grads["bn" + sfx] = getattr(rnn, f"bias_hh_l{l}").grad[2 * m :]
+            grads["bn" + sfx] = getattr(net, f"bias_hh_l{l}").grad[2 * m :]
     dstate = torch.stack([h0.grad] + ([c0.grad] if c0 is not None else []), 1)
     state = torch.stack(list(hT) if cell == "lstm" else [hT], 1)
     grads = {k: v.numpy() for k, v in grads.items()}

@@ -19,7 +19,7 @@ Initialization, drawn only from the rng given, in this order: W, U of layer
 LSTM forget-gate block of b (rows m..2m), which is 1. The default sig is the
 seed's 0.01 for rnn and 1/sqrt(m) for gru and lstm (fan-in scaling, as
 PyTorch's uniform(-1/sqrt(m), 1/sqrt(m)), here normal). One RNN layer is
-drawn by the seed's own `init_params`, so it is the seed's model bit for bit.
+drawn by the seed's own `rnn.init_params`, so it is the seed's model bit for bit.
 
 The state of one stream is one flat vector of S numbers, the layers' states
 one after another: [h] for rnn and gru, [h, c] for lstm, so S = L m or
@@ -33,11 +33,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import model
 from ..errors import ConfigError
-from . import gru, lstm, rnn_layer
+from . import gru, lstm, rnn
 
-CELLS = {"rnn": rnn_layer, "gru": gru, "lstm": lstm}
+CELLS = {"rnn": rnn, "gru": gru, "lstm": lstm}
 _BY_GATES = {mod.GATES: name for name, mod in CELLS.items()}
 
 
@@ -109,7 +108,7 @@ def init_params(
     shapes = param_shapes(K, m, cell, layers)
     sig = default_sig(cell, m) if sig is None else sig
     if cell == "rnn" and layers == 1:
-        return model.init_params(K, m, rng, sig)
+        return rnn.init_params(K, m, rng, sig)
     params = {}
     for name, shape in shapes.items():
         if name[0] in "WUV":

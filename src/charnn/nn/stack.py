@@ -15,14 +15,14 @@ x_t^(l) = h_t^(l-1) * M_l[t], where M_l (T, m) holds 0 with probability p and
 1/(1-p) otherwise (`dropout_masks`). The masks are an argument, so the loss
 is a plain function of the parameters for any fixed masks.
 
-A model of one RNN layer runs the seed's code (`charnn.model`) unchanged.
+A model of one RNN layer runs the seed's code (`rnn.py`) unchanged.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .. import model
+from . import rnn
 from .arch import (
     CELLS,
     describe,
@@ -56,7 +56,7 @@ def step(params: dict, state: np.ndarray, x: int) -> tuple[np.ndarray, np.ndarra
     """
     a = describe(params)
     if a.seed_rnn:
-        return model.step(params, state, x)
+        return rnn.step(params, state, x)
     cell, new = CELLS[a.cell], []
     below = None
     for l, s in enumerate(split_state(state, a.layers)):
@@ -88,7 +88,7 @@ def forward(params: dict, inputs: np.ndarray, state0: np.ndarray, masks=None) ->
     """
     a = describe(params)
     if a.seed_rnn:
-        cache = model.forward(params, inputs, state0)
+        cache = rnn.forward(params, inputs, state0)
         return {**cache, "state": cache["H"][-1].copy()}
     cell, caches, X = CELLS[a.cell], [], [None]
     for l, s0 in enumerate(split_state(state0, a.layers)):
@@ -116,10 +116,10 @@ def backward(
     """
     a = describe(params)
     if a.seed_rnn:
-        grads = model.backward(params, inputs, targets, cache)
+        grads = rnn.backward(params, inputs, targets, cache)
         return grads, grads.pop("h0")
     cell, layers = CELLS[a.cell], cache["layers"]
-    dO = model.softmax(cache["O"])  # (T, K): p_t - y_t
+    dO = rnn.softmax(cache["O"])  # (T, K): p_t - y_t
     dO[np.arange(len(targets)), targets] -= 1.0
     grads = {"V": dO.T @ layers[-1]["H"][1:], "c": dO.sum(axis=0)}
     dH, dstates = dO @ params["V"], [None] * a.layers  # dH (T, m)
@@ -157,7 +157,7 @@ def loss_and_grads_state(
     """
     inputs, targets = _ids(inputs, targets)
     cache = forward(params, inputs, np.asarray(state0, dtype=np.float64), masks)
-    loss = model.sequence_loss(cache["O"], targets)
+    loss = rnn.sequence_loss(cache["O"], targets)
     grads, dstate0 = backward(params, inputs, targets, cache)
     return loss, grads, dstate0, cache["state"]
 
@@ -178,13 +178,13 @@ def text_loss(
     state from state0 (zero by default). Returns (nats, characters)."""
     a = describe(params)
     if a.seed_rnn:
-        return model.text_loss(params, ids, state0, chunk)
+        return rnn.text_loss(params, ids, state0, chunk)
     ids = np.asarray(ids, dtype=np.intp)
     state = np.zeros(a.state_size) if state0 is None else np.asarray(state0, dtype=np.float64)
     total = 0.0
     for start in range(0, len(ids) - 1, chunk):
         y = ids[start + 1 : start + chunk + 1]
         cache = forward(params, ids[start : start + len(y)], state)
-        total += model.sequence_loss(cache["O"], y)
+        total += rnn.sequence_loss(cache["O"], y)
         state = cache["state"]
     return total, max(len(ids) - 1, 0)
