@@ -1,6 +1,8 @@
 """Synthesizing text: temperature, top-k and nucleus (top-p) sampling, priming.
 
-At each step the network runs one time step from (h, x), turns the logits o
+At each step the network runs one time step from (h, x), h being the whole
+recurrent state (S,) of any cell and depth (see `arch.py`; the hidden vector
+for the seed's RNN), turns the logits o
 into a distribution and draws the next id, which becomes the next input:
 
     temperature 0       -> argmax of o (greedy; the lowest id wins a tie)
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import rnn
+from . import rnn, stack
 
 
 def filter_probs(p: np.ndarray, top_k: int = 0, top_p: float = 1.0) -> np.ndarray:
@@ -70,7 +72,7 @@ def synthesize(
     top_k: int = 0,
     top_p: float = 1.0,
 ) -> np.ndarray:
-    """Generate n ids starting from hidden state h0 (m,) and input id x0.
+    """Generate n ids starting from the state h0 (S,) and input id x0.
 
     Reference implementation; returns an int array (n,) not including x0.
     """
@@ -80,7 +82,7 @@ def synthesize(
     x = int(x0)
     out = np.empty(n, dtype=np.int64)
     for i in range(n):
-        h, o = rnn.step(params, h, x)
+        h, o = stack.step(params, h, x)
         x = choose(o, u[i], temperature, top_k, top_p)
         out[i] = x
     return out
@@ -94,5 +96,5 @@ def prime(params: dict, h0, ids: np.ndarray) -> tuple[np.ndarray, int]:
     """
     h = np.asarray(h0, dtype=np.float64)
     for x in ids[:-1]:
-        h, _ = rnn.step(params, h, int(x))
+        h, _ = stack.step(params, h, int(x))
     return h, int(ids[-1])
