@@ -14,8 +14,10 @@ from ..data.text import read_text
 from ..data.vocab import Vocab
 from ..errors import CheckpointError, ConfigError, CorpusError
 from ..nn import gradcheck as gc
-from ..nn import rnn, sampling
+from ..nn import sampling, stack
+from ..nn.arch import default_sig
 from ..run import rundir, snapshot
+from ..run.backend import for_model
 from ..run.config import TrainConfig
 from ..run.loop import Interrupted, Run
 from ..run.options import OPTIONS
@@ -28,17 +30,27 @@ def _err(msg: str) -> None:
 
 # -- gradcheck ---------------------------------------------------------------
 def gradcheck(args) -> int:
-    for name in ("hidden", "seq_length", "max_entries"):
+    for name in ("hidden", "seq_length", "max_entries", "layers"):
         if getattr(args, name) <= 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer")
     c = corpus.load(args.corpus, min_chars=args.seq_length + 1)
     vocab = Vocab.from_text(c.text)
+    sig = default_sig(args.cell, args.hidden) if args.sig is None else args.sig
     rows, T = gc.check_on_text(
-        vocab, c.text, args.hidden, args.seq_length, args.seed, args.sig, args.max_entries
+        vocab,
+        c.text,
+        args.hidden,
+        args.seq_length,
+        args.seed,
+        sig,
+        args.max_entries,
+        cell=args.cell,
+        layers=args.layers,
     )
+    state = "h0 and c0" if args.cell == "lstm" else "h0"
     print(
-        f"gradient check on {c.name}: K={vocab.size}, m={args.hidden}, T={T}, "
-        f"sig={args.sig}, non-zero h0, float64"
+        f"gradient check on {c.name}: {args.cell}, {args.layers} layer(s), K={vocab.size}, "
+        f"m={args.hidden}, T={T}, sig={sig:g}, non-zero {state}, float64"
     )
     print(format_gradcheck(rows))
     ok = all(r.passed for r in rows)
@@ -93,8 +105,12 @@ def sample(args) -> int:
             raise ConfigError("--hidden must be a positive integer")
         c = corpus.load(args.untrained or None)
         vocab = Vocab.from_text(c.text)
-        params = rnn.init_params(vocab.size, args.hidden, rng)
-        h, x, dtype = np.zeros(args.hidden), int(vocab.encode(c.text[0])[0]), "float64"
+        cfg = TrainConfig(
+            cell=args.cell, layers=args.layers, hidden=args.hidden, engine="reference"
+        )
+        params = stack.init_params(vocab.size, args.hidden, rng, None, args.cell, args.layers)
+        h = np.zeros(stack.describe(params).state_size)
+        x, dtype = int(vocab.encode(c.text[0])[0]), "float64"
     elif args.source is None:
         raise ConfigError("give a run directory or checkpoint, or --untrained [CORPUS]")
     else:
@@ -103,9 +119,7 @@ def sample(args) -> int:
     if args.prime:
         ids = vocab.encode(args.prime)
         h, x = sampling.prime(params, np.zeros_like(h), ids)
-    from .. import engine
-
-    out = engine.synthesize(
+    out = for_model(cfg).synthesize(
         params, h.astype(dtype), x, args.length, rng, args.temperature, args.top_k, args.top_p
     )
     print((args.prime or "") + vocab.decode(out))
@@ -123,9 +137,7 @@ def evaluate(args) -> int:
             f"{args.text} has no two characters from the model's vocabulary "
             f"({len(text) - len(kept)} unknown characters skipped)"
         )
-    from .. import engine
-
-    nats, count = engine.text_loss(params, vocab.encode(kept))
+    nats, count = for_model(cfg).text_loss(params, vocab.encode(kept))
     result = {
         "text": str(args.text),
         "characters": count,

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from .. import __version__
-from ..run.options import OPTIONS
+from ..run.options import BY_NAME, OPTIONS
 
 
 class Parser(argparse.ArgumentParser):
@@ -57,6 +57,7 @@ def build_parser() -> Parser:
         help="sample from a randomly initialized model on CORPUS's vocabulary",
     )
     s.add_argument("--hidden", type=int, default=100, help="hidden size for --untrained")
+    _arch_flags(s, "for --untrained")
     s.add_argument("--length", type=int, default=200, help="characters to generate")
     s.add_argument("--temperature", type=float, default=1.0, help="0 = greedy argmax")
     s.add_argument("--top-k", type=int, default=0, help="keep the k most likely (0 = all)")
@@ -69,7 +70,13 @@ def build_parser() -> Parser:
     g.add_argument("--hidden", type=int, default=5, help="hidden size m (default 5)")
     g.add_argument("--seq-length", type=int, default=25, help="sequence length T (default 25)")
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    g.add_argument("--sig", type=float, default=0.01, help="std of the weights (default 0.01)")
+    g.add_argument(
+        "--sig",
+        type=float,
+        default=None,
+        help="std of the weights (rnn: 0.01, gru/lstm: 1/sqrt(m))",
+    )
+    _arch_flags(g, "to check")
     g.add_argument(
         "--max-entries",
         type=int,
@@ -93,3 +100,9 @@ def build_parser() -> Parser:
     c.add_argument("runs", type=Path, nargs="+")
     c.add_argument("--out", type=Path, default=Path("compare"), help="output folder")
     return p
+
+
+def _arch_flags(p: argparse.ArgumentParser, what: str) -> None:
+    """--cell and --layers of a model built on the spot (not read from a run)."""
+    p.add_argument("--cell", choices=BY_NAME["cell"].choices, default="rnn", help=f"cell {what}")
+    p.add_argument("--layers", type=int, default=1, help=f"stacked layers {what} (default 1)")

@@ -95,6 +95,7 @@ def initial_params(info: dict) -> dict:
 def untrained_section(info: dict, text: str | None) -> Section:
     from ..data.vocab import Vocab
     from ..nn.sampling import synthesize
+    from ..nn.stack import describe
 
     cfg = info["config"]
     vocab = Vocab.from_chars(info["vocab"])
@@ -112,7 +113,7 @@ def untrained_section(info: dict, text: str | None) -> Section:
         )
     ]
     for i in range(UNTRAINED_SAMPLES):
-        ids = synthesize(params, np.zeros(cfg["hidden"]), x0, n, rng)
+        ids = synthesize(params, np.zeros(describe(params).state_size), x0, n, rng)
         blocks.append(Text(vocab.decode(ids), f"Untrained sample {i + 1}:"))
     return Section("untrained", "3. Text from the randomly initialized network", blocks)
 
@@ -132,7 +133,7 @@ def gradcheck_text(folder: Path, info: dict, text: str | None, T: int) -> tuple[
 
 def gradcheck_section(folder: Path, info: dict, text: str | None) -> Section:
     from ..data.vocab import Vocab
-    from ..nn.gradcheck import check_on_text
+    from ..nn.gradcheck import STEP, check_on_text
 
     cfg = info["config"]
     vocab = Vocab.from_chars(info["vocab"])
@@ -148,8 +149,10 @@ def gradcheck_section(folder: Path, info: dict, text: str | None) -> Section:
                 )
             ],
         )
-    m = 5
-    rows, T = check_on_text(vocab, source, m=m, T=cfg["seq_length"], seed=cfg["seed"])
+    m, cell, layers = 5, cfg.get("cell", "rnn"), cfg.get("layers", 1)
+    rows, T = check_on_text(
+        vocab, source, m=m, T=cfg["seq_length"], seed=cfg["seed"], cell=cell, layers=layers
+    )
     table = [
         [
             r.name,
@@ -167,9 +170,10 @@ def gradcheck_section(folder: Path, info: dict, text: str | None) -> Section:
         "4. Gradient check",
         [
             Para(
-                f"Analytic gradients of the sequence loss against centred finite differences "
-                f"(step 1e-5) for a fresh network with m = {m}, K = {vocab.size}, T = {T}, on "
-                f"{where}, from a random non-zero h0, float64. Relative error "
+                f"Analytic gradients of the sequence loss against fourth-order centred "
+                f"differences (step {STEP:g}) for a fresh {cell} network of {layers} layer(s) "
+                f"with m = {m}, K = {vocab.size}, T = {T}, on {where}, from a random non-zero "
+                "initial state, float64. Relative error "
                 "|a − n| / max(|a| + |n|, 1e-30); an entry passes below 1e-6."
             ),
             Table(

@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import CheckpointError
 from ..fsio import atomic_write
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: cell, layers and dropout; state (B, S). 1 still loads.
 ALLOWED_DTYPES = {np.dtype(t) for t in ("<f8", "<f4", "<i8", "|u1", "<u2", "<u4")}
 MAX_META_BYTES = 16 << 20
 

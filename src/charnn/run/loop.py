@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CheckpointError, ConfigError, DivergenceError
-from ..nn import rnn, step
+from ..nn import stack, step
 from ..nn.step import TrainState
 from . import rundir, snapshot
 from .backend import backend, validate
@@ -38,7 +38,7 @@ NO_LIMIT = 2**62
 
 def new_state(cfg: TrainConfig, K: int, rng: np.random.Generator) -> TrainState:
     """Initial parameters (drawn from rng in float64, then cast) and zero state."""
-    params = rnn.init_params(K, cfg.hidden, rng, cfg.sig)
+    params = stack.init_params(K, cfg.hidden, rng, cfg.sig, cfg.cell, cfg.layers)
     params = {k: v.astype(cfg.dtype) for k, v in params.items()}
     return TrainState.fresh(params, cfg.batch_size)
 
@@ -96,12 +96,12 @@ class Run:
         self.per_epoch = step.updates_per_epoch(data.train.shape[1], cfg.seq_length)
         self.last_checkpoint = -1 if counters is None else state.update
         self.rate = math.nan  # updates per second of the last chunk
-        self.backend = backend(cfg.engine)
+        self.backend = backend(cfg, rng)
 
     @classmethod
     def start(cls, folder: Path, cfg: TrainConfig, force: bool = False) -> Run:
         """A new run: refuses a folder holding a run unless force."""
-        cfg.validate()
+        cfg = cfg.resolved().validate()
         data = prepare_data(cfg)
         rundir.prepare_new(folder, force)
         rng = np.random.default_rng(cfg.seed)
@@ -206,7 +206,8 @@ class Run:
             for every in (cfg.eval_every, cfg.sample_every, cfg.checkpoint_every)
         )
         left = step.updates_left_in_epoch(st.pointer, self.data.train.shape[1], cfg.seq_length)
-        cap = CHUNK if cfg.engine == "fast" else max(1, 2000 // (cfg.batch_size * cfg.hidden))
+        work = cfg.batch_size * cfg.hidden * cfg.layers
+        cap = CHUNK if cfg.engine == "fast" else max(1, 2000 // work)
         if cfg.max_time:  # a short first chunk measures the rate; then stop near the budget
             left_s = cfg.max_time - self.count.elapsed
             cap = min(cap, 10 if math.isnan(self.rate) else max(1, int(left_s * self.rate) + 1))

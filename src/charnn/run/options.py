@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+CELLS = ("rnn", "gru", "lstm")  # nn.arch.CELLS; a test keeps the two equal
+
+CELLS = ("rnn", "gru", "lstm")  # nn.arch.CELLS; a test keeps the two equal
+
 
 class Option(NamedTuple):
     name: str
@@ -24,10 +28,21 @@ class Option(NamedTuple):
 
 
 OPTIONS = (
+    Option(
+        "cell",
+        str,
+        "rnn",
+        "recurrent cell: the seed's tanh rnn, gru or lstm",
+        CELLS,
+    ),
+    Option("layers", int, 1, "stacked recurrent layers L"),
+    Option("dropout", float, 0.0, "dropout between stacked layers while training (0 = none)"),
     Option("hidden", int, 100, "hidden size m"),
     Option("seq_length", int, 25, "characters per training sequence T"),
     Option("lr", float, 0.1, "learning rate eta"),
-    Option("sig", float, 0.01, "std of the initial weights W, U, V"),
+    Option(
+        "sig", float, None, "std of the initial weights W, U, V (rnn: 0.01, gru/lstm: 1/sqrt(m))"
+    ),
     Option("clip", float, 5.0, "clip gradients element-wise to [-clip, clip]; 0 = off"),
     Option("eps", float, 1e-8, "epsilon of the optimizer"),
     Option("optimizer", str, "adagrad", "update rule", ("adagrad", "rmsprop", "adam")),
