@@ -6,6 +6,10 @@ Hidden states of a whole sequence live in ``Hs ((T+1)*B, m)``: rows
 so the output layer and the weight gradients are single GEMMs over all
 T*B rows, and only the recurrence itself is stepped through time.
 
+``reset`` is the end-of-document id of nn.rnn (-1: plain text): a stream
+whose input x_t is that id steps from a zero state, and no gradient flows
+back through that step into h_{t-1}.
+
 All compiled code sits in this one file on purpose: numba's on-disk cache
 checks only the timestamp of the file that defines a function, so a
 cached kernel calling a helper from another file could keep stale code.
@@ -65,8 +69,9 @@ def _vecmat_add(x, A, out):
 
 
 @njit(cache=True, error_model="numpy")
-def forward(W, U, b, data, p, T, Hs, cf):
-    """h_t = tanh(W h_{t-1} + U[:, x_t] + b) for x_t = data[:, p+t], t < T.
+def forward(W, U, b, data, p, T, Hs, cf, reset):
+    """h_t = tanh(W h_{t-1} + U[:, x_t] + b) for x_t = data[:, p+t], t < T,
+    with h_{t-1} = 0 where x_t == reset.
 
     data (B, L) ids; Hs ((T+1)*B, m) with h_0 already in its first B rows.
     """
@@ -75,9 +80,16 @@ def forward(W, U, b, data, p, T, Hs, cf):
         prev = Hs[t * B : (t + 1) * B]
         cur = Hs[(t + 1) * B : (t + 2) * B]
         if B == 1:
-            _matvec(W, prev[0], cur[0])
+            if data[0, p + t] == reset:
+                cur[0, :] = 0.0
+            else:
+                _matvec(W, prev[0], cur[0])
         else:
             np.dot(prev, W.T, cur)
+            if reset >= 0:
+                for s in range(B):
+                    if data[s, p + t] == reset:
+                        cur[s, :] = 0.0
         for s in range(B):
             x = data[s, p + t]
             for i in range(m):
@@ -117,13 +129,15 @@ def output_loss(V, c, Hs, Y, q, T, G):
 
 
 @njit(cache=True, error_model="numpy")
-def backward(W, V, Hs, data, p, T, G, dH, dA, tmp, grads):
+def backward(W, V, Hs, data, p, T, G, dH, dA, tmp, grads, reset):
     """Backpropagation through time from g in G (T*B, K).
 
     dh_t = V^T g_t + W^T da_{t+1};  da_t = dh_t (1 - h_t^2).
     dH, dA: (T*B, m) and tmp (B, m) work buffers; grads = (dW, dUT (K, m),
     dV, db, dc) are overwritten with the gradients of the summed loss
     (dU transposed so that its scatter-add by input id is contiguous).
+    With reset >= 0 the rows of Hs holding a state that a reset replaced by
+    zero are zeroed (the state those steps read) before dW is formed.
     """
     B, m = data.shape[0], W.shape[0]
     dW, dUT, dV, db, dc = grads
@@ -132,18 +146,24 @@ def backward(W, V, Hs, data, p, T, G, dH, dA, tmp, grads):
         lo, hi = t * B, (t + 1) * B
         if t < T - 1:
             if B == 1:
-                _vecmat_add(dA[hi], W, dH[lo])
+                if data[0, p + t + 1] != reset:
+                    _vecmat_add(dA[hi], W, dH[lo])
             else:
                 np.dot(dA[hi : hi + B], W, tmp)
                 for s in range(B):
-                    for i in range(m):
-                        dH[lo + s, i] += tmp[s, i]
+                    if data[s, p + t + 1] != reset:
+                        for i in range(m):
+                            dH[lo + s, i] += tmp[s, i]
         for r in range(lo, hi):
             for i in range(m):
                 h = Hs[r + B, i]
                 dA[r, i] = dH[r, i] * (1.0 - h * h)
-    np.dot(dA.T, Hs[: T * B], dW)
     np.dot(G.T, Hs[B : (T + 1) * B], dV)
+    if reset >= 0:
+        for r in range(T * B):
+            if data[r % B, p + r // B] == reset:
+                Hs[r, :] = 0.0
+    np.dot(dA.T, Hs[: T * B], dW)
     _column_sums(dA, db)
     _column_sums(G, dc)
     dUT[:] = 0.0
@@ -183,24 +203,24 @@ def work_buffers(B, T, K, m, dtype_like):
 
 
 @njit(cache=True, error_model="numpy")
-def loss_and_grads(W, U, V, b, c, X, Y, h):
+def loss_and_grads(W, U, V, b, c, X, Y, h, reset):
     """Mean loss over the B streams of inputs X (B, T) and targets Y (B, T),
     its gradients (dW, dU, dV, db, dc) and h_T (B, m), starting from h (B, m)."""
     (B, T), K, m = X.shape, V.shape[0], W.shape[0]
     Hs, G, dH, dA, tmp, grads = work_buffers(B, T, K, m, W)
     Hs[:B] = h
     cf = tanh_coefs(W)
-    forward(W, U, b, X, 0, T, Hs, cf)
+    forward(W, U, b, X, 0, T, Hs, cf, reset)
     total = output_loss(V, c, Hs, Y, 0, T, G)
-    backward(W, V, Hs, X, 0, T, G, dH, dA, tmp, grads)
+    backward(W, V, Hs, X, 0, T, G, dH, dA, tmp, grads, reset)
     dW, dUT, dV, db, dc = grads
     return (total / B, (dW / B, dUT.T / B, dV / B, db / B, dc / B), Hs[T * B :].copy())
 
 
 @njit(cache=True, error_model="numpy")
-def text_loss(W, U, V, b, c, ids, h, chunk):
+def text_loss(W, U, V, b, c, ids, h, chunk, reset):
     """Summed loss of predicting ids[1:] from ids[:-1], from h (m,), in
-    chunks of `chunk` steps (forward only)."""
+    chunks of `chunk` steps (forward only), resetting at input `reset`."""
     K, m = V.shape[0], W.shape[0]
     data = ids.reshape((1, ids.size))
     Hs = np.empty((chunk + 1, m), W.dtype)
@@ -210,7 +230,7 @@ def text_loss(W, U, V, b, c, ids, h, chunk):
     total = 0.0
     for p in range(0, ids.size - 1, chunk):
         T = min(chunk, ids.size - 1 - p)
-        forward(W, U, b, data, p, T, Hs, cf)
+        forward(W, U, b, data, p, T, Hs, cf, reset)
         total += output_loss(V, c, Hs, data, p + 1, T, G[:T])
         Hs[0] = Hs[T]
     return total
@@ -251,9 +271,25 @@ def _apply(theta, g, mom, vel, B, clip, code, hyper, t):
 
 @njit(cache=True, error_model="numpy")
 def train(
-    params, moms, vels, best, h, best_h, data, n, T, clip, code, hyper, counters, floats, losses
+    params,
+    moms,
+    vels,
+    best,
+    h,
+    best_h,
+    data,
+    n,
+    T,
+    clip,
+    code,
+    hyper,
+    counters,
+    floats,
+    losses,
+    reset,
 ):
-    """Up to n updates of updates.reference_chunk on data (B, n*T + 1).
+    """Up to n updates of updates.reference_chunk on data (B, n*T + 1),
+    resetting the state at input `reset` (-1: never).
 
     params, moms, vels, best: (W, U, V, b, c) tuples, updated in place;
     h (B, m) carried; counters = [t, update, best_x, best_update] and
@@ -272,7 +308,7 @@ def train(
     for it in range(n):
         p = it * T
         Hs[:B] = h
-        forward(W, U, b, data, p, T, Hs, cf)
+        forward(W, U, b, data, p, T, Hs, cf, reset)
         loss = output_loss(V, c, Hs, data, p + 1, T, G) / B
         if not math.isfinite(loss):
             break
@@ -287,7 +323,7 @@ def train(
             best_h[:] = Hs[T * B]
             best_x = data[0, p + T]
             best_update = update
-        backward(W, V, Hs, data, p, T, G, dH, dA, tmp, grads)
+        backward(W, V, Hs, data, p, T, G, dH, dA, tmp, grads, reset)
         dU[:] = dUT.T
         t += 1
         _apply(W, grads[0], moms[0], vels[0], B, clip, code, hyper, t)
@@ -327,8 +363,9 @@ def _choose(o, u, temperature, top_k, top_p):
 
 
 @njit(cache=True, error_model="numpy")
-def synthesize(W, U, V, b, c, h0, x0, u, temperature, top_k, top_p):
-    """Ids (n,) drawn one step at a time from h0 (m,), input x0, uniforms u (n,)."""
+def synthesize(W, U, V, b, c, h0, x0, u, temperature, top_k, top_p, stop):
+    """Ids (n,) drawn one step at a time from h0 (m,), input x0, uniforms u (n,);
+    fewer, ending with `stop`, when that id is drawn."""
     m, K = W.shape[0], V.shape[0]
     cf = tanh_coefs(W)
     h, a, o = h0.copy(), np.empty(m, W.dtype), np.empty(K, W.dtype)
@@ -342,4 +379,6 @@ def synthesize(W, U, V, b, c, h0, x0, u, temperature, top_k, top_p):
         o += c
         x = _choose(o, u[i], temperature, top_k, top_p)
         out[i] = x
+        if x == stop:
+            return out[: i + 1]
     return out

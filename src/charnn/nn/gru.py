@@ -35,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from .lstm import sigmoid
+from .rnn import reset_at
 
 GATES = 3
 STATES = 1
@@ -56,8 +57,9 @@ def layer_step(p: dict, ux: np.ndarray, s: np.ndarray) -> np.ndarray:
     return (1.0 - z) * n + z * s
 
 
-def layer_forward(p: dict, UX: np.ndarray, s0: np.ndarray) -> dict:
-    """Run the layer over UX (T, 3m) from state s0 = h_0 (m,).
+def layer_forward(p: dict, UX: np.ndarray, s0: np.ndarray, resets=None) -> dict:
+    """Run the layer over UX (T, 3m) from state s0 = h_0 (m,), from a zero
+    state at the steps where resets (T,) bool, if given, is true.
 
     Returns a cache: H (T+1, m) with H[0] = h_0 and H[t+1] = h_t; the gates
     A (T, 3m) = [r, z, n] and E (T, m) = e_n = W_n h_{t-1} + bn.
@@ -66,8 +68,9 @@ def layer_forward(p: dict, UX: np.ndarray, s0: np.ndarray) -> dict:
     H, A, E = np.empty((T + 1, m)), np.empty((T, GATES * m)), np.empty((T, m))
     H[0] = s0
     for t in range(T):
-        r, z, n, E[t] = gates(p, UX[t], H[t])
-        H[t + 1] = (1.0 - z) * n + z * H[t]
+        prev = np.zeros_like(H[t]) if reset_at(resets, t) else H[t]
+        r, z, n, E[t] = gates(p, UX[t], prev)
+        H[t + 1] = (1.0 - z) * n + z * prev
         A[t] = np.concatenate([r, z, n])
     return {"H": H, "A": A, "E": E}
 
@@ -77,23 +80,27 @@ def layer_final_state(cache: dict) -> np.ndarray:
     return cache["H"][-1].copy()
 
 
-def layer_backward(p: dict, cache: dict, dH: np.ndarray) -> tuple[dict, np.ndarray, np.ndarray]:
+def layer_backward(
+    p: dict, cache: dict, dH: np.ndarray, resets=None
+) -> tuple[dict, np.ndarray, np.ndarray]:
     """BPTT through the layer, dH (T, m) the gradient of the loss at each h_t
-    from above. Returns ({'W': dW, 'bn': dbn}, dUX (T, 3m), ds0 (m,))."""
+    from above; resets as in `layer_forward`.
+    Returns ({'W': dW, 'bn': dbn}, dUX (T, 3m), ds0 (m,))."""
     W, H, A, E = p["W"], cache["H"], cache["A"], cache["E"]
     T, m = dH.shape
     dW, dbn, dUX = np.zeros_like(W), np.zeros(m), np.empty((T, GATES * m))
     dh_next = np.zeros(m)
     for t in reversed(range(T)):
         r, z, n = np.split(A[t], GATES)
+        prev = np.zeros_like(H[t]) if reset_at(resets, t) else H[t]
         dh = dH[t] + dh_next
         dan = dh * (1.0 - z) * (1.0 - n**2)
         dar = dan * E[t] * r * (1.0 - r)
-        daz = dh * (H[t] - n) * z * (1.0 - z)
+        daz = dh * (prev - n) * z * (1.0 - z)
         den = dan * r
         dv = np.concatenate([dar, daz, den])
-        dW += np.outer(dv, H[t])
+        dW += np.outer(dv, prev)
         dbn += den
         dUX[t] = np.concatenate([dar, daz, dan])
-        dh_next = dh * z + W.T @ dv
+        dh_next = np.zeros_like(dh) if reset_at(resets, t) else dh * z + W.T @ dv
     return {"W": dW, "bn": dbn}, dUX, dh_next

@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .rnn import reset_at
+
 GATES = 4
 STATES = 2
 LAYER_PARAMS = ("W", "U", "b")
@@ -61,8 +63,9 @@ def layer_step(p: dict, ux: np.ndarray, s: np.ndarray) -> np.ndarray:
     return np.concatenate([q * np.tanh(c), c])
 
 
-def layer_forward(p: dict, UX: np.ndarray, s0: np.ndarray) -> dict:
-    """Run the layer over UX (T, 4m) from state s0 = [h_0, c_0] (2m,).
+def layer_forward(p: dict, UX: np.ndarray, s0: np.ndarray, resets=None) -> dict:
+    """Run the layer over UX (T, 4m) from state s0 = [h_0, c_0] (2m,), from a
+    zero state (h and c) at the steps where resets (T,) bool, if given, is true.
 
     Returns a cache: H, C (T+1, m) with H[0], C[0] the initial state and
     H[t+1], C[t+1] those after step t; the gates A (T, 4m) = [i, f, g, q].
@@ -71,8 +74,9 @@ def layer_forward(p: dict, UX: np.ndarray, s0: np.ndarray) -> dict:
     H, C, A = np.empty((T + 1, m)), np.empty((T + 1, m)), np.empty((T, GATES * m))
     H[0], C[0] = np.split(s0, STATES)
     for t in range(T):
-        i, f, g, q = gates(p, UX[t], H[t])
-        C[t + 1] = f * C[t] + i * g
+        zero = reset_at(resets, t)
+        i, f, g, q = gates(p, UX[t], np.zeros_like(H[t]) if zero else H[t])
+        C[t + 1] = f * (np.zeros_like(C[t]) if zero else C[t]) + i * g
         H[t + 1] = q * np.tanh(C[t + 1])
         A[t] = np.concatenate([i, f, g, q])
     return {"H": H, "C": C, "A": A}
@@ -83,27 +87,34 @@ def layer_final_state(cache: dict) -> np.ndarray:
     return np.concatenate([cache["H"][-1], cache["C"][-1]])
 
 
-def layer_backward(p: dict, cache: dict, dH: np.ndarray) -> tuple[dict, np.ndarray, np.ndarray]:
+def layer_backward(
+    p: dict, cache: dict, dH: np.ndarray, resets=None
+) -> tuple[dict, np.ndarray, np.ndarray]:
     """BPTT through the layer, dH (T, m) the gradient of the loss at each h_t
-    from above. Returns ({'W': dW}, dUX (T, 4m), ds0 (2m,))."""
+    from above; resets as in `layer_forward`.
+    Returns ({'W': dW}, dUX (T, 4m), ds0 (2m,))."""
     W, H, C, A = p["W"], cache["H"], cache["C"], cache["A"]
     T, m = dH.shape
     dW, dUX = np.zeros_like(W), np.empty((T, GATES * m))
     dh_next, dc_next = np.zeros(m), np.zeros(m)
     for t in reversed(range(T)):
         i, f, g, q = np.split(A[t], GATES)
+        zero = reset_at(resets, t)
+        h_prev, c_prev = (np.zeros_like(H[t]), np.zeros_like(C[t])) if zero else (H[t], C[t])
         dh = dH[t] + dh_next
         tc = np.tanh(C[t + 1])
         dc = dc_next + dh * q * (1.0 - tc**2)
         da = np.concatenate(
             [
                 dc * g * i * (1.0 - i),
-                dc * C[t] * f * (1.0 - f),
+                dc * c_prev * f * (1.0 - f),
                 dc * i * (1.0 - g**2),
                 dh * tc * q * (1.0 - q),
             ]
         )
-        dW += np.outer(da, H[t])
+        dW += np.outer(da, h_prev)
         dUX[t] = da
         dh_next, dc_next = W.T @ da, dc * f
+        if zero:
+            dh_next, dc_next = np.zeros_like(dh_next), np.zeros_like(dc_next)
     return {"W": dW}, dUX, np.concatenate([dh_next, dc_next])

@@ -15,7 +15,9 @@ Ties in probability rank the lower id first. The kept mass q is sampled
 exactly by inverse CDF over ids in ascending order: with u ~ U[0, 1) the
 choice is the first id whose cumulative q exceeds u * sum(q). One uniform
 is drawn per character (all n at once), greedy or not, so the fast path
-consumes the same random numbers and picks the same ids.
+consumes the same random numbers and picks the same ids. With ``stop`` (an
+id, -1 for none) generation ends early once that id is drawn; the n
+uniforms are drawn all the same.
 """
 
 from __future__ import annotations
@@ -71,10 +73,12 @@ def synthesize(
     temperature: float = 1.0,
     top_k: int = 0,
     top_p: float = 1.0,
+    stop: int = -1,
 ) -> np.ndarray:
     """Generate n ids starting from the state h0 (S,) and input id x0.
 
-    Reference implementation; returns an int array (n,) not including x0.
+    Reference implementation; returns an int array (n,) not including x0,
+    or shorter, ending with `stop`, when that id is drawn.
     """
     check_options(temperature, top_k, top_p)
     u = rng.random(n)
@@ -85,6 +89,8 @@ def synthesize(
         h, o = stack.step(params, h, x)
         x = choose(o, u[i], temperature, top_k, top_p)
         out[i] = x
+        if x == stop:
+            return out[: i + 1]
     return out
 
 

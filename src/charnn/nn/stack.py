@@ -15,6 +15,10 @@ x_t^(l) = h_t^(l-1) * M_l[t], where M_l (T, m) holds 0 with probability p and
 1/(1-p) otherwise (`dropout_masks`). The masks are an argument, so the loss
 is a plain function of the parameters for any fixed masks.
 
+Documents (reset_id >= 0, see rnn.py): at every step whose input id is
+reset_id the whole state of the stream -- every layer's h (and c) -- is read
+as zero, and no gradient flows back through that step into the state before.
+
 A model of one RNN layer runs the seed's code (`rnn.py`) unchanged.
 """
 
@@ -78,7 +82,9 @@ def dropout_masks(rng: np.random.Generator, p: float, layers: int, T: int, m: in
     return [(rng.random((T, m)) >= p) / (1.0 - p) for _ in range(layers - 1)]
 
 
-def forward(params: dict, inputs: np.ndarray, state0: np.ndarray, masks=None) -> dict:
+def forward(
+    params: dict, inputs: np.ndarray, state0: np.ndarray, masks=None, reset_id: int = -1
+) -> dict:
     """Run every layer over inputs (T,) from state0 (S,); masks: None or the
     L-1 dropout masks (T, m) of the inputs of layers 1 .. L-1.
 
@@ -88,8 +94,9 @@ def forward(params: dict, inputs: np.ndarray, state0: np.ndarray, masks=None) ->
     """
     a = describe(params)
     if a.seed_rnn:
-        cache = rnn.forward(params, inputs, state0)
+        cache = rnn.forward(params, inputs, state0, reset_id)
         return {**cache, "state": cache["H"][-1].copy()}
+    resets = np.asarray(inputs) == reset_id if reset_id >= 0 else None
     cell, caches, X = CELLS[a.cell], [], [None]
     for l, s0 in enumerate(split_state(state0, a.layers)):
         p = layer_params(params, l)
@@ -99,14 +106,14 @@ def forward(params: dict, inputs: np.ndarray, state0: np.ndarray, masks=None) ->
             below = caches[-1]["H"][1:]  # (T, m)
             X.append(below if not masks else below * masks[l - 1])
             UX = X[l] @ p["U"].T + p["b"]
-        caches.append(cell.layer_forward(p, UX, s0))
+        caches.append(cell.layer_forward(p, UX, s0, resets))
     O = caches[-1]["H"][1:] @ params["V"].T + params["c"]
     state = np.concatenate([cell.layer_final_state(c) for c in caches])
-    return {"layers": caches, "X": X, "masks": masks, "O": O, "state": state}
+    return {"layers": caches, "X": X, "masks": masks, "O": O, "state": state, "resets": resets}
 
 
 def backward(
-    params: dict, inputs: np.ndarray, targets: np.ndarray, cache: dict
+    params: dict, inputs: np.ndarray, targets: np.ndarray, cache: dict, reset_id: int = -1
 ) -> tuple[dict, np.ndarray]:
     """BPTT through the output layer and every layer, top to bottom.
 
@@ -116,7 +123,7 @@ def backward(
     """
     a = describe(params)
     if a.seed_rnn:
-        grads = rnn.backward(params, inputs, targets, cache)
+        grads = rnn.backward(params, inputs, targets, cache, reset_id)
         return grads, grads.pop("h0")
     cell, layers = CELLS[a.cell], cache["layers"]
     dO = rnn.softmax(cache["O"])  # (T, K): p_t - y_t
@@ -125,7 +132,7 @@ def backward(
     dH, dstates = dO @ params["V"], [None] * a.layers  # dH (T, m)
     for l in reversed(range(a.layers)):
         p, sfx = layer_params(params, l), suffix(l)
-        g, dUX, dstates[l] = cell.layer_backward(p, layers[l], dH)
+        g, dUX, dstates[l] = cell.layer_backward(p, layers[l], dH, cache["resets"])
         grads.update({k + sfx: v for k, v in g.items()})
         grads["b" + sfx] = dUX.sum(axis=0)
         if l == 0:
@@ -149,42 +156,48 @@ def _ids(inputs, targets) -> tuple[np.ndarray, np.ndarray]:
 
 
 def loss_and_grads_state(
-    params: dict, inputs, targets, state0, masks=None
+    params: dict, inputs, targets, state0, masks=None, reset_id: int = -1
 ) -> tuple[float, dict, np.ndarray, np.ndarray]:
     """Loss, unclipped gradients, dL/dstate0 (S,) and the final state (S,).
 
-    inputs, targets: int arrays (T,); state0: (S,); masks: see `forward`.
+    inputs, targets: int arrays (T,); state0: (S,); masks, reset_id: see `forward`.
     """
     inputs, targets = _ids(inputs, targets)
-    cache = forward(params, inputs, np.asarray(state0, dtype=np.float64), masks)
+    cache = forward(params, inputs, np.asarray(state0, dtype=np.float64), masks, reset_id)
     loss = rnn.sequence_loss(cache["O"], targets)
-    grads, dstate0 = backward(params, inputs, targets, cache)
+    grads, dstate0 = backward(params, inputs, targets, cache, reset_id)
     return loss, grads, dstate0, cache["state"]
 
 
 def loss_and_grads(
-    params: dict, inputs, targets, state0, masks=None
+    params: dict, inputs, targets, state0, masks=None, reset_id: int = -1
 ) -> tuple[float, dict, np.ndarray]:
     """Loss, unclipped gradients keyed like params and the final state (S,)
-    for one sequence: inputs, targets (T,) ids, state0 (S,), masks as `forward`."""
-    loss, grads, _, state = loss_and_grads_state(params, inputs, targets, state0, masks)
+    for one sequence: inputs, targets (T,) ids, state0 (S,), masks and
+    reset_id as `forward`."""
+    loss, grads, _, state = loss_and_grads_state(params, inputs, targets, state0, masks, reset_id)
     return loss, grads, state
 
 
 def text_loss(
-    params: dict, ids: np.ndarray, state0: np.ndarray | None = None, chunk: int = 4096
+    params: dict,
+    ids: np.ndarray,
+    state0: np.ndarray | None = None,
+    chunk: int = 4096,
+    reset_id: int = -1,
 ) -> tuple[float, int]:
     """Total loss in nats of predicting ids[1:] from ids[:-1], carrying the
-    state from state0 (zero by default). Returns (nats, characters)."""
+    state from state0 (zero by default) except across a reset_id input.
+    Returns (nats, characters)."""
     a = describe(params)
     if a.seed_rnn:
-        return rnn.text_loss(params, ids, state0, chunk)
+        return rnn.text_loss(params, ids, state0, chunk, reset_id)
     ids = np.asarray(ids, dtype=np.intp)
     state = np.zeros(a.state_size) if state0 is None else np.asarray(state0, dtype=np.float64)
     total = 0.0
     for start in range(0, len(ids) - 1, chunk):
         y = ids[start + 1 : start + chunk + 1]
-        cache = forward(params, ids[start : start + len(y)], state)
+        cache = forward(params, ids[start : start + len(y)], state, reset_id=reset_id)
         total += rnn.sequence_loss(cache["O"], y)
         state = cache["state"]
     return total, max(len(ids) - 1, 0)

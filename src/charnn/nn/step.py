@@ -19,6 +19,10 @@ states (see `arch.py`). With dropout p > 0 (models of two or more layers),
 each update draws the masks of stream 0, then stream 1, ..., from the rng
 given (`stack.dropout_masks`); without it nothing is drawn.
 
+Documents: with reset_id >= 0 (the end-of-document id), each stream's state
+is zeroed before every step whose input is reset_id (see nn.rnn), so a
+sequence may hold the end of one document and the start of the next.
+
 An epoch ends when p + T + 1 > L: the caller then sets p = 0 and h = 0
 (`start_epoch`). A chunk never crosses an epoch boundary. A non-finite loss
 stops the chunk before the update, leaving the parameters as they were.
@@ -116,6 +120,7 @@ def batch_loss_and_grads(
     h: np.ndarray,
     dropout: float = 0.0,
     rng: np.random.Generator | None = None,
+    reset_id: int = -1,
 ):
     """Mean over the B streams of the per-sequence loss and its gradients.
 
@@ -126,7 +131,7 @@ def batch_loss_and_grads(
     total, grads, h_last = 0.0, None, np.empty_like(h)
     for s in range(B):
         masks = stack.dropout_masks(rng, dropout, a.layers, T, a.m) if dropout else None
-        loss, g, h_last[s] = stack.loss_and_grads(params, X[s], Y[s], h[s], masks)
+        loss, g, h_last[s] = stack.loss_and_grads(params, X[s], Y[s], h[s], masks, reset_id)
         total += loss
         grads = g if grads is None else {k: grads[k] + g[k] for k in g}
     return total / B, {k: v / B for k, v in grads.items()}, h_last
@@ -141,8 +146,10 @@ def reference_chunk(
     cfg: optim.OptimConfig,
     dropout: float = 0.0,
     rng: np.random.Generator | None = None,
+    reset_id: int = -1,
 ) -> np.ndarray:
-    """Run up to n updates (never past the epoch end) on data (B, L), float64.
+    """Run up to n updates (never past the epoch end) on data (B, L), float64,
+    resetting the state at every input reset_id (-1: plain text).
 
     Returns the losses of the updates done; fewer than n only when a loss
     was not finite (that update is not applied). dropout > 0 needs rng.
@@ -154,7 +161,9 @@ def reference_chunk(
     for _ in range(n):
         p = state.pointer
         X, Y = data[:, p : p + T], data[:, p + 1 : p + T + 1]
-        loss, grads, h_last = batch_loss_and_grads(state.params, X, Y, state.h, dropout, rng)
+        loss, grads, h_last = batch_loss_and_grads(
+            state.params, X, Y, state.h, dropout, rng, reset_id
+        )
         if not math.isfinite(loss):
             break
         track(state, loss, h_last[0], Y[0, -1])
