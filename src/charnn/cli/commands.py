@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import corpus
+from ..data.documents import END, END_MARK
 from ..data.text import read_text
 from ..data.vocab import Vocab
 from ..errors import CheckpointError, ConfigError, CorpusError
@@ -99,6 +100,10 @@ def _check_sampling(args) -> None:
 
 def sample(args) -> int:
     _check_sampling(args)
+    if args.documents is not None:
+        from .documents import sample_documents
+
+        return sample_documents(args)
     rng = np.random.default_rng(args.seed)
     if args.untrained is not None:
         if args.hidden <= 0:
@@ -122,12 +127,16 @@ def sample(args) -> int:
     out = for_model(cfg).synthesize(
         params, h.astype(dtype), x, args.length, rng, args.temperature, args.top_k, args.top_p
     )
-    print((args.prime or "") + vocab.decode(out))
+    print(((args.prime or "") + vocab.decode(out)).replace(END, END_MARK))
     return 0
 
 
 # -- evaluate ----------------------------------------------------------------
 def evaluate(args) -> int:
+    if args.documents is not None:
+        from .documents import evaluate_documents
+
+        return evaluate_documents(args)
     cfg, vocab, params, _, _ = snapshot.load_model(_model_path(args.run, args.checkpoint))
     text = read_text(args.text)
     unknown = vocab.unknown(text)

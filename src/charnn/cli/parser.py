@@ -36,7 +36,7 @@ def build_parser() -> Parser:
             type=o.type,
             default=None,
             choices=o.choices,
-            help=f"{o.help} (default {o.default})",
+            help=f"{o.help} (default {o.default})" if o.default != "" else o.help,
         )
 
     s = sub.add_parser(
@@ -64,6 +64,20 @@ def build_parser() -> Parser:
     s.add_argument("--top-p", type=float, default=1.0, help="nucleus mass in (0, 1]")
     s.add_argument("--prime", default=None, help="text run through the network first")
     s.add_argument("--seed", type=int, default=None, help="random seed (default: fresh)")
+    s.add_argument(
+        "--documents",
+        type=int,
+        metavar="N",
+        help="N whole documents, each from a fresh state (a run trained with --documents); "
+        "--prime is then each document's beginning",
+    )
+    s.add_argument(
+        "--max-length",
+        type=int,
+        default=280,
+        help="with --documents: characters at most per document (default 280)",
+    )
+    s.add_argument("--json", action="store_true", help="with --documents: JSON Lines output")
 
     g = sub.add_parser("gradcheck", help="analytic vs numerical gradients, every entry")
     g.add_argument("corpus", nargs="?", help="corpus name or text file (default: tragedies)")
@@ -89,6 +103,12 @@ def build_parser() -> Parser:
     e.add_argument("text", type=Path, help="UTF-8 text file")
     e.add_argument("--checkpoint", choices=("best", "latest"), default="best")
     e.add_argument("--json", action="store_true", help="print JSON")
+    e.add_argument(
+        "--documents",
+        metavar="MODE",
+        help="read TEXTFILE as documents (lines, paragraphs, jsonl[:FIELD], json[:FIELD]), "
+        "each from a fresh state, end symbols counted",
+    )
 
     pl = sub.add_parser("plot", help="write RUN_DIR/loss.png")
     pl.add_argument("run", type=Path)

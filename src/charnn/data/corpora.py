@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..errors import CorpusError
 from ..fsio import cache_dir
+from . import speeches
 
 GENRES = ("comedies", "histories", "problems", "roman", "romances", "tragedies")
 
@@ -26,6 +27,7 @@ NAMED = {
     "tragedies": (("tragedies", "roman"), "the 10 tragedies, Roman plays included (~1.3M chars)"),
     "shakespeare": (GENRES, "all 38 plays (~4.6M chars)"),
     **{g: ((g,), f"the {g} only") for g in GENRES if g not in ("tragedies",)},
+    "speeches": (GENRES, "27,650 speeches of at most 280 characters, one per line (~2.1M chars)"),
 }
 DEFAULT = "tragedies"
 
@@ -77,6 +79,8 @@ def build(name: str) -> str:
     files = sorted(f for g in genres for f in (folder / g).glob("*.md"))
     if not files:
         raise CorpusError(f"no plays found under {folder} for corpus {name!r}")
+    if name == "speeches":
+        return speeches.corpus_text([f.read_text(encoding="utf-8") for f in files])
     return "\n".join(markdown_to_text(f.read_text(encoding="utf-8")) for f in files)
 
 

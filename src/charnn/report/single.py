@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import CharnnError, CheckpointError
 from ..run import rundir
+from .documents import data_blocks, sample_note
 from .render import Chars, Document, Image, Para, Section, Table, Text, char_label, write_doc
 from .summary import best_counters, fmt, summarize
 
@@ -47,6 +48,7 @@ def data_section(info: dict, text: str | None, note: str) -> Section:
     ]
     blocks = [
         Table(["quantity", "value"], rows, key="data-table"),
+        *data_blocks(info),
         Para(
             f"The vocabulary: the K = {len(vocab)} distinct characters in code-point order "
             "(whitespace, control and non-ASCII characters are named)."
@@ -101,7 +103,8 @@ def untrained_section(info: dict, text: str | None) -> Section:
     vocab = Vocab.from_chars(info["vocab"])
     params = initial_params(info)
     n = cfg["sample_length"] or 200
-    x0 = vocab.index.get(text[0], 0) if text else 0
+    # a document-mode run starts every text at the end symbol, id 0
+    x0 = vocab.index.get(text[0], 0) if text and not info.get("documents") else 0
     # A generator of its own, so these draws never depend on training's.
     rng = np.random.default_rng([cfg["seed"], 1])
     first = " ".join(filter(None, char_label(vocab.chars[x0])))
@@ -239,7 +242,8 @@ def evolution_section(samples: list[dict]) -> Section:
     for smp in samples:
         loss = smp.get("smooth_loss")
         loss = "n/a, before the first update" if loss is None else fmt(float(loss))
-        blocks.append(Text(smp["text"], f"After {smp['update']} updates (smoothed loss {loss}):"))
+        caption = f"After {smp['update']} updates (smoothed loss {loss}{sample_note(smp)}):"
+        blocks.append(Text(smp["text"], caption))
     if not samples:
         blocks.append(Para("The run has no samples (samples.jsonl is empty or missing)."))
     return Section("evolution", "6. Text evolution", blocks)

@@ -20,6 +20,8 @@ LN2 = math.log(2.0)
 class Backend:
     """The three operations a run needs, from one implementation."""
 
+    # train_chunk and text_loss take reset_id=, synthesize stop=: the
+    # end-of-document id (-1 for plain text), see nn.rnn and nn.sampling
     train_chunk: Callable  # (state, data (B, L), n, T, clip, optim) -> losses (n,)
     synthesize: Callable  # (params, h (S,), x, n, rng, ...) -> ids (n,)
     text_loss: Callable  # (params, ids) -> (nats, characters)
@@ -45,8 +47,10 @@ def for_model(cfg: TrainConfig) -> Backend:
     return backend(dataclasses.replace(cfg, engine="fast" if fast else "reference", dropout=0.0))
 
 
-def validate(impl: Backend, params: dict, val: np.ndarray) -> tuple[float, float]:
+def validate(
+    impl: Backend, params: dict, val: np.ndarray, reset_id: int = -1
+) -> tuple[float, float]:
     """(nats per char, bits per char) on the held-out ids from a zero state."""
-    nats, count = impl.text_loss(params, val)
+    nats, count = impl.text_loss(params, val, reset_id=reset_id)
     per_char = nats / max(count, 1)
     return per_char, per_char / LN2

@@ -7,6 +7,7 @@ import dataclasses
 import math
 from dataclasses import asdict, dataclass, fields
 
+from ..data.documents import parse_mode
 from ..errors import ConfigError
 from .options import BY_NAME, DEFAULTS
 
@@ -36,6 +37,7 @@ class TrainConfig:
     updates: int = DEFAULTS["updates"]
     epochs: int = DEFAULTS["epochs"]
     max_time: float = DEFAULTS["max_time"]
+    documents: str = DEFAULTS["documents"]
     val_fraction: float = DEFAULTS["val_fraction"]
     eval_every: int = DEFAULTS["eval_every"]
     sample_every: int = DEFAULTS["sample_every"]
@@ -112,6 +114,8 @@ class TrainConfig:
             )
         if self.engine == "reference" and self.dtype != "float64":
             raise ConfigError("the reference engine runs in float64 only; use --dtype float64")
+        if self.documents:
+            parse_mode(self.documents)
         if self.updates == 0 and self.epochs == 0 and self.max_time == 0:
             raise ConfigError(
                 "nothing to do: give --updates N, --epochs E or --max-time S greater than 0"

@@ -11,6 +11,11 @@ update counts u (updates done so far):
 
 The seed's text evolution ("before the first and every 10,000th update") is
 the samples at u = 0, 10000, 20000, ...
+
+In document mode (cfg.documents) the state restarts at every end symbol
+(reset_id = END_ID in the backend calls), validation reads the held-out
+documents likewise, and samples are whole documents from a fresh state
+(run.docgen) until they hold sample_length characters.
 """
 
 from __future__ import annotations
@@ -24,10 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.documents import END_ID
 from ..errors import CheckpointError, ConfigError, DivergenceError
 from ..nn import stack, step
 from ..nn.step import TrainState
-from . import rundir, snapshot
+from . import docgen, rundir, snapshot
 from .backend import backend, validate
 from .config import TrainConfig
 from .split import Data, prepare_data
@@ -97,6 +103,7 @@ class Run:
         self.last_checkpoint = -1 if counters is None else state.update
         self.rate = math.nan  # updates per second of the last chunk
         self.backend = backend(cfg, rng)
+        self.reset_id = END_ID if cfg.documents else -1
 
     @classmethod
     def start(cls, folder: Path, cfg: TrainConfig, force: bool = False) -> Run:
@@ -112,6 +119,7 @@ class Run:
                 "config": cfg.to_dict(),
                 "vocab": list(data.vocab.chars),
                 "corpus": data.info,
+                **({"documents": data.documents} if data.documents else {}),
                 "versions": rundir.versions(),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             },
@@ -145,6 +153,17 @@ class Run:
         ids = self.backend.synthesize(params, h, x, n, self.rng)
         return self.data.vocab.decode(ids)
 
+    def sample(self, params, h, x, n: int) -> tuple[str, dict]:
+        """n characters from state h and input x, or in document mode whole
+        documents from a fresh state holding n characters, and their record."""
+        if self.reset_id < 0:
+            return self.synthesize(params, h, x, n), {}
+        limit = max(docgen.MAX_LENGTH, self.data.documents["lengths"]["max"])
+        docs = docgen.generate(
+            self.backend.synthesize, params, self.data.vocab, self.rng, budget=n, max_length=limit
+        )
+        return docgen.join(docs), docgen.record(docs)
+
     def events(self, emit: Callable[[Event], None]) -> None:
         """The evaluation, sample and log due at the current update count."""
         cfg, st = self.cfg, self.state
@@ -152,15 +171,15 @@ class Run:
         if u % cfg.eval_every == 0 and self.data.val.size:
             self.evaluate(emit)
         if u % cfg.sample_every == 0 and cfg.sample_length > 0:
-            text = self.synthesize(st.params, st.h[0], self.next_input(), cfg.sample_length)
-            rundir.append_sample(self.folder, u, st.smooth, text)
+            text, docs = self.sample(st.params, st.h[0], self.next_input(), cfg.sample_length)
+            rundir.append_sample(self.folder, u, st.smooth, text, **docs)
             emit(Event("sample", u, st.epoch, st.smooth, text=text))
         self.count.events_done = True
 
     def evaluate(self, emit: Callable[[Event], None]) -> None:
         """Validation of the current parameters: a metrics row and an 'eval' event."""
         st = self.state
-        nats, bpc = validate(self.backend, st.params, self.data.val)
+        nats, bpc = validate(self.backend, st.params, self.data.val, self.reset_id)
         rundir.append_metrics(
             self.folder,
             [
@@ -272,7 +291,9 @@ class Run:
                 self.save()
                 raise Interrupted(signum, st.update)
             n, smooth0, t0 = self.chunk_size(end), st.smooth, time.perf_counter()
-            losses = self.backend.train_chunk(st, self.data.train, n, T, cfg.clip, optc)
+            losses = self.backend.train_chunk(
+                st, self.data.train, n, T, cfg.clip, optc, reset_id=self.reset_id
+            )
             now = time.perf_counter()
             dt = now - t0
             self.count.elapsed += now - tick  # wall time: the updates and the events before them
@@ -306,7 +327,7 @@ class Run:
         if st.update != self.last_checkpoint:
             self.save()
         for n in (200, 1000):
-            text = self.synthesize(st.best_params, st.best_h, st.best_x, n)
+            text, _ = self.sample(st.best_params, st.best_h, st.best_x, n)
             rundir.write_text(self.folder / f"best_{n}.txt", text)
             emit(Event("best", st.best_update, st.epoch, st.best_smooth, text=text))
 

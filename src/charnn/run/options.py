@@ -67,6 +67,13 @@ OPTIONS = (
         0.0,
         "stop cleanly once the run has trained this many seconds, wall time (0 = no limit)",
     ),
+    Option(
+        "documents",
+        str,
+        "",
+        "read the corpus as documents, each from a fresh state: lines, paragraphs, "
+        "jsonl[:FIELD] or json[:FIELD] (FIELD defaults to text); off by default",
+    ),
     Option("val_fraction", float, 0.05, "fraction of the text held out for validation, at its end"),
     Option("eval_every", int, 10_000, "validate every N updates"),
     Option("sample_every", int, 10_000, "sample text every N updates"),

@@ -142,7 +142,9 @@ def read_metrics(folder: Path) -> list[dict]:
         ]
 
 
-def append_sample(folder: Path, update: int, smooth: float, text: str) -> None:
+def append_sample(folder: Path, update: int, smooth: float, text: str, **documents) -> None:
+    """One line of samples.jsonl; documents: "documents" and "ended" lists in
+    document mode (text is then the documents joined)."""
     with open(folder / SAMPLES, "a", encoding="utf-8") as f:
         f.write(
             json.dumps(
@@ -150,6 +152,7 @@ def append_sample(folder: Path, update: int, smooth: float, text: str) -> None:
                     "update": update,
                     "smooth_loss": None if math.isnan(smooth) else smooth,
                     "text": text,
+                    **documents,
                 },
                 ensure_ascii=False,
             )
