@@ -42,8 +42,8 @@ def test_catches_a_wrong_gradient(rng, monkeypatch, cell, module):
     x, y, s0 = rng.integers(0, 6, 5), rng.integers(0, 6, 5), rng.uniform(-0.5, 0.5, S)
     real = module.layer_backward
 
-    def broken(p, cache, dH):
-        g, dUX, ds0 = real(p, cache, dH)
+    def broken(p, cache, dH, resets=None):
+        g, dUX, ds0 = real(p, cache, dH, resets)
         return g, dUX, ds0 * 1.01
 
     monkeypatch.setattr(module, "layer_backward", broken)

@@ -103,7 +103,7 @@ def sample(args) -> int:
     if args.documents is not None:
         from .documents import sample_documents
 
-        return sample_documents(args)
+        return sample_documents(args, _model_path)
     rng = np.random.default_rng(args.seed)
     if args.untrained is not None:
         if args.hidden <= 0:
@@ -136,7 +136,7 @@ def evaluate(args) -> int:
     if args.documents is not None:
         from .documents import evaluate_documents
 
-        return evaluate_documents(args)
+        return evaluate_documents(args, _model_path)
     cfg, vocab, params, _, _ = snapshot.load_model(_model_path(args.run, args.checkpoint))
     text = read_text(args.text)
     unknown = vocab.unknown(text)

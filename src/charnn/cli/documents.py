@@ -14,10 +14,9 @@ from ..errors import ConfigError, CorpusError
 from ..run import docgen, snapshot
 
 
-def _document_model(source, which: str, flag: str):
-    from .commands import _model_path
-
-    cfg, vocab, params, _, _ = snapshot.load_model(_model_path(source, which))
+def _document_model(path, source, flag: str):
+    """(config, vocab, params) of the checkpoint at path, a document model."""
+    cfg, vocab, params, _, _ = snapshot.load_model(path)
     if not cfg.documents or vocab.chars[0] != docs.END:
         raise ConfigError(
             f"{source} was trained on plain text, not on documents; "
@@ -26,16 +25,18 @@ def _document_model(source, which: str, flag: str):
     return cfg, vocab, params
 
 
-def sample_documents(args) -> int:
+def sample_documents(args, model_path) -> int:
     """N generated documents, one per line (blank-line separated if any holds
-    a line break) or JSON Lines; those cut at --max-length named on stderr."""
+    a line break) or JSON Lines; those cut at --max-length named on stderr.
+    model_path(source, which) finds the checkpoint of a run."""
     if args.documents < 1:
         raise ConfigError(f"--documents must be a positive integer, got {args.documents}")
     if args.source is None or args.untrained is not None:
         raise ConfigError(
             "--documents samples from a run trained with --documents; give its folder"
         )
-    _, vocab, params = _document_model(args.source, args.checkpoint, "sample --documents")
+    path = model_path(args.source, args.checkpoint)
+    _, vocab, params = _document_model(path, args.source, "sample --documents")
     from .. import engine
 
     out = docgen.generate(
@@ -66,10 +67,11 @@ def sample_documents(args) -> int:
     return 0
 
 
-def evaluate_documents(args) -> int:
+def evaluate_documents(args, model_path) -> int:
     """Nats and bits per character over the documents of a file, each from a
     fresh state, the end symbol of every document counted."""
-    _, vocab, params = _document_model(args.run, args.checkpoint, "evaluate --documents")
+    path = model_path(args.run, args.checkpoint)
+    _, vocab, params = _document_model(path, args.run, "evaluate --documents")
     mode = docs.parse_mode(args.documents)
     parts = docs.split(read_text(args.text), mode, str(args.text))
     known = vocab.index
