@@ -175,3 +175,15 @@ def test_generated_documents_end_or_stop_at_the_limit(rng):
     assert all(len(d.text) <= 5 for d in out) and all(len(d.text) == 5 for d in out if not d.ended)
     assert {d.ended for d in out} == {True, False}
     assert any(len(d.text) == 1 for d in out)  # END right after the primer
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_gated_cells_train_on_documents_and_resume_exactly(tmp_path, docs_file, cell):
+    kw = dict(cell=cell, layers=2, hidden=6, updates=30, checkpoint_every=7, sample_every=15)
+    run_to_end(tmp_path / "whole", config(docs_file, **kw))
+    part = loop.Run.start(tmp_path / "parts", config(docs_file, **{**kw, "updates": 11}))
+    part.train(lambda e: None)
+    loop.Run.resume(tmp_path / "parts", {"updates": 30}).train(lambda e: None)
+    compare_runs(tmp_path / "whole", tmp_path / "parts")
+    samples = rundir.read_samples(tmp_path / "whole")
+    assert samples and all(docs.END not in s["text"] and s["documents"] for s in samples)

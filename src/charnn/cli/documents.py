@@ -12,6 +12,7 @@ from ..data import documents as docs
 from ..data.text import read_text
 from ..errors import ConfigError, CorpusError
 from ..run import docgen, snapshot
+from ..run.backend import for_model
 
 
 def _document_model(path, source, flag: str):
@@ -36,11 +37,9 @@ def sample_documents(args, model_path) -> int:
             "--documents samples from a run trained with --documents; give its folder"
         )
     path = model_path(args.source, args.checkpoint)
-    _, vocab, params = _document_model(path, args.source, "sample --documents")
-    from .. import engine
-
+    cfg, vocab, params = _document_model(path, args.source, "sample --documents")
     out = docgen.generate(
-        engine.synthesize,
+        for_model(cfg).synthesize,
         params,
         vocab,
         np.random.default_rng(args.seed),
@@ -71,7 +70,7 @@ def evaluate_documents(args, model_path) -> int:
     """Nats and bits per character over the documents of a file, each from a
     fresh state, the end symbol of every document counted."""
     path = model_path(args.run, args.checkpoint)
-    _, vocab, params = _document_model(path, args.run, "evaluate --documents")
+    cfg, vocab, params = _document_model(path, args.run, "evaluate --documents")
     mode = docs.parse_mode(args.documents)
     parts = docs.split(read_text(args.text), mode, str(args.text))
     known = vocab.index
@@ -82,9 +81,8 @@ def evaluate_documents(args, model_path) -> int:
         raise CorpusError(
             f"{args.text} has no document with characters from the model's vocabulary"
         )
-    from .. import engine
-
-    nats, count = engine.text_loss(params, docs.stream(kept, vocab), reset_id=docs.END_ID)
+    stream = docs.stream(kept, vocab)
+    nats, count = for_model(cfg).text_loss(params, stream, reset_id=docs.END_ID)
     result = {
         "text": str(args.text),
         "documents": len(kept),

@@ -15,7 +15,7 @@ import numpy as np
 from ..data.documents import END_ID
 from ..data.vocab import Vocab
 from ..errors import ConfigError
-from ..nn import sampling
+from ..nn import sampling, stack
 
 MAX_LENGTH = 280
 
@@ -29,8 +29,8 @@ class Generated:
 
 
 def start_state(params: dict, vocab: Vocab, prime: str, max_length: int):
-    """(h (m,), x): the state and input that follow END and the primer."""
-    h = np.zeros(params["W"].shape[0])
+    """(h (S,), x): the state and input that follow END and the primer."""
+    h = np.zeros(stack.describe(params).state_size)
     if not prime:
         return h, END_ID
     if len(prime) >= max_length:
