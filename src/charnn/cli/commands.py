@@ -17,7 +17,7 @@ from ..errors import CheckpointError, ConfigError, CorpusError
 from ..nn import gradcheck as gc
 from ..nn import sampling, stack
 from ..nn.arch import default_sig
-from ..run import rundir, snapshot
+from ..run import budget, identity, rundir, snapshot
 from ..run.backend import for_model
 from ..run.config import TrainConfig
 from ..run.loop import Interrupted, Run
@@ -31,12 +31,14 @@ def _err(msg: str) -> None:
 
 # -- gradcheck ---------------------------------------------------------------
 def gradcheck(args) -> int:
-    for name in ("hidden", "seq_length", "max_entries", "layers"):
-        if getattr(args, name) <= 0:
-            raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer")
     c = corpus.load(args.corpus, min_chars=args.seq_length + 1)
     vocab = Vocab.from_text(c.text)
     sig = default_sig(args.cell, args.hidden) if args.sig is None else args.sig
+    budget.check(
+        budget.model_bytes(vocab.size, args.hidden, 8, 8, args.layers, args.cell),
+        f"--hidden {args.hidden}",
+        "use a smaller --hidden",
+    )
     rows, T = gc.check_on_text(
         vocab,
         c.text,
@@ -78,38 +80,40 @@ def _model_path(source: str | Path, which: str) -> Path:
         name = rundir.BEST if which == "best" else rundir.CHECKPOINT
         if not (p / name).exists():
             raise CheckpointError(f"{p} has no {name}; is it a charnn run directory?")
+        identity.check_checkpoint(p, p / name)
         return p / name
     if not p.exists():
         raise CheckpointError(f"no run directory or checkpoint at {p}")
     return p
 
 
-def _check_sampling(args) -> None:
-    if args.length < 0:
-        raise ConfigError(f"--length must be >= 0, got {args.length}")
+def _load_model(source: str | Path, which: str):
+    """(config, vocab, params, h, x) of a run's best or latest model, checked
+    to belong to the run when source is a run folder."""
+    folder = Path(source)
     try:
-        sampling.check_options(args.temperature, args.top_k, args.top_p)
-    except ValueError as e:
-        raise ConfigError(
-            str(e)
-            .replace("temperature", "--temperature")
-            .replace("top-k", "--top-k")
-            .replace("top-p", "--top-p")
-        ) from None
+        return snapshot.load_model(_model_path(source, which))
+    except CheckpointError as e:
+        if which == "best" and folder.is_dir() and (folder / rundir.CHECKPOINT).exists():
+            raise CheckpointError(f"{e}; or use the latest model: --checkpoint latest") from None
+        raise
 
 
 def sample(args) -> int:
-    _check_sampling(args)
+    budget.check_sample(args.length)
     if args.documents is not None:
         from .documents import sample_documents
 
         return sample_documents(args, _model_path)
     rng = np.random.default_rng(args.seed)
     if args.untrained is not None:
-        if args.hidden <= 0:
-            raise ConfigError("--hidden must be a positive integer")
         c = corpus.load(args.untrained or None)
         vocab = Vocab.from_text(c.text)
+        budget.check(
+            budget.model_bytes(vocab.size, args.hidden, 8, 2, args.layers, args.cell),
+            f"--hidden {args.hidden}",
+            "use a smaller --hidden",
+        )
         cfg = TrainConfig(
             cell=args.cell, layers=args.layers, hidden=args.hidden, engine="reference"
         )
@@ -119,7 +123,7 @@ def sample(args) -> int:
     elif args.source is None:
         raise ConfigError("give a run directory or checkpoint, or --untrained [CORPUS]")
     else:
-        cfg, vocab, params, h, x = snapshot.load_model(_model_path(args.source, args.checkpoint))
+        cfg, vocab, params, h, x = _load_model(args.source, args.checkpoint)
         dtype = cfg.dtype
     if args.prime:
         ids = vocab.encode(args.prime)
@@ -137,7 +141,7 @@ def evaluate(args) -> int:
         from .documents import evaluate_documents
 
         return evaluate_documents(args, _model_path)
-    cfg, vocab, params, _, _ = snapshot.load_model(_model_path(args.run, args.checkpoint))
+    cfg, vocab, params, _, _ = _load_model(args.run, args.checkpoint)
     text = read_text(args.text)
     unknown = vocab.unknown(text)
     kept = "".join(ch for ch in text if ch in vocab.index) if unknown else text
@@ -180,11 +184,8 @@ def _open_run(args) -> Run:
             )
         if args.force:
             raise ConfigError("--force starts over; it cannot be combined with --resume")
-        if args.corpus is not None:
-            saved = rundir.read_config(args.resume)["config"]["corpus"]
-            if _corpus_id(args.corpus) != saved:
-                raise ConfigError(f"corpus {args.corpus} differs from the run's ({saved})")
-        return Run.resume(args.resume, opts)
+        moved = None if args.corpus is None else _corpus_id(args.corpus)
+        return Run.resume(args.resume, opts, corpus=moved)
     if args.out is None:
         raise ConfigError("give --out RUN_DIR for a new run, or --resume RUN_DIR")
     given = {k: v for k, v in opts.items() if v is not None}
@@ -213,6 +214,13 @@ def _warm_engine(cfg, quiet: bool) -> None:
 
 def train(args) -> int:
     run = _open_run(args)
+    try:
+        return _train(args, run)
+    finally:
+        run.close()
+
+
+def _train(args, run: Run) -> int:
     if args.resume is not None and run.state.update >= run.end():
         print(
             f"{run.folder} is complete ({run.state.update} updates); nothing to do. "
@@ -227,14 +235,15 @@ def train(args) -> int:
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     printer = Printer(run, args.quiet)
+
+    def should_stop() -> int:
+        return caught[0] if caught else (signal.SIGPIPE if printer.failed else 0)
+
     try:
-        run.train(printer, lambda: caught[0] if caught else 0)
+        run.train(printer, should_stop)
     except Interrupted as e:
         printer.close()
-        _err(
-            f"charnn train: {e} in {run.folder}; continue with: charnn train --resume {run.folder}"
-        )
-        return 128 + e.signum
+        return _stopped(run, e, printer.failed if not caught else None)
     finally:
         printer.close()
         for s, h in old.items():
@@ -248,6 +257,23 @@ def train(args) -> int:
         f"{st.best_smooth:.2f} at update {st.best_update}; run in {run.folder}"
     )
     return _maybe_report(args, run)
+
+
+def _stopped(run: Run, e: Interrupted, output_error: OSError | None) -> int:
+    """The line and exit code of a training stopped with its checkpoint saved."""
+    again = f"continue with: charnn train --resume {run.folder}"
+    if output_error is None:
+        _err(f"charnn train: {e} in {run.folder}; {again}")
+        return 128 + e.signum
+    saved = f"stopped at update {e.update} with a checkpoint saved in {run.folder}"
+    if isinstance(output_error, BrokenPipeError):
+        _err(f"charnn train: standard output was closed; {saved}; {again}")
+        return 128 + signal.SIGPIPE
+    _err(
+        f"charnn train: error: cannot write to standard output "
+        f"({output_error.strerror or output_error}); {saved}; {again}"
+    )
+    return 2
 
 
 def _maybe_report(args, run: Run) -> int:

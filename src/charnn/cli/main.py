@@ -7,21 +7,45 @@ stopped by Ctrl-C / SIGTERM saves its checkpoint and exits 130 / 143.
 
 from __future__ import annotations
 
+import signal
 import sys
 
 from ..errors import CharnnError, DivergenceError
+from .output import GuardedStream, StdoutError, escape_unencodable, silence_stdout
 from .parser import build_parser
 
 
 def main(argv=None) -> int:
+    escape_unencodable()
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # --help, --version, or a one-line usage error
         return e.code
-    from . import commands
+    stdout, sys.stdout = sys.stdout, GuardedStream(sys.stdout)
+    try:
+        return run(args)
+    finally:
+        sys.stdout = stdout
+
+
+def run(args) -> int:
+    """The command of args, its errors turned into one line and an exit code."""
+    from . import commands, validate
 
     try:
+        validate.check(args)
         return getattr(commands, args.command)(args)
+    except StdoutError as e:
+        if isinstance(e.error, BrokenPipeError):  # `charnn sample | head`: done, quietly
+            silence_stdout()
+            return 128 + signal.SIGPIPE
+        silence_stdout()
+        reason = e.error.strerror or e.error
+        print(
+            f"charnn {args.command}: error: cannot write to standard output ({reason})",
+            file=sys.stderr,
+        )
+        return 2
     except DivergenceError as e:
         print(f"charnn {args.command}: {e}", file=sys.stderr)
         return 1

@@ -92,8 +92,8 @@ class TrainConfig:
             raise ConfigError(
                 f"--max-time must be >= 0 seconds (0 = no limit), got {self.max_time}"
             )
-        if self.sig is not None and self.sig < 0:
-            raise ConfigError(f"--sig must be >= 0, got {self.sig}")
+        if self.sig is not None and not 0 <= self.sig <= 10:  # beyond, every tanh saturates
+            raise ConfigError(f"--sig must be in [0, 10], got {self.sig}")
         if self.clip < 0:
             raise ConfigError(f"--clip must be >= 0 (0 turns clipping off), got {self.clip}")
         for name in ("rho", "beta1", "beta2"):

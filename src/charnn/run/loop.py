@@ -33,9 +33,10 @@ from ..data.documents import END_ID
 from ..errors import CheckpointError, ConfigError, DivergenceError
 from ..nn import stack, step
 from ..nn.step import TrainState
-from . import docgen, rundir, snapshot
+from . import budget, docgen, identity, reopen, rundir, snapshot
 from .backend import backend, validate
 from .config import TrainConfig
+from .lock import RunLock
 from .split import Data, prepare_data
 
 CHUNK = 500
@@ -104,45 +105,77 @@ class Run:
         self.rate = math.nan  # updates per second of the last chunk
         self.backend = backend(cfg, rng)
         self.reset_id = END_ID if cfg.documents else -1
+        self.lock = RunLock(folder)  # taken by start and resume
+        self.run_id: str | None = None
 
     @classmethod
     def start(cls, folder: Path, cfg: TrainConfig, force: bool = False) -> Run:
-        """A new run: refuses a folder holding a run unless force."""
+        """A new run: refuses a folder holding a run unless force. The run
+        holds the folder's lock until `train` returns (or `close`)."""
         cfg = cfg.resolved().validate()
         data = prepare_data(cfg)
-        rundir.prepare_new(folder, force)
-        rng = np.random.default_rng(cfg.seed)
-        state = new_state(cfg, data.vocab.size, rng)
-        rundir.write_json(
-            folder / rundir.CONFIG,
-            {
-                "config": cfg.to_dict(),
-                "vocab": list(data.vocab.chars),
-                "corpus": data.info,
-                **({"documents": data.documents} if data.documents else {}),
-                "versions": rundir.versions(),
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            },
-        )
-        return cls(folder, cfg, data, state, rng)
+        budget.check_train(cfg, data.vocab.size)
+        lock = rundir.prepare_new(folder, force)
+        try:
+            rng = np.random.default_rng(cfg.seed)
+            state = new_state(cfg, data.vocab.size, rng)
+            run = cls(folder, cfg, data, state, rng)
+            run.lock, run.run_id = lock, identity.new_id()
+            run.write_config()
+        except BaseException:
+            lock.release()
+            raise
+        return run
+
+    def write_config(self, created: str | None = None) -> None:
+        """config.json: from this moment the folder is a run that --resume continues."""
+        info = {"config": self.cfg.to_dict(), "vocab": list(self.data.vocab.chars)}
+        if self.data.documents:
+            info["documents"] = self.data.documents
+        rundir.write_config(self.folder, info, self.data.info, self.run_id, created)
 
     @classmethod
-    def resume(cls, folder: Path, changes: dict | None = None) -> Run:
-        """Continue from checkpoint.npz; changes may extend updates/epochs or
-        change intervals that do not alter the results."""
-        path = folder / rundir.CHECKPOINT
-        if not path.exists():
+    def resume(cls, folder: Path, changes: dict | None = None, corpus: str | None = None) -> Run:
+        """Continue from checkpoint.npz (or, for a run stopped before its first
+        checkpoint, from the start that config.json describes); changes may
+        extend updates/epochs or change intervals that do not alter the results;
+        corpus: the corpus's new place when it moved (same bytes required)."""
+        if not rundir.has_run(folder):
             raise CheckpointError(
-                f"{folder} has no checkpoint to resume from; start a new run with --out instead"
+                f"{folder} has no run to resume (no {rundir.CONFIG} or {rundir.CHECKPOINT}); "
+                "start a new run with --out instead"
             )
-        meta, cfg, vocab, state, rng = snapshot.load_train(path)
-        cfg = apply_changes(cfg, changes or {})
-        data = prepare_data(cfg, vocab)
-        c = Counters.from_meta(meta["counters"])
-        for stale in folder.glob(".*.tmp-*"):  # left by a crash in the middle of a write
-            stale.unlink(missing_ok=True)
-        rundir.truncate_logs(folder, state.update, c.events_done, cfg.eval_every)
-        return cls(folder, cfg, data, state, rng, c)
+        lock = rundir.lock_folder(folder)
+        try:
+            run = cls._reopen(folder, changes or {}, corpus)
+        except BaseException:
+            lock.release()
+            raise
+        run.lock = lock
+        return run
+
+    @classmethod
+    def _reopen(cls, folder: Path, changes: dict, corpus: str | None) -> Run:
+        saved = reopen.read_run(folder)
+        cfg = apply_changes(saved.cfg, changes)
+        moved = corpus is not None and corpus != cfg.corpus
+        if moved:
+            cfg = dataclasses.replace(cfg, corpus=corpus)
+        data = reopen.corpus_data(cfg, saved.fingerprint, saved.vocab, moved)
+        budget.check_train(cfg, saved.vocab.size)
+        rng = np.random.default_rng(cfg.seed) if saved.rng is None else saved.rng
+        state = new_state(cfg, saved.vocab.size, rng) if saved.state is None else saved.state
+        reopen.tidy(folder, state.update, saved.counters, cfg.eval_every)
+        counters = Counters.from_meta(saved.counters) if saved.counters else None
+        run = cls(folder, cfg, data, state, rng, counters)
+        run.run_id = saved.run_id
+        if saved.info is None or moved:
+            run.write_config(saved.info.get("created") if saved.info else None)
+        return run
+
+    def close(self) -> None:
+        """Give the run folder's lock back."""
+        self.lock.release()
 
     # -- events ---------------------------------------------------------
     def next_input(self) -> int:
@@ -200,10 +233,11 @@ class Run:
             **dataclasses.asdict(self.count),
             "next_x": self.next_input(),
         }
+        run = identity.meta_of(self.run_id, self.data.corpus.fingerprint)
         snapshot.save_train(
-            self.folder / rundir.CHECKPOINT, self.cfg, self.data.vocab, st, extra, self.rng
+            self.folder / rundir.CHECKPOINT, self.cfg, self.data.vocab, st, extra, self.rng, run
         )
-        snapshot.save_best(self.folder / rundir.BEST, self.cfg, self.data.vocab, st)
+        snapshot.save_best(self.folder / rundir.BEST, self.cfg, self.data.vocab, st, run)
         self.last_checkpoint = st.update
 
     # -- the loop -------------------------------------------------------
@@ -256,20 +290,28 @@ class Run:
             if self.last_checkpoint > 0
             else "no checkpoint was written"
         )
+        advice = "a resume would diverge again: start a new run (--force) with a smaller --lr"
         if done < wanted:
             raise DivergenceError(
                 f"training diverged at update {st.update + 1}: the loss is not "
-                f"finite; {kept}. Try a smaller --lr or --clip"
+                f"finite; {kept}, but {advice} or --clip"
             )
         if st.smooth > 2 * self.count.first_loss:
             raise DivergenceError(
                 f"training diverged at update {st.update}: smoothed loss {st.smooth:.1f} is more "
-                f"than twice its start ({self.count.first_loss:.1f}); {kept}. Try a smaller --lr"
+                f"than twice its start ({self.count.first_loss:.1f}); {kept}, but {advice}"
             )
 
     def train(self, emit: Callable[[Event], None], should_stop: Callable[[], int] = lambda: 0):
         """Run to the configured end. should_stop() returns a signal number to
-        stop at the next chunk boundary (after saving a checkpoint)."""
+        stop at the next chunk boundary (after saving a checkpoint). The run
+        folder's lock is given back when this returns or raises."""
+        try:
+            self._train(emit, should_stop)
+        finally:
+            self.close()
+
+    def _train(self, emit: Callable[[Event], None], should_stop: Callable[[], int]):
         cfg, st = self.cfg, self.state
         T, L = cfg.seq_length, self.data.train.shape[1]
         end, optc = self.end(), cfg.optim()

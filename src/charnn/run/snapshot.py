@@ -43,10 +43,17 @@ def _arrays(prefix: str, d: dict) -> dict:
 
 
 def save_train(
-    path, cfg: TrainConfig, vocab: Vocab, state: TrainState, extra: dict, rng: np.random.Generator
+    path,
+    cfg: TrainConfig,
+    vocab: Vocab,
+    state: TrainState,
+    extra: dict,
+    rng: np.random.Generator,
+    run: dict | None = None,
 ) -> None:
     """Write the full training state; extra holds first_loss, events_done,
-    elapsed and next_x (the input id that follows the current state)."""
+    elapsed and next_x (the input id that follows the current state); run
+    the run's identity (identity.meta_of)."""
     counters = {
         "pointer": state.pointer,
         "epoch": state.epoch,
@@ -64,6 +71,7 @@ def save_train(
         "vocab": list(vocab.chars),
         "counters": counters,
         "rng": rng.bit_generator.state,
+        **({"run": run} if run else {}),
     }
     arrays = {
         **_arrays("p", state.params),
@@ -76,8 +84,9 @@ def save_train(
     checkpoint.save(path, meta, arrays)
 
 
-def save_best(path, cfg: TrainConfig, vocab: Vocab, state: TrainState) -> None:
+def save_best(path, cfg: TrainConfig, vocab: Vocab, state: TrainState, run=None) -> None:
     meta = {
+        **({"run": run} if run else {}),
         "kind": "best",
         "config": cfg.to_dict(),
         "vocab": list(vocab.chars),

@@ -44,6 +44,7 @@ class Data:
             "train_chars": int(self.train.size),
             "val_chars": int(self.val.size),
             "K": self.vocab.size,
+            **(self.corpus.fingerprint.to_dict() if self.corpus.fingerprint else {}),
         }
 
 
