@@ -28,6 +28,14 @@ def test_temperature_zero_is_argmax(params):
     assert ids.tolist() == greedy_path(params, np.zeros(6), 0, 40)
 
 
+@pytest.mark.parametrize("temperature", [1e-300, 5e-324, 1e-12])
+def test_tiny_temperature_is_argmax_never_nan(params, temperature):
+    ids = synthesize(params, np.zeros(6), 0, 40, np.random.default_rng(0), temperature)
+    assert ids.tolist() == greedy_path(params, np.zeros(6), 0, 40)
+    o = np.array([-3.0, -1.0, -2.0])  # all negative: o / t is -inf everywhere
+    assert sampling.choose(o, 0.99, temperature=1e-320) == 1
+
+
 def test_tiny_top_p_is_argmax(params):
     ids = synthesize(params, np.zeros(6), 3, 40, np.random.default_rng(5), top_p=1e-9)
     assert ids.tolist() == greedy_path(params, np.zeros(6), 3, 40)

@@ -111,7 +111,7 @@ def test_resume_refuses_other_settings(tmp_path, text_file):
 def test_resume_refuses_changed_vocabulary(tmp_path, text_file):
     run_to_end(tmp_path / "r", config(text_file, updates=5))
     text_file.write_text(text_file.read_text() + "Z#", encoding="utf-8")
-    with pytest.raises(CorpusError, match="not the text .*1,378 bytes now; new characters '#', 'Z'"):
+    with pytest.raises(CorpusError, match="not the text .*1,378 bytes now; new characters '#'"):
         loop.Run.resume(tmp_path / "r", {"updates": 10})
 
 

@@ -347,6 +347,8 @@ def _choose(o, u, temperature, top_k, top_p):
     if temperature == 0:
         return np.argmax(o)
     s = o / temperature
+    if not np.isfinite(s.max()):  # a tiny temperature: its limit, greedy
+        return np.argmax(o)
     e = np.exp(s - s.max())
     q = e / e.sum()
     if top_k > 0 or top_p < 1.0:

@@ -6,7 +6,8 @@ for the seed's RNN), turns the logits o
 into a distribution and draws the next id, which becomes the next input:
 
     temperature 0       -> argmax of o (greedy; the lowest id wins a tie)
-    otherwise           -> p = softmax(o / temperature)
+    otherwise           -> p = softmax(o / temperature), or greedy when o / temperature
+                           overflows (a tiny temperature: the limit is greedy)
     top_k > 0           -> keep the k most probable ids
     top_p < 1           -> keep the smallest set of most probable ids whose
                            mass reaches top_p of what is left (at least one)
@@ -46,9 +47,11 @@ def choose(
     o: np.ndarray, u: float, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0
 ) -> int:
     """Pick the next id from logits o (K,) with the uniform draw u."""
-    if temperature == 0:
+    with np.errstate(over="ignore"):
+        z = o / temperature if temperature > 0 else o
+    if temperature == 0 or not np.isfinite(z.max()):
         return int(np.argmax(o))
-    q = filter_probs(rnn.softmax(o / temperature), top_k, top_p)
+    q = filter_probs(rnn.softmax(z), top_k, top_p)
     cdf = np.cumsum(q)
     idx = int(np.searchsorted(cdf, u * cdf[-1], side="right"))
     return min(idx, len(q) - 1)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CharnnError, CheckpointError
-from ..run import rundir
+from ..run import identity, rundir
 from .documents import data_blocks, sample_note
 from .render import Chars, Document, Image, Para, Section, Table, Text, char_label, write_doc
 from .summary import best_counters, fmt, summarize
@@ -304,6 +304,7 @@ def outcome_section(info: dict, s: dict) -> Section:
 def build(folder: Path) -> Document:
     """The report of the run in folder as a Document."""
     info = rundir.read_config(folder)
+    identity.check_folder(folder)
     text, note = load_corpus_text(info)
     try:
         s, samples = summarize(rundir.read_metrics(folder)), rundir.read_samples(folder)

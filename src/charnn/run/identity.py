@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..data.fingerprint import Fingerprint, describe_change
 from ..data.vocab import Vocab
-from ..errors import CharnnError, CheckpointError, CorpusError
+from ..errors import CheckpointError, CorpusError
 from . import checkpoint, rundir
 
 
@@ -122,12 +122,3 @@ def _vocab_change(old: Vocab, new: Vocab) -> str:
     if gone:
         parts.append("characters no longer there " + ", ".join(map(repr, gone[:5])))
     return "; " + ", ".join(parts) if parts else ""
-
-
-def read_identity(folder: Path) -> tuple[str | None, Fingerprint | None]:
-    """(run id, corpus fingerprint) from config.json, or (None, None) without one."""
-    try:
-        info = rundir.read_config(folder)
-    except CharnnError:
-        return None, None
-    return config_id(info), config_fingerprint(info)
