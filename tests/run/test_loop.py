@@ -216,6 +216,7 @@ def test_max_time_stops_cleanly_and_resume_extends(tmp_path, text_file, monkeypa
     assert events[-1].kind == "best"
     again = loop.Run.resume(tmp_path / "r")
     assert again.end() == stopped  # the budget is the run's total: nothing left
+    again.close()  # a run holds its folder's lock until it is trained or closed
     more = loop.Run.resume(tmp_path / "r", {"max_time": 6.0})
     more.train(lambda e: None)
     assert more.state.update > stopped and more.count.elapsed >= 6.0
