@@ -178,6 +178,16 @@ def test_moved_corpus_resumes_from_its_new_path(tmp_path, text_file):
     loop.Run.resume(folder, {"updates": 70}).train(lambda e: None)  # the new path is kept
 
 
+@pytest.mark.parametrize("first", [40, 41, 47])
+def test_fast_engine_resumes_bit_exact_across_an_epoch(tmp_path, text_file, first):
+    # 1238 training chars, T=10, B=3: 41 updates per epoch
+    cfg = config(text_file, engine="fast", batch_size=3, updates=90, checkpoint_every=7)
+    trained(tmp_path / "whole", cfg)
+    trained(tmp_path / "parts", config(text_file, engine="fast", batch_size=3, updates=first))
+    loop.Run.resume(tmp_path / "parts", {"updates": 90}).train(lambda e: None)
+    same_run(tmp_path / "whole", tmp_path / "parts")
+
+
 # -- never stranded ----------------------------------------------------------
 def test_run_stopped_before_its_first_checkpoint_resumes(tmp_path, text_file):
     cfg = config(text_file)
