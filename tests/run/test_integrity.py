@@ -310,3 +310,11 @@ def test_member_past_the_end_of_the_file(tmp_path, text_file):
     best.write_bytes(bytes(raw))
     with pytest.raises(CheckpointError, match="past the end of the file"):
         snapshot.load_model(best)
+
+
+def test_document_runs_record_their_corpus_too(tmp_path, text_file):
+    folder = trained(tmp_path / "r", config(text_file, documents="lines", updates=20))
+    assert rundir.read_config(folder)["corpus"]["bytes"] == text_file.stat().st_size
+    text_file.write_text(text_file.read_text().replace("slings", "sling,"), encoding="utf-8")
+    with pytest.raises(CorpusError, match="same size, other content"):
+        loop.Run.resume(folder, {"updates": 40})

@@ -104,6 +104,7 @@ def sample(args) -> int:
     if args.documents is not None:
         from .documents import sample_documents
 
+        budget.check_sample(args.documents * args.max_length, "--documents × --max-length")
         return sample_documents(args, _model_path)
     rng = np.random.default_rng(args.seed)
     if args.untrained is not None:

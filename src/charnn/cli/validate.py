@@ -46,6 +46,8 @@ RULES = {
         "top_p": probability,
         "seed": nonneg_int,
         "layers": positive_int,
+        "documents": positive_int,
+        "max_length": positive_int,
     },
     "gradcheck": {
         "hidden": positive_int,

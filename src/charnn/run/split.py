@@ -18,8 +18,9 @@ import numpy as np
 
 from ..data import corpus as corpus_files
 from ..data import documents as docs
+from ..data.fingerprint import of_bytes
 from ..data.idcache import CorpusIds, load_ids
-from ..data.text import read_text
+from ..data.text import decode_text, read_bytes
 from ..data.vocab import Vocab
 from ..errors import CorpusError
 from .config import TrainConfig
@@ -77,7 +78,8 @@ def document_streams(cfg: TrainConfig, vocab: Vocab | None = None):
     the last val_fraction of the documents are held out."""
     name, path = corpus_files.resolve(cfg.corpus)
     mode = docs.parse_mode(cfg.documents)
-    parts = docs.split(read_text(path), mode, name)
+    raw = read_bytes(path)
+    parts = docs.split(decode_text(raw, str(path)), mode, name)
     d = parts.docs
     n_val = int(len(d) * cfg.val_fraction)
     if cfg.val_fraction > 0 and n_val < 1:
@@ -86,7 +88,8 @@ def document_streams(cfg: TrainConfig, vocab: Vocab | None = None):
             "use a larger fraction or 0 for no validation"
         )
     v = docs.vocab_of(d)
-    c = CorpusIds(name, path, v, docs.stream(d, v), "\n".join(d[:20])[:4096])
+    head = "\n".join(d[:20])[:4096]
+    c = CorpusIds(name, path, v, docs.stream(d, v), head, of_bytes(raw))
     _same_vocab(c, vocab)
     train, val = d[: len(d) - n_val], d[len(d) - n_val :]
     info = {
