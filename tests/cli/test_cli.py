@@ -176,6 +176,7 @@ def test_bad_train_flags(tmp_path, text_file, capsys, flag, value, message):
         (["--temperature", "inf"], "--temperature must be a finite number >= 0"),
         (["--temperature", "nan"], "--temperature must be a finite number >= 0"),
         (["--top-k", "-1"], "--top-k must be an integer >= 0"),
+        (["--top-k", str(10**30)], "--top-k must be an integer >= 0 and below 2**63"),
         (["--top-p", "0"], "--top-p must be in (0, 1]"),
         (["--top-p", "1.5"], "--top-p must be in (0, 1]"),
         (["--top-p", "nan"], "--top-p must be in (0, 1]"),

@@ -52,7 +52,8 @@ def snow_run(tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["gradcheck", "--seed", "-1"], "--seed must be an integer >= 0, got -1"),
+        (["gradcheck", "--seed", "-1"], "--seed must be an integer >= 0 and below 2**63, got -1"),
+        (["gradcheck", "--max-entries", str(2**64)], "--max-entries must be a positive integer"),
         (["gradcheck", "--sig", "nan"], "--sig must be in [0, 10], got nan"),
         (["gradcheck", "--sig", "1e300"], "--sig must be in [0, 10]"),
         (["gradcheck", "--hidden", "0"], "--hidden must be a positive integer"),

@@ -94,7 +94,8 @@ def _load_model(source: str | Path, which: str):
     try:
         return snapshot.load_model(_model_path(source, which))
     except CheckpointError as e:
-        if which == "best" and folder.is_dir() and (folder / rundir.CHECKPOINT).exists():
+        about_best = str(folder / rundir.BEST) in str(e)
+        if which == "best" and about_best and (folder / rundir.CHECKPOINT).exists():
             raise CheckpointError(f"{e}; or use the latest model: --checkpoint latest") from None
         raise
 

@@ -42,9 +42,9 @@ def main(argv=None) -> int:
 
 def run(args) -> int:
     """The command of args, its errors turned into one line and an exit code."""
-    from . import commands, validate
-
     try:
+        from . import commands, validate  # inside: Ctrl-C while NumPy loads is one line too
+
         validate.check(args)
         code = getattr(commands, args.command)(args)
         sys.stdout.flush()  # here, where a failure is reported, not at exit

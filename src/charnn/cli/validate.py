@@ -13,13 +13,15 @@ import math
 
 from ..errors import ConfigError
 
+INT_LIMIT = 2**63  # the compiled kernels take 64-bit integers
+
 
 def positive_int(v) -> str | None:
-    return None if v > 0 else "must be a positive integer"
+    return None if 0 < v < INT_LIMIT else "must be a positive integer below 2**63"
 
 
 def nonneg_int(v) -> str | None:
-    return None if v >= 0 else "must be an integer >= 0"
+    return None if 0 <= v < INT_LIMIT else "must be an integer >= 0 and below 2**63"
 
 
 def nonneg_finite(v) -> str | None:

@@ -147,7 +147,8 @@ def load(path: str | os.PathLike, expected_shapes) -> tuple[dict, dict[str, np.n
     path = Path(path)
     where = f"checkpoint {path}"
     if not path.is_file():
-        raise CheckpointError(f"{where} does not exist")
+        what = "is not a file" if path.exists() else "does not exist"
+        raise CheckpointError(f"{where} {what}")
     try:
         with zipfile.ZipFile(path) as zf:
             meta = read_meta(zf, where)

@@ -37,7 +37,10 @@ class RunLock:
                 raise CheckpointError(
                     f"{path} is a symbolic link; remove it (charnn keeps its lock file there)"
                 ) from None
-            raise CheckpointError(f"cannot write to {self.folder}: {e.strerror or e}") from None
+            raise CheckpointError(
+                f"cannot open the lock file {path}: {e.strerror or e}; "
+                "it must be a plain file in a writable folder"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:

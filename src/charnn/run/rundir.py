@@ -150,7 +150,10 @@ def read_config(folder: Path) -> dict:
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path} is unreadable or not JSON ({e})") from None
+        raise CheckpointError(
+            f"{path} is unreadable or not JSON ({e}); restore it, or remove it and "
+            f"'charnn train --resume {folder}' writes it again from {CHECKPOINT}"
+        ) from None
     if (
         not isinstance(info, dict)
         or not isinstance(info.get("config"), dict)
