@@ -1,0 +1,95 @@
+"""Compiled GRU layer over a whole sequence of B streams: forward and BPTT.
+
+The equations are the spec's (nn/gru.py), gates in PyTorch's order r, z, n,
+the reset applied after the hidden product:
+
+    x-side  [u_r, u_z, u_n] = U x_t + b       h-side  [w_r, w_z, w_n] = W h_{t-1}
+    r = sigmoid(u_r + w_r)    z = sigmoid(u_z + w_z)
+    hn = w_n + bn             n = tanh(u_n + r hn)
+    h_t = (1 - z) n + z h_{t-1}
+
+Shapes and buffers as in lstm.py, with G = 3: the caller fills
+``Gs (T*B, 3m)`` with U x_t + b and puts h_0 in the first B rows of
+``Hs ((T+1)*B, m)``; ``HN (T*B, m)`` keeps hn for the backward pass.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .vmath import exp_, matvec, matvec_add, sig, tanh_e
+
+
+@njit(cache=True, error_model="numpy")
+def forward(W, bn, Gs, Hs, HN, T, B, work):
+    """Run T steps; on exit Gs holds (r, z, n), Hs h_1..h_T after h_0."""
+    tmp, pre, e, bits = work
+    m = W.shape[1]
+    for t in range(T):
+        lo = t * B
+        if B == 1:
+            matvec(W, Hs[lo], tmp[0])
+        else:
+            np.dot(Hs[lo:lo + B], W.T, tmp)
+        for s in range(B):
+            g, a, hn, k = Gs[lo + s], tmp[s], HN[lo + s], s * 2 * m
+            for j in range(2 * m):
+                e[k + j] = -(np.float64(a[j]) + g[j])
+            for j in range(m):
+                hn[j] = a[2 * m + j] + bn[j]
+        exp_(e[:B * 2 * m], bits)
+        for s in range(B):
+            g, hn, k = Gs[lo + s], HN[lo + s], s * 2 * m
+            for j in range(2 * m):
+                pre[k + j] = sig(e[k + j])
+            for j in range(m):
+                an = g[2 * m + j] + pre[k + j] * np.float64(hn[j])
+                pre[B * 2 * m + s * m + j] = an
+                e[s * m + j] = -2.0 * abs(an)
+        exp_(e[:B * m], bits)
+        for s in range(B):
+            g, hp, h, k = Gs[lo + s], Hs[lo + s], Hs[lo + B + s], s * 2 * m
+            for j in range(m):
+                n = tanh_e(pre[B * 2 * m + s * m + j], e[s * m + j])
+                z = pre[k + m + j]
+                g[j] = pre[k + j]
+                g[m + j] = z
+                g[2 * m + j] = n
+                h[j] = (1.0 - z) * n + z * hp[j]
+
+
+@njit(cache=True, error_model="numpy")
+def backward(W, WT, Gs, Hs, HN, dH, dA, dAh, T, B, tmp):
+    """BPTT through the layer. dH (T*B, m): gradient arriving at h_1..h_T
+    from above, used as work space. dA (T*B, 3m) receives the gradient of
+    the x-side sums [u_r, u_z, u_n], dAh (T*B, 3m) that of the h-side
+    [w_r, w_z, hn] (so dW = dAh^T H_{t-1}, dbn = column sums of its last m).
+
+        dn = dh (1 - z),  dz = dh (h_{t-1} - n),  dh_{t-1} = dh z + W^T dAh_t
+        du_n = dn (1 - n^2),  dhn = du_n r,  du_r = du_n hn r(1-r),  du_z = dz z(1-z)
+    """
+    m = W.shape[1]
+    for t in range(T - 1, -1, -1):
+        lo = t * B
+        if t < T - 1:
+            if B == 1:
+                matvec_add(WT, dAh[lo + 1], dH[lo])
+            else:
+                np.dot(dAh[lo + B:lo + 2 * B], W, tmp)
+                for s in range(B):
+                    for j in range(m):
+                        dH[lo + s, j] += tmp[s, j]
+        for s in range(B):
+            r = lo + s
+            gs, hn, hp, dh, da, dah = Gs[r], HN[r], Hs[r], dH[r], dA[r], dAh[r]
+            for j in range(m):
+                rr, z, n = gs[j], gs[m + j], gs[2 * m + j]
+                dun = dh[j] * (1.0 - z) * (1.0 - n * n)
+                dur = dun * hn[j] * rr * (1.0 - rr)
+                duz = dh[j] * (hp[j] - n) * z * (1.0 - z)
+                da[j], da[m + j], da[2 * m + j] = dur, duz, dun
+                dah[j], dah[m + j], dah[2 * m + j] = dur, duz, dun * rr
+            if t > 0:
+                for j in range(m):
+                    dH[r - B, j] += dh[j] * gs[m + j]
