@@ -10,8 +10,17 @@ from .torch_judge import random_params
 
 # (cell, K, m, layers, T, B): B = 1 steps with the compiled matvec, B > 1
 # with BLAS; m = 5 leaves a remainder for the 4-row matvec.
-CASES = [(c, *case) for c in ("lstm", "gru") for case in
-         [(7, 5, 1, 4, 1), (7, 5, 2, 6, 1), (9, 8, 2, 5, 3), (5, 12, 3, 3, 2), (11, 6, 1, 9, 4)]]
+CASES = [
+    (c, *case)
+    for c in ("lstm", "gru")
+    for case in [
+        (7, 5, 1, 4, 1),
+        (7, 5, 2, 6, 1),
+        (9, 8, 2, 5, 3),
+        (5, 12, 3, 3, 2),
+        (11, 6, 1, 9, 4),
+    ]
+]
 
 
 def rel_err(a, b) -> float:
@@ -78,8 +87,7 @@ def test_text_loss_is_the_sequence_loss(cell, chunk):
 def test_describe_and_names():
     p = random_params("gru", 7, 5, 3, np.random.default_rng(0))
     assert cells.describe(p) == ("gru", 1, 7, 5, 3)
-    assert cells.param_names("gru", 2) == ["W", "U", "b", "bn", "W1", "U1", "b1", "bn1",
-                                           "V", "c"]
+    assert cells.param_names("gru", 2) == ["W", "U", "b", "bn", "W1", "U1", "b1", "bn1", "V", "c"]
     assert cells.state_size(p) == 15
     with pytest.raises(ValueError, match="not a GRU or LSTM"):
         cells.describe({"W": np.zeros((10, 5)), "V": np.zeros((7, 5))})

@@ -37,7 +37,7 @@ def torch_net(cell: str, params: dict, layers: int):
             bias_hh = getattr(net, f"bias_hh_l{l}")
             bias_hh.zero_()
             if cell == "gru":
-                bias_hh[2 * m:] = torch.from_numpy(params["bn" + s])
+                bias_hh[2 * m :] = torch.from_numpy(params["bn" + s])
     V = torch.tensor(params["V"], requires_grad=True)
     c = torch.tensor(params["c"], requires_grad=True)
     return net, V, c
@@ -62,8 +62,9 @@ def loss_and_grads(cell: str, params: dict, X, Y, state):
     out, hT = net(x, torch_state(cell, state, layers, m))
     logits = out @ V.T + c  # (T, B, K)
     y = torch.tensor(Y.T, dtype=torch.long)
-    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, K), y.reshape(-1),
-                                             reduction="sum") / B
+    loss = (
+        torch.nn.functional.cross_entropy(logits.reshape(-1, K), y.reshape(-1), reduction="sum") / B
+    )
     loss.backward()
     grads = {"V": V.grad.numpy(), "c": c.grad.numpy()}
     for l in range(layers):
@@ -72,7 +73,7 @@ def loss_and_grads(cell: str, params: dict, X, Y, state):
         grads["U" + s] = getattr(net, f"weight_ih_l{l}").grad.numpy()
         grads["b" + s] = getattr(net, f"bias_ih_l{l}").grad.numpy()
         if cell == "gru":
-            grads["bn" + s] = getattr(net, f"bias_hh_l{l}").grad.numpy()[2 * m:]
+            grads["bn" + s] = getattr(net, f"bias_hh_l{l}").grad.numpy()[2 * m :]
     hs = [hT] if cell == "gru" else list(hT)
     new = np.stack([t.detach().numpy() for t in hs], axis=2)  # (L, B, 1|2, m)
     return float(loss), grads, new.transpose(1, 0, 2, 3).reshape(B, -1)

@@ -2,7 +2,7 @@
 
 numba checks only the timestamp of the file that defines a cached kernel;
 the gated kernels call helpers in other files (vmath, lstm, gru, stack,
-kernels), so an edit there would leave a stale kernel in the cache. This
+rnn), so an edit there would leave a stale kernel in the cache. This
 module records a fingerprint of all those files beside the cache and
 drops the cached gated kernels when it changes.
 """
@@ -13,7 +13,7 @@ import hashlib
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
-SOURCES = ("kernels.py", "vmath.py", "lstm.py", "gru.py", "stack.py", "stack_run.py")
+SOURCES = ("rnn.py", "vmath.py", "lstm.py", "gru.py", "stack.py", "stack_run.py")
 _STAMP = "gated-cells.fingerprint"
 
 

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..optim import OptimConfig
-from ..sampling import check_options
+from ..nn.optim import OptimConfig
+from ..nn.sampling import check_options
+from ..nn.step import check_chunk
 from . import cellcache, stack_run
-from .api import DTYPES, _contiguous, _hyper, _ids, _inplace
+from .api import DTYPES, _hyper, _ids, _inplace
 
 CELL_CODES = {4: ("lstm", 0), 3: ("gru", 1)}
 cellcache.drop_stale()
@@ -60,7 +61,7 @@ def _unpack(flat: np.ndarray, arrays: dict, names: list[str]) -> None:
     o = 0
     for k in names:
         a = arrays[k]
-        a[...] = flat[o:o + a.size].reshape(a.shape)
+        a[...] = flat[o : o + a.size].reshape(a.shape)
         o += a.size
 
 
@@ -79,8 +80,9 @@ def _state(state, B: int, S: int, dtype) -> np.ndarray:
     return out
 
 
-def train_chunk(state, data: np.ndarray, n: int, T: int, clip: float,
-                cfg: OptimConfig) -> np.ndarray:
+def train_chunk(
+    state, data: np.ndarray, n: int, T: int, clip: float, cfg: OptimConfig
+) -> np.ndarray:
     """Run up to n updates on data (B, L) in place on `state` (params,
     opt m/v/t, h (B, S), best_params, best_h (S,), counters), exactly as
     the reference chunk. Returns the losses of the updates done."""
@@ -89,8 +91,12 @@ def train_chunk(state, data: np.ndarray, n: int, T: int, clip: float,
     args, names = train_args(state, data, n, T, clip, cfg)
     done = stack_run.train(*args)
     theta, mom, vel, best = args[4:8]
-    for flat, arrays in ((theta, state.params), (mom, state.opt["m"]),
-                         (vel, state.opt["v"]), (best, state.best_params)):
+    for flat, arrays in (
+        (theta, state.params),
+        (mom, state.opt["m"]),
+        (vel, state.opt["v"]),
+        (best, state.best_params),
+    ):
         _unpack(flat, arrays, names)
     counters, floats, losses = args[-3:]
     state.opt["t"], state.update, state.best_x, state.best_update = (int(v) for v in counters)
@@ -99,30 +105,48 @@ def train_chunk(state, data: np.ndarray, n: int, T: int, clip: float,
     return losses[:done]
 
 
-def train_args(state, data: np.ndarray, n: int, T: int, clip: float,
-               cfg: OptimConfig) -> tuple[tuple, list[str]]:
+def train_args(
+    state, data: np.ndarray, n: int, T: int, clip: float, cfg: OptimConfig
+) -> tuple[tuple, list[str]]:
     """The arguments of stack_run.train for train_chunk, and the names."""
     dtype = _dtype(state.params)
     name, code, K, m, layers = describe(state.params)
     names = param_names(name, layers)
     B, L = data.shape
     p = state.pointer
-    if T < 1 or p + n * T + 1 > L:
-        raise ValueError(f"{n} updates of T={T} from offset {p} run past the end of the "
-                         f"{L} ids per stream; end the epoch first")
-    flats = [_pack(d, names, dtype) for d in (state.params, state.opt["m"], state.opt["v"],
-                                              state.best_params)]
+    check_chunk(p, n, T, L)
+    flats = [
+        _pack(d, names, dtype)
+        for d in (state.params, state.opt["m"], state.opt["v"], state.best_params)
+    ]
     S = state_size(state.params)
     h = _inplace(state.h, dtype, "h")
     if h.shape != (B, S):
         raise ValueError(f"h has shape {h.shape}, expected {(B, S)}")
     best_h = _inplace(state.best_h, dtype, "best_h")
-    counters = np.array([state.opt["t"], state.update, state.best_x, state.best_update],
-                        dtype=np.int64)
+    counters = np.array(
+        [state.opt["t"], state.update, state.best_x, state.best_update], dtype=np.int64
+    )
     floats = np.array([state.smooth, state.best_smooth], dtype=np.float64)
-    window = _ids(data[:, p:p + n * T + 1], K)
-    return (code, K, m, layers, *flats, h, best_h, window, int(n), int(T), float(clip),
-            int(cfg.code), _hyper(cfg), counters, floats, np.empty(n)), names
+    window = _ids(data[:, p : p + n * T + 1], K)
+    return (
+        code,
+        K,
+        m,
+        layers,
+        *flats,
+        h,
+        best_h,
+        window,
+        int(n),
+        int(T),
+        float(clip),
+        int(cfg.code),
+        _hyper(cfg),
+        counters,
+        floats,
+        np.empty(n),
+    ), names
 
 
 def loss_and_grads(params: dict, X: np.ndarray, Y: np.ndarray, state=None):
@@ -136,15 +160,17 @@ def loss_and_grads(params: dict, X: np.ndarray, Y: np.ndarray, state=None):
         raise ValueError("X and Y must be (B, T) id arrays of the same shape with T >= 1")
     names = param_names(name, layers)
     st = _state(state, X.shape[0], state_size(params), dtype)
-    loss, grad, st = stack_run.loss_and_grads(code, _pack(params, names, dtype), K, m, layers,
-                                              X, Y, st)
+    loss, grad, st = stack_run.loss_and_grads(
+        code, _pack(params, names, dtype), K, m, layers, X, Y, st
+    )
     grads = {k: np.empty_like(np.asarray(params[k], dtype=dtype)) for k in names}
     _unpack(grad, grads, names)
     return float(loss), grads, st
 
 
-def text_loss(params: dict, ids: np.ndarray, state=None, chunk: int = 256,
-              dtype=np.float64) -> tuple[float, int]:
+def text_loss(
+    params: dict, ids: np.ndarray, state=None, chunk: int = 256, dtype=np.float64
+) -> tuple[float, int]:
     """Nats of predicting ids[1:] from ids[:-1] from state (S,) (zero by
     default), computed in dtype (float64 by default, as the spec).
     Returns (nats, characters)."""
@@ -158,8 +184,16 @@ def text_loss(params: dict, ids: np.ndarray, state=None, chunk: int = 256,
     return float(nats), max(ids.size - 1, 0)
 
 
-def synthesize(params: dict, state0, x0: int, n: int, rng: np.random.Generator,
-               temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> np.ndarray:
+def synthesize(
+    params: dict,
+    state0,
+    x0: int,
+    n: int,
+    rng: np.random.Generator,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+) -> np.ndarray:
     """Generate n ids from state0 (S,) (None: zero) and input id x0, in
     float64, drawing one uniform per id from rng. Returns int64 (n,)."""
     check_options(temperature, top_k, top_p)
@@ -169,5 +203,6 @@ def synthesize(params: dict, state0, x0: int, n: int, rng: np.random.Generator,
     u = rng.random(n)
     st = _state(state0, 1, state_size(params), np.float64)
     theta = _pack(params, param_names(name, layers), np.float64)
-    return stack_run.synthesize(code, K, m, layers, theta, st, int(x0), u,
-                                float(temperature), int(top_k), float(top_p))
+    return stack_run.synthesize(
+        code, K, m, layers, theta, st, int(x0), u, float(temperature), int(top_k), float(top_p)
+    )

@@ -31,14 +31,14 @@ def forward(W, bn, Gs, Hs, HN, T, B, work):
         if B == 1:
             matvec(W, Hs[lo], tmp[0])
         else:
-            np.dot(Hs[lo:lo + B], W.T, tmp)
+            np.dot(Hs[lo : lo + B], W.T, tmp)
         for s in range(B):
             g, a, hn, k = Gs[lo + s], tmp[s], HN[lo + s], s * 2 * m
             for j in range(2 * m):
                 e[k + j] = -(np.float64(a[j]) + g[j])
             for j in range(m):
                 hn[j] = a[2 * m + j] + bn[j]
-        exp_(e[:B * 2 * m], bits)
+        exp_(e[: B * 2 * m], bits)
         for s in range(B):
             g, hn, k = Gs[lo + s], HN[lo + s], s * 2 * m
             for j in range(2 * m):
@@ -47,7 +47,7 @@ def forward(W, bn, Gs, Hs, HN, T, B, work):
                 an = g[2 * m + j] + pre[k + j] * np.float64(hn[j])
                 pre[B * 2 * m + s * m + j] = an
                 e[s * m + j] = -2.0 * abs(an)
-        exp_(e[:B * m], bits)
+        exp_(e[: B * m], bits)
         for s in range(B):
             g, hp, h, k = Gs[lo + s], Hs[lo + s], Hs[lo + B + s], s * 2 * m
             for j in range(m):
@@ -76,7 +76,7 @@ def backward(W, WT, Gs, Hs, HN, dH, dA, dAh, T, B, tmp):
             if B == 1:
                 matvec_add(WT, dAh[lo + 1], dH[lo])
             else:
-                np.dot(dAh[lo + B:lo + 2 * B], W, tmp)
+                np.dot(dAh[lo + B : lo + 2 * B], W, tmp)
                 for s in range(B):
                     for j in range(m):
                         dH[lo + s, j] += tmp[s, j]

@@ -33,7 +33,7 @@ def forward(W, Gs, Hs, Cs, Tc, T, B, work):
         if B == 1:
             matvec(W, Hs[lo], tmp[0])
         else:
-            np.dot(Hs[lo:lo + B], W.T, tmp)
+            np.dot(Hs[lo : lo + B], W.T, tmp)
         for s in range(B):
             g, a, k = Gs[lo + s], tmp[s], s * 4 * m
             for j in range(4 * m):
@@ -60,7 +60,7 @@ def forward(W, Gs, Hs, Cs, Tc, T, B, work):
                 cj = pre[k + m + j] * cp[j] + pre[k + j] * pre[k + 2 * m + j]
                 c[j] = cj
                 e[s * m + j] = -2.0 * abs(np.float64(c[j]))
-        exp_(e[:B * m], bits)
+        exp_(e[: B * m], bits)
         for s in range(B):
             k, c, h, tc = s * 4 * m, Cs[lo + B + s], Hs[lo + B + s], Tc[lo + s]
             for j in range(m):
@@ -87,7 +87,7 @@ def backward(W, WT, Gs, Hs, Cs, Tc, dH, dA, T, B, tmp, dC):
             if B == 1:
                 matvec_add(WT, dA[lo + 1], dH[lo])
             else:
-                np.dot(dA[lo + B:lo + 2 * B], W, tmp)
+                np.dot(dA[lo + B : lo + 2 * B], W, tmp)
                 for s in range(B):
                     for j in range(m):
                         dH[lo + s, j] += tmp[s, j]

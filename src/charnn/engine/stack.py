@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit
 
 from . import gru, lstm
-from .kernels import output_loss
+from .rnn import output_loss
 from .vmath import transpose_
 
 LSTM, GRU = 0, 1
@@ -48,16 +48,16 @@ def views(theta, cell, K, m, L):
     o = 0
     for layer in range(L):
         n_in = K if layer == 0 else m
-        Ws.append(theta[o:o + G * m * m].reshape((G * m, m)))
+        Ws.append(theta[o : o + G * m * m].reshape((G * m, m)))
         o += G * m * m
-        Us.append(theta[o:o + G * m * n_in].reshape((G * m, n_in)))
+        Us.append(theta[o : o + G * m * n_in].reshape((G * m, n_in)))
         o += G * m * n_in
-        bs.append(theta[o:o + G * m])
+        bs.append(theta[o : o + G * m])
         o += G * m
-        bns.append(theta[o:o + nb])
+        bns.append(theta[o : o + nb])
         o += nb
-    V = theta[o:o + K * m].reshape((K, m))
-    return Ws, Us, bs, bns, V, theta[o + K * m:o + K * m + K]
+    V = theta[o : o + K * m].reshape((K, m))
+    return Ws, Us, bs, bns, V, theta[o + K * m : o + K * m + K]
 
 
 @njit(cache=True, error_model="numpy")
@@ -65,11 +65,21 @@ def fw_buffers(cell, B, T, K, m, L, dtype_like):
     """(Hs, Cs, Gs, Aux, Gout (T*B, K), UT (K, G m), work) for the forward pass."""
     dt, G = dtype_like.dtype, n_gates(cell)
     nc = (T + 1) * B if cell == LSTM else 1
-    work = (np.empty((B, G * m), dt), np.empty(B * G * m), np.empty(B * G * m),
-            np.empty(B * G * m, np.int64))
-    return (np.empty((L, (T + 1) * B, m), dt), np.zeros((L, nc, m), dt),
-            np.empty((L, T * B, G * m), dt), np.empty((L, T * B, m), dt),
-            np.empty((T * B, K), dt), np.empty((K, G * m), dt), work)
+    work = (
+        np.empty((B, G * m), dt),
+        np.empty(B * G * m),
+        np.empty(B * G * m),
+        np.empty(B * G * m, np.int64),
+    )
+    return (
+        np.empty((L, (T + 1) * B, m), dt),
+        np.zeros((L, nc, m), dt),
+        np.empty((L, T * B, G * m), dt),
+        np.empty((L, T * B, m), dt),
+        np.empty((T * B, K), dt),
+        np.empty((K, G * m), dt),
+        work,
+    )
 
 
 @njit(cache=True, error_model="numpy")
@@ -77,9 +87,15 @@ def bw_buffers(cell, B, T, K, m, dtype_like):
     """(dH, dA, dAh, WT, tmp, dC, dUT) for the backward pass."""
     dt, G = dtype_like.dtype, n_gates(cell)
     nh = T * B if cell == GRU else 1
-    return (np.empty((T * B, m), dt), np.empty((T * B, G * m), dt),
-            np.empty((nh, G * m), dt), np.empty((m, G * m), dt), np.empty((B, m), dt),
-            np.empty((B, m), dt), np.empty((K, G * m), dt))
+    return (
+        np.empty((T * B, m), dt),
+        np.empty((T * B, G * m), dt),
+        np.empty((nh, G * m), dt),
+        np.empty((m, G * m), dt),
+        np.empty((B, m), dt),
+        np.empty((B, m), dt),
+        np.empty((K, G * m), dt),
+    )
 
 
 @njit(cache=True, error_model="numpy")
@@ -89,9 +105,9 @@ def load_state(cell, state, Hs, Cs):
     width = 2 * m if cell == LSTM else m
     for layer in range(L):
         for s in range(B):
-            Hs[layer, s] = state[s, layer * width:layer * width + m]
+            Hs[layer, s] = state[s, layer * width : layer * width + m]
             if cell == LSTM:
-                Cs[layer, s] = state[s, layer * width + m:(layer + 1) * width]
+                Cs[layer, s] = state[s, layer * width + m : (layer + 1) * width]
 
 
 @njit(cache=True, error_model="numpy")
@@ -101,9 +117,9 @@ def store_state(cell, Hs, Cs, T, state):
     width = 2 * m if cell == LSTM else m
     for layer in range(L):
         for s in range(B):
-            state[s, layer * width:layer * width + m] = Hs[layer, T * B + s]
+            state[s, layer * width : layer * width + m] = Hs[layer, T * B + s]
             if cell == LSTM:
-                state[s, layer * width + m:(layer + 1) * width] = Cs[layer, T * B + s]
+                state[s, layer * width + m : (layer + 1) * width] = Cs[layer, T * B + s]
 
 
 @njit(cache=True, error_model="numpy")
@@ -123,7 +139,7 @@ def forward(cell, theta, K, m, data, p, T, fw):
                 for j in range(b.size):
                     Z[r, j] = ut[j] + b[j]
         else:
-            np.dot(Hs[layer - 1, B:n + B], Us[layer].T, Z)
+            np.dot(Hs[layer - 1, B : n + B], Us[layer].T, Z)
             for r in range(n):
                 for j in range(b.size):
                     Z[r, j] += b[j]
@@ -140,7 +156,7 @@ def loss(cell, theta, K, m, Y, q, T, fw):
     Hs, Gout = fw[0], fw[4]
     L, B = Hs.shape[0], Y.shape[0]
     V, c = views(theta, cell, K, m, L)[4:]
-    return output_loss(V, c, Hs[L - 1], Y, q, T, Gout[:T * B])
+    return output_loss(V, c, Hs[L - 1], Y, q, T, Gout[: T * B])
 
 
 @njit(cache=True, error_model="numpy")
@@ -172,10 +188,10 @@ def backward(cell, theta, grad, K, m, data, p, T, fw, bw):
         else:
             gru.backward(W, WT, Gs[layer], H, Aux[layer], dH, dA, dAh, T, B, tmp)
             np.dot(dAh.T, H[:n], dWs[layer])
-            _column_sums(dAh[:, 2 * m:], dbns[layer])
+            _column_sums(dAh[:, 2 * m :], dbns[layer])
         _column_sums(dA, dbs[layer])
         if layer > 0:
-            np.dot(dA.T, Hs[layer - 1, B:n + B], dUs[layer])
+            np.dot(dA.T, Hs[layer - 1, B : n + B], dUs[layer])
             np.dot(dA, Us[layer], dH)
         else:
             dUT[:] = 0.0
@@ -184,5 +200,5 @@ def backward(cell, theta, grad, K, m, data, p, T, fw, bw):
                 for j in range(row.size):
                     row[j] += dA[r, j]
             transpose_(dUT, dUs[0])
-    np.dot(Gout.T, Hs[L - 1, B:n + B], dV)
+    np.dot(Gout.T, Hs[L - 1, B : n + B], dV)
     _column_sums(Gout, dc)

@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit
 
 from . import stack
-from .kernels import _apply, _choose
+from .rnn import _apply, _choose
 from .vmath import matvec
 
 
@@ -33,8 +33,27 @@ def loss_and_grads(cell, theta, K, m, L, X, Y, state):
 
 
 @njit(cache=True, error_model="numpy")
-def train(cell, K, m, L, theta, mom, vel, best, state, best_state, data, n, T, clip,
-          code, hyper, counters, floats, losses):
+def train(
+    cell,
+    K,
+    m,
+    L,
+    theta,
+    mom,
+    vel,
+    best,
+    state,
+    best_state,
+    data,
+    n,
+    T,
+    clip,
+    code,
+    hyper,
+    counters,
+    floats,
+    losses,
+):
     """Up to n updates on data (B, n*T + 1), as the RNN's kernels.train:
     theta, mom, vel, best flat (P,); state (B, S) carried; best_state (S,);
     counters = [t, update, best_x, best_update], floats = [smooth,

@@ -67,8 +67,9 @@ def sig(e):
 def tanh_e(x, e):
     """tanh(x) from x and e = exp(-2|x|)."""
     x2 = x * x
-    small = x * (1.0 - x2 * (1.0 / 3.0 - x2 * (2.0 / 15.0 - x2 * (
-        17.0 / 315.0 - x2 * (62.0 / 2835.0)))))
+    small = x * (
+        1.0 - x2 * (1.0 / 3.0 - x2 * (2.0 / 15.0 - x2 * (17.0 / 315.0 - x2 * (62.0 / 2835.0))))
+    )
     t = (1.0 - e) / (1.0 + e)
     big = t if x >= 0 else -t
     return small if abs(x) < 0.03 else big
