@@ -23,7 +23,7 @@ from ..nn.optim import OptimConfig
 from ..nn.sampling import check_options
 from ..nn.step import check_chunk
 from . import cellcache, stack_run
-from .api import DTYPES, _hyper, _ids, _inplace
+from .api import DTYPES, _contiguous, _hyper, _ids, _inplace
 
 CELL_CODES = {4: ("lstm", 0), 3: ("gru", 1)}
 cellcache.drop_stale()
@@ -153,35 +153,47 @@ def loss_and_grads(params: dict, X: np.ndarray, Y: np.ndarray, state=None):
     """Mean over the B streams of the per-sequence loss, its gradients
     (keyed like params) and the states after T steps (B, S), from state
     (B, S) (zero by default), in the dtype of params["W"]. X, Y: (B, T) ids."""
+    args = loss_args(params, X, Y, state)
+    loss, grad, st = stack_run.loss_and_grads(*args)
+    dtype = args[1].dtype
+    name, _, _, _, layers = describe(params)
+    names = param_names(name, layers)
+    grads = {k: np.empty(np.shape(params[k]), dtype=dtype) for k in names}
+    _unpack(grad, grads, names)
+    return float(loss), grads, st
+
+
+def loss_args(params: dict, X, Y, state) -> tuple:
+    """The arguments of stack_run.loss_and_grads."""
     dtype = _dtype(params)
     name, code, K, m, layers = describe(params)
     X, Y = _ids(X, K), _ids(Y, K)
     if X.ndim != 2 or X.shape != Y.shape or X.shape[1] == 0:
         raise ValueError("X and Y must be (B, T) id arrays of the same shape with T >= 1")
-    names = param_names(name, layers)
     st = _state(state, X.shape[0], state_size(params), dtype)
-    loss, grad, st = stack_run.loss_and_grads(
-        code, _pack(params, names, dtype), K, m, layers, X, Y, st
-    )
-    grads = {k: np.empty_like(np.asarray(params[k], dtype=dtype)) for k in names}
-    _unpack(grad, grads, names)
-    return float(loss), grads, st
+    theta = _pack(params, param_names(name, layers), dtype)
+    return (code, theta, K, m, layers, X, Y, st)
 
 
 def text_loss(
     params: dict, ids: np.ndarray, state=None, chunk: int = 256, dtype=np.float64
 ) -> tuple[float, int]:
     """Nats of predicting ids[1:] from ids[:-1] from state (S,) (zero by
-    default), computed in dtype (float64 by default, as the spec).
-    Returns (nats, characters)."""
+    default), computed in dtype (float64 by default, as the spec; the
+    params' own dtype when None). Returns (nats, characters)."""
+    args = text_args(params, ids, state, chunk, dtype)
+    return float(stack_run.text_loss(*args)), max(args[5].size - 1, 0)
+
+
+def text_args(params: dict, ids, state, chunk: int, dtype=np.float64) -> tuple:
+    """The arguments of stack_run.text_loss."""
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
+    dtype = _dtype(params) if dtype is None else np.dtype(dtype)
     name, code, K, m, layers = describe(params)
-    ids = _ids(np.ravel(ids), K)
     st = _state(state, 1, state_size(params), dtype)
     theta = _pack(params, param_names(name, layers), dtype)
-    nats = stack_run.text_loss(code, K, m, layers, theta, ids, st, int(chunk))
-    return float(nats), max(ids.size - 1, 0)
+    return (code, K, m, layers, theta, _ids(np.ravel(ids), K), st, int(chunk))
 
 
 def synthesize(
@@ -197,12 +209,27 @@ def synthesize(
     """Generate n ids from state0 (S,) (None: zero) and input id x0, in
     float64, drawing one uniform per id from rng. Returns int64 (n,)."""
     check_options(temperature, top_k, top_p)
+    u = rng.random(n)
+    return stack_run.synthesize(*synth_args(params, state0, x0, u, temperature, top_k, top_p))
+
+
+def synth_args(params: dict, state0, x0: int, u, temperature, top_k, top_p) -> tuple:
+    """The arguments of stack_run.synthesize, with the uniforms u (n,) drawn."""
     name, code, K, m, layers = describe(params)
     if not 0 <= int(x0) < K:
         raise ValueError(f"x0 must lie in [0, {K}), got {x0}")
-    u = rng.random(n)
     st = _state(state0, 1, state_size(params), np.float64)
     theta = _pack(params, param_names(name, layers), np.float64)
-    return stack_run.synthesize(
-        code, K, m, layers, theta, st, int(x0), u, float(temperature), int(top_k), float(top_p)
+    return (
+        code,
+        K,
+        m,
+        layers,
+        theta,
+        st,
+        int(x0),
+        _contiguous(u, np.float64),
+        float(temperature),
+        int(top_k),
+        float(top_p),
     )

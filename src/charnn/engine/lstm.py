@@ -10,7 +10,7 @@ buffer belongs to stream s at step t. The caller fills
 ``Gs (T*B, 4m)`` with U x_t + b (one GEMM or a gather for the whole
 sequence) and puts h_0, c_0 in the first B rows of ``Hs, Cs ((T+1)*B, m)``;
 only the recurrence W h_{t-1} is stepped here. ``work`` is the tuple
-(tmp (B, 4m), pre (B*4m,) float64, e (B*4m,) float64, bits (B*4m,) int64).
+(tmp (B, G m), pre, e float64 and bits int64, each of at least 5m).
 """
 
 from __future__ import annotations
@@ -22,12 +22,45 @@ from .vmath import exp_, matvec, matvec_add, sig, tanh_e
 
 
 @njit(cache=True, error_model="numpy")
+def _step_row(a, g, cp, c, h, tc, pre, e, bits):
+    """One stream's step from a = W h_{t-1} (4m,) and g = U x_t + b (4m,):
+    g <- gates (i, f, g, o); c, h, tc <- c_t, h_t, tanh(c_t) (m,).
+    pre, e (>= 5m,) float64 and bits (>= 5m,) int64 are work space."""
+    m = c.size
+    for j in range(4 * m):
+        pre[j] = np.float64(a[j]) + g[j]
+    p_if, p_g, p_o = pre[: 2 * m], pre[2 * m : 3 * m], pre[3 * m : 4 * m]
+    e_if, e_g, e_o, e_c = e[: 2 * m], e[2 * m : 3 * m], e[3 * m : 4 * m], e[4 * m : 5 * m]
+    for j in range(2 * m):
+        e_if[j] = -p_if[j]
+    for j in range(m):
+        e_g[j] = -2.0 * abs(p_g[j])
+        e_o[j] = -p_o[j]
+    exp_(e[: 4 * m], bits)
+    for j in range(2 * m):
+        p_if[j] = sig(e_if[j])
+    for j in range(m):
+        p_g[j] = tanh_e(p_g[j], e_g[j])
+        p_o[j] = sig(e_o[j])
+    for j in range(4 * m):
+        g[j] = pre[j]
+    p_i, p_f = pre[:m], pre[m : 2 * m]
+    for j in range(m):
+        v = p_f[j] * cp[j] + p_i[j] * p_g[j]
+        c[j] = v
+        e_c[j] = -2.0 * abs(np.float64(c[j]))
+    exp_(e_c, bits)
+    for j in range(m):
+        v = tanh_e(np.float64(c[j]), e_c[j])
+        tc[j] = v
+        h[j] = p_o[j] * v
+
+
+@njit(cache=True, error_model="numpy")
 def forward(W, Gs, Hs, Cs, Tc, T, B, work):
     """Run T steps; on exit Gs holds the gates (i, f, g, o), Hs and Cs the
     states h_1..h_T, c_1..c_T after h_0, c_0, and Tc (T*B, m) tanh(c_t)."""
     tmp, pre, e, bits = work
-    m = W.shape[1]
-    n = B * 4 * m
     for t in range(T):
         lo = t * B
         if B == 1:
@@ -35,38 +68,8 @@ def forward(W, Gs, Hs, Cs, Tc, T, B, work):
         else:
             np.dot(Hs[lo : lo + B], W.T, tmp)
         for s in range(B):
-            g, a, k = Gs[lo + s], tmp[s], s * 4 * m
-            for j in range(4 * m):
-                pre[k + j] = a[j] + g[j]
-            for j in range(2 * m):
-                e[k + j] = -pre[k + j]
-            for j in range(2 * m, 3 * m):
-                e[k + j] = -2.0 * abs(pre[k + j])
-            for j in range(3 * m, 4 * m):
-                e[k + j] = -pre[k + j]
-        exp_(e[:n], bits)
-        for s in range(B):
-            g, k = Gs[lo + s], s * 4 * m
-            for j in range(2 * m):
-                pre[k + j] = sig(e[k + j])
-            for j in range(2 * m, 3 * m):
-                pre[k + j] = tanh_e(pre[k + j], e[k + j])
-            for j in range(3 * m, 4 * m):
-                pre[k + j] = sig(e[k + j])
-            for j in range(4 * m):
-                g[j] = pre[k + j]
-            cp, c = Cs[lo + s], Cs[lo + B + s]
-            for j in range(m):
-                cj = pre[k + m + j] * cp[j] + pre[k + j] * pre[k + 2 * m + j]
-                c[j] = cj
-                e[s * m + j] = -2.0 * abs(np.float64(c[j]))
-        exp_(e[: B * m], bits)
-        for s in range(B):
-            k, c, h, tc = s * 4 * m, Cs[lo + B + s], Hs[lo + B + s], Tc[lo + s]
-            for j in range(m):
-                v = tanh_e(np.float64(c[j]), e[s * m + j])
-                tc[j] = v
-                h[j] = pre[k + 3 * m + j] * v
+            r = lo + s
+            _step_row(tmp[s], Gs[r], Cs[r], Cs[r + B], Hs[r + B], Tc[r], pre, e, bits)
 
 
 @njit(cache=True, error_model="numpy")

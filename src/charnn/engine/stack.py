@@ -65,12 +65,8 @@ def fw_buffers(cell, B, T, K, m, L, dtype_like):
     """(Hs, Cs, Gs, Aux, Gout (T*B, K), UT (K, G m), work) for the forward pass."""
     dt, G = dtype_like.dtype, n_gates(cell)
     nc = (T + 1) * B if cell == LSTM else 1
-    work = (
-        np.empty((B, G * m), dt),
-        np.empty(B * G * m),
-        np.empty(B * G * m),
-        np.empty(B * G * m, np.int64),
-    )
+    nw = max(B * G * m, 5 * m)
+    work = (np.empty((B, G * m), dt), np.empty(nw), np.empty(nw), np.empty(nw, np.int64))
     return (
         np.empty((L, (T + 1) * B, m), dt),
         np.zeros((L, nc, m), dt),
