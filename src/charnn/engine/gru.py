@@ -18,14 +18,44 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .vmath import exp_, matvec, matvec_add, sig, tanh_e
+from .vmath import exp_, matvec, sig, tanh_e, vecmat_add
+
+
+@njit(cache=True, error_model="numpy")
+def _step_row(a, bn, g, hn, hp, h, pre, e, bits):
+    """One stream's step from a = W h_{t-1} (3m,) and g = U x_t + b (3m,):
+    g <- (r, z, n), hn <- w_n + bn, h <- h_t (m,). pre, e (>= 3m,) float64
+    and bits (>= 3m,) int64 are work space."""
+    m = h.size
+    e_rz, e_n, p_rz, p_n = e[: 2 * m], e[2 * m : 3 * m], pre[: 2 * m], pre[2 * m : 3 * m]
+    g_n = g[2 * m :]
+    for j in range(2 * m):
+        e_rz[j] = -(np.float64(a[j]) + g[j])
+    a_n = a[2 * m :]
+    for j in range(m):
+        hn[j] = a_n[j] + bn[j]
+    exp_(e_rz, bits)
+    for j in range(2 * m):
+        p_rz[j] = sig(e_rz[j])
+    for j in range(m):
+        v = g_n[j] + p_rz[j] * np.float64(hn[j])
+        p_n[j] = v
+        e_n[j] = -2.0 * abs(v)
+    exp_(e_n, bits)
+    p_z = pre[m : 2 * m]
+    for j in range(m):
+        n = tanh_e(p_n[j], e_n[j])
+        z = p_z[j]
+        h[j] = (1.0 - z) * n + z * hp[j]
+        p_n[j] = n
+    for j in range(3 * m):
+        g[j] = pre[j]
 
 
 @njit(cache=True, error_model="numpy")
 def forward(W, bn, Gs, Hs, HN, T, B, work):
     """Run T steps; on exit Gs holds (r, z, n), Hs h_1..h_T after h_0."""
     tmp, pre, e, bits = work
-    m = W.shape[1]
     for t in range(T):
         lo = t * B
         if B == 1:
@@ -33,34 +63,12 @@ def forward(W, bn, Gs, Hs, HN, T, B, work):
         else:
             np.dot(Hs[lo : lo + B], W.T, tmp)
         for s in range(B):
-            g, a, hn, k = Gs[lo + s], tmp[s], HN[lo + s], s * 2 * m
-            for j in range(2 * m):
-                e[k + j] = -(np.float64(a[j]) + g[j])
-            for j in range(m):
-                hn[j] = a[2 * m + j] + bn[j]
-        exp_(e[: B * 2 * m], bits)
-        for s in range(B):
-            g, hn, k = Gs[lo + s], HN[lo + s], s * 2 * m
-            for j in range(2 * m):
-                pre[k + j] = sig(e[k + j])
-            for j in range(m):
-                an = g[2 * m + j] + pre[k + j] * np.float64(hn[j])
-                pre[B * 2 * m + s * m + j] = an
-                e[s * m + j] = -2.0 * abs(an)
-        exp_(e[: B * m], bits)
-        for s in range(B):
-            g, hp, h, k = Gs[lo + s], Hs[lo + s], Hs[lo + B + s], s * 2 * m
-            for j in range(m):
-                n = tanh_e(pre[B * 2 * m + s * m + j], e[s * m + j])
-                z = pre[k + m + j]
-                g[j] = pre[k + j]
-                g[m + j] = z
-                g[2 * m + j] = n
-                h[j] = (1.0 - z) * n + z * hp[j]
+            r = lo + s
+            _step_row(tmp[s], bn, Gs[r], HN[r], Hs[r], Hs[r + B], pre, e, bits)
 
 
 @njit(cache=True, error_model="numpy")
-def backward(W, WT, Gs, Hs, HN, dH, dA, dAh, T, B, tmp):
+def backward(W, Gs, Hs, HN, dH, dA, dAh, T, B, tmp):
     """BPTT through the layer. dH (T*B, m): gradient arriving at h_1..h_T
     from above, used as work space. dA (T*B, 3m) receives the gradient of
     the x-side sums [u_r, u_z, u_n], dAh (T*B, 3m) that of the h-side
@@ -74,7 +82,7 @@ def backward(W, WT, Gs, Hs, HN, dH, dA, dAh, T, B, tmp):
         lo = t * B
         if t < T - 1:
             if B == 1:
-                matvec_add(WT, dAh[lo + 1], dH[lo])
+                vecmat_add(dAh[lo + 1], W, dH[lo])
             else:
                 np.dot(dAh[lo + B : lo + 2 * B], W, tmp)
                 for s in range(B):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .vmath import exp_, matvec, matvec_add, sig, tanh_e
+from .vmath import exp_, matvec, sig, tanh_e, vecmat_add
 
 
 @njit(cache=True, error_model="numpy")
@@ -73,11 +73,11 @@ def forward(W, Gs, Hs, Cs, Tc, T, B, work):
 
 
 @njit(cache=True, error_model="numpy")
-def backward(W, WT, Gs, Hs, Cs, Tc, dH, dA, T, B, tmp, dC):
+def backward(W, Gs, Hs, Cs, Tc, dH, dA, T, B, tmp, dC):
     """BPTT through the layer. dH (T*B, m) holds on entry the gradient
     arriving at h_1..h_T from above (output or next layer); it is used as
-    work space. dA (T*B, 4m) receives the gradient of a_t. WT (m, 4m) is
-    W^T (used when B = 1), tmp (B, m) and dC (B, m) work space.
+    work space. dA (T*B, 4m) receives the gradient of a_t; tmp (B, m) and
+    dC (B, m) are work space.
 
         dh_t = dH_t + W^T da_{t+1},   dc = dc_{t+1} f_{t+1} + dh o (1 - tanh(c)^2)
         da = [dc g i(1-i), dc c_{t-1} f(1-f), dc i (1-g^2), dh tanh(c) o(1-o)]
@@ -88,7 +88,7 @@ def backward(W, WT, Gs, Hs, Cs, Tc, dH, dA, T, B, tmp, dC):
         lo = t * B
         if t < T - 1:
             if B == 1:
-                matvec_add(WT, dA[lo + 1], dH[lo])
+                vecmat_add(dA[lo + 1], W, dH[lo])
             else:
                 np.dot(dA[lo + B : lo + 2 * B], W, tmp)
                 for s in range(B):

@@ -80,14 +80,13 @@ def fw_buffers(cell, B, T, K, m, L, dtype_like):
 
 @njit(cache=True, error_model="numpy")
 def bw_buffers(cell, B, T, K, m, dtype_like):
-    """(dH, dA, dAh, WT, tmp, dC, dUT) for the backward pass."""
+    """(dH, dA, dAh, tmp, dC, dUT) for the backward pass."""
     dt, G = dtype_like.dtype, n_gates(cell)
     nh = T * B if cell == GRU else 1
     return (
         np.empty((T * B, m), dt),
         np.empty((T * B, G * m), dt),
         np.empty((nh, G * m), dt),
-        np.empty((m, G * m), dt),
         np.empty((B, m), dt),
         np.empty((B, m), dt),
         np.empty((K, G * m), dt),
@@ -168,7 +167,7 @@ def backward(cell, theta, grad, K, m, data, p, T, fw, bw):
     """Gradients of the summed loss into grad (laid out as theta), after
     `forward` and `loss` on the same data, p and T."""
     Hs, Cs, Gs, Aux, Gout, UT, work = fw
-    dH, dA, dAh, WT, tmp, dC, dUT = bw
+    dH, dA, dAh, tmp, dC, dUT = bw
     L, B = Hs.shape[0], data.shape[0]
     Ws, Us, bs, bns, V, c = views(theta, cell, K, m, L)
     dWs, dUs, dbs, dbns, dV, dc = views(grad, cell, K, m, L)
@@ -176,13 +175,11 @@ def backward(cell, theta, grad, K, m, data, p, T, fw, bw):
     np.dot(Gout, V, dH)
     for layer in range(L - 1, -1, -1):
         H, W = Hs[layer], Ws[layer]
-        if B == 1:
-            transpose_(W, WT)
         if cell == LSTM:
-            lstm.backward(W, WT, Gs[layer], H, Cs[layer], Aux[layer], dH, dA, T, B, tmp, dC)
+            lstm.backward(W, Gs[layer], H, Cs[layer], Aux[layer], dH, dA, T, B, tmp, dC)
             np.dot(dA.T, H[:n], dWs[layer])
         else:
-            gru.backward(W, WT, Gs[layer], H, Aux[layer], dH, dA, dAh, T, B, tmp)
+            gru.backward(W, Gs[layer], H, Aux[layer], dH, dA, dAh, T, B, tmp)
             np.dot(dAh.T, H[:n], dWs[layer])
             _column_sums(dAh[:, 2 * m :], dbns[layer])
         _column_sums(dA, dbs[layer])

@@ -134,6 +134,23 @@ def matvec_add(A, x, out):
         out[i] += s0
 
 
+@njit(cache=True, error_model="numpy", fastmath=_FAST)
+def vecmat_add(x, A, out):
+    """out += x A (= A^T x) for x (r,), A (r, c): four rows of A per pass
+    over out, so out is loaded and stored r/4 times, and no A^T is needed."""
+    r, n = A.shape
+    r4 = r - r % 4
+    for i in range(0, r4, 4):
+        x0, x1, x2, x3 = x[i], x[i + 1], x[i + 2], x[i + 3]
+        a0, a1, a2, a3 = A[i], A[i + 1], A[i + 2], A[i + 3]
+        for j in range(n):
+            out[j] += x0 * a0[j] + x1 * a1[j] + x2 * a2[j] + x3 * a3[j]
+    for i in range(r4, r):
+        xi, a = x[i], A[i]
+        for j in range(n):
+            out[j] += xi * a[j]
+
+
 @njit(cache=True, error_model="numpy")
 def transpose_(A, out):
     """out (c, r) = A^T for A (r, c), in 32 x 32 tiles."""
