@@ -223,8 +223,12 @@ def main(argv=None) -> None:
     import numba
     import torch
 
+    from charnn import engine
+
     numba.set_num_threads(1)
     torch.set_num_threads(1)
+    for dtype in (np.float32, np.float64):  # loads numba's BLAS before limiting all to one thread
+        engine.warmup(dtype)
     with threadpool_limits(limits=1):
         rates = measure(contenders(args.quick), args.rounds or (3 if args.quick else 5))
         write_report(args.out, rates, args.quick, time.perf_counter() - t0)
