@@ -205,15 +205,18 @@ def synthesize(
     temperature: float = 1.0,
     top_k: int = 0,
     top_p: float = 1.0,
+    stop: int = -1,
 ) -> np.ndarray:
     """Generate n ids from state0 (S,) (None: zero) and input id x0, in
-    float64, drawing one uniform per id from rng. Returns int64 (n,)."""
+    float64, drawing one uniform per id from rng. Returns int64 (n,), or
+    fewer ending with `stop` when that id is drawn."""
     check_options(temperature, top_k, top_p)
     u = rng.random(n)
-    return stack_run.synthesize(*synth_args(params, state0, x0, u, temperature, top_k, top_p))
+    args = synth_args(params, state0, x0, u, temperature, top_k, top_p, stop)
+    return stack_run.synthesize(*args)
 
 
-def synth_args(params: dict, state0, x0: int, u, temperature, top_k, top_p) -> tuple:
+def synth_args(params: dict, state0, x0: int, u, temperature, top_k, top_p, stop=-1) -> tuple:
     """The arguments of stack_run.synthesize, with the uniforms u (n,) drawn."""
     name, code, K, m, layers = describe(params)
     if not 0 <= int(x0) < K:
@@ -232,4 +235,5 @@ def synth_args(params: dict, state0, x0: int, u, temperature, top_k, top_p) -> t
         float(temperature),
         int(top_k),
         float(top_p),
+        int(stop),
     )

@@ -112,9 +112,10 @@ def text_loss(cell, K, m, L, theta, ids, state, chunk):
 
 
 @njit(cache=True, error_model="numpy")
-def synthesize(cell, K, m, L, theta, state, x0, u, temperature, top_k, top_p):
+def synthesize(cell, K, m, L, theta, state, x0, u, temperature, top_k, top_p, stop):
     """Ids (n,) drawn one step at a time from state (1, S) and input id x0
-    with uniforms u (n,); the state is left after the last id fed."""
+    with uniforms u (n,), or fewer, ending with `stop` when that id is
+    drawn (-1: never); the state is left after the last id fed."""
     V, c = stack.views(theta, cell, K, m, L)[4:]
     fw = stack.fw_buffers(cell, 1, 1, K, m, L, theta)
     Hs, Cs = fw[0], fw[1]
@@ -131,4 +132,6 @@ def synthesize(cell, K, m, L, theta, state, x0, u, temperature, top_k, top_p):
         o += c
         x = _choose(o, u[i], temperature, top_k, top_p)
         out[i] = x
+        if x == stop:
+            return out[: i + 1]
     return out
