@@ -76,4 +76,4 @@ def loss_and_grads(cell: str, params: dict, X, Y, state):
             grads["bn" + s] = getattr(net, f"bias_hh_l{l}").grad.numpy()[2 * m :]
     hs = [hT] if cell == "gru" else list(hT)
     new = np.stack([t.detach().numpy() for t in hs], axis=2)  # (L, B, 1|2, m)
-    return float(loss), grads, new.transpose(1, 0, 2, 3).reshape(B, -1)
+    return float(loss.detach()), grads, new.transpose(1, 0, 2, 3).reshape(B, -1)
