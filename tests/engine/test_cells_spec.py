@@ -69,3 +69,31 @@ def test_text_loss_and_sampling_match_the_spec(cell):
     a = cells.synthesize(params, state, 2, 80, np.random.default_rng(6), top_p=0.9)
     b = sampling.synthesize(params, state, 2, 80, np.random.default_rng(6), top_p=0.9)
     assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("B", [1, 3])
+def test_document_resets_match_the_spec(cell, B):
+    K, END, T = 9, 0, 12
+    params = spec_params(cell, K, 7, 2, seed=B + 20)
+    rng = np.random.default_rng(B + 30)
+    data = rng.integers(0, K, (B, 3 * T + 1))
+    data[rng.random(data.shape) < 0.15] = END
+    data[0, 0] = END  # a reset at the very first step, too
+    X, Y = data[:, :T], data[:, 1 : T + 1]
+    h = 0.5 * np.tanh(rng.standard_normal((B, cells.state_size(params))))
+    loss, grads, st = cells.loss_and_grads(params, X, Y, h, reset_id=END)
+    ref = step.batch_loss_and_grads(params, X, Y, h, reset_id=END)
+    assert abs(loss - ref[0]) < 1e-12 * ref[0] and rel_err(st, ref[2]) < 1e-13
+    for k in grads:
+        assert rel_err(grads[k], ref[1][k]) < 1e-12, k
+    cfg = optim.OptimConfig("adagrad", lr=0.05)
+    fast = step.TrainState.fresh(copy.deepcopy(params), B)
+    slow = step.TrainState.fresh(copy.deepcopy(params), B)
+    got = cells.train_chunk(fast, data, 3, T, 5.0, cfg, reset_id=END)
+    want = step.reference_chunk(slow, data, 3, T, 5.0, cfg, reset_id=END)
+    assert np.max(np.abs(got - want)) < 1e-12 * np.max(want)
+    for k in params:
+        assert rel_err(fast.params[k], slow.params[k]) < 1e-11, k
+    nats, _ = cells.text_loss(params, data[0], chunk=5, reset_id=END)
+    assert abs(nats - stack.text_loss(params, data[0], reset_id=END)[0]) < 1e-12 * nats

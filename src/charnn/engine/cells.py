@@ -12,6 +12,9 @@ the dict's own arrays. The state of B streams is (B, S): per layer [h]
     synthesize       ids drawn like the spec's sampling (same rng, same ids)
     warmup           compile, or load from numba's cache, every kernel
 
+reset_id (-1: plain text) is the end-of-document id: the state of a stream
+is zeroed before every step whose input is that id, as in the spec.
+
 Shapes: K = vocabulary size, m = hidden size, T = seq_length, B = batch.
 """
 
@@ -81,14 +84,14 @@ def _state(state, B: int, S: int, dtype) -> np.ndarray:
 
 
 def train_chunk(
-    state, data: np.ndarray, n: int, T: int, clip: float, cfg: OptimConfig
+    state, data: np.ndarray, n: int, T: int, clip: float, cfg: OptimConfig, reset_id: int = -1
 ) -> np.ndarray:
     """Run up to n updates on data (B, L) in place on `state` (params,
     opt m/v/t, h (B, S), best_params, best_h (S,), counters), exactly as
     the reference chunk. Returns the losses of the updates done."""
     if n <= 0:
         return np.empty(0)
-    args, names = train_args(state, data, n, T, clip, cfg)
+    args, names = train_args(state, data, n, T, clip, cfg, reset_id)
     done = stack_run.train(*args)
     theta, mom, vel, best = args[4:8]
     for flat, arrays in (
@@ -98,7 +101,7 @@ def train_chunk(
         (best, state.best_params),
     ):
         _unpack(flat, arrays, names)
-    counters, floats, losses = args[-3:]
+    counters, floats, losses = args[-4:-1]
     state.opt["t"], state.update, state.best_x, state.best_update = (int(v) for v in counters)
     state.smooth, state.best_smooth = float(floats[0]), float(floats[1])
     state.pointer += done * T
@@ -106,7 +109,7 @@ def train_chunk(
 
 
 def train_args(
-    state, data: np.ndarray, n: int, T: int, clip: float, cfg: OptimConfig
+    state, data: np.ndarray, n: int, T: int, clip: float, cfg: OptimConfig, reset_id: int = -1
 ) -> tuple[tuple, list[str]]:
     """The arguments of stack_run.train for train_chunk, and the names."""
     dtype = _dtype(state.params)
@@ -146,14 +149,15 @@ def train_args(
         counters,
         floats,
         np.empty(n),
+        int(reset_id),
     ), names
 
 
-def loss_and_grads(params: dict, X: np.ndarray, Y: np.ndarray, state=None):
+def loss_and_grads(params: dict, X: np.ndarray, Y: np.ndarray, state=None, reset_id: int = -1):
     """Mean over the B streams of the per-sequence loss, its gradients
     (keyed like params) and the states after T steps (B, S), from state
     (B, S) (zero by default), in the dtype of params["W"]. X, Y: (B, T) ids."""
-    args = loss_args(params, X, Y, state)
+    args = loss_args(params, X, Y, state, reset_id)
     loss, grad, st = stack_run.loss_and_grads(*args)
     dtype = args[1].dtype
     name, _, _, _, layers = describe(params)
@@ -163,7 +167,7 @@ def loss_and_grads(params: dict, X: np.ndarray, Y: np.ndarray, state=None):
     return float(loss), grads, st
 
 
-def loss_args(params: dict, X, Y, state) -> tuple:
+def loss_args(params: dict, X, Y, state, reset_id: int = -1) -> tuple:
     """The arguments of stack_run.loss_and_grads."""
     dtype = _dtype(params)
     name, code, K, m, layers = describe(params)
@@ -172,20 +176,25 @@ def loss_args(params: dict, X, Y, state) -> tuple:
         raise ValueError("X and Y must be (B, T) id arrays of the same shape with T >= 1")
     st = _state(state, X.shape[0], state_size(params), dtype)
     theta = _pack(params, param_names(name, layers), dtype)
-    return (code, theta, K, m, layers, X, Y, st)
+    return (code, theta, K, m, layers, X, Y, st, int(reset_id))
 
 
 def text_loss(
-    params: dict, ids: np.ndarray, state=None, chunk: int = 256, dtype=np.float64
+    params: dict,
+    ids: np.ndarray,
+    state=None,
+    chunk: int = 256,
+    dtype=np.float64,
+    reset_id: int = -1,
 ) -> tuple[float, int]:
     """Nats of predicting ids[1:] from ids[:-1] from state (S,) (zero by
     default), computed in dtype (float64 by default, as the spec; the
     params' own dtype when None). Returns (nats, characters)."""
-    args = text_args(params, ids, state, chunk, dtype)
+    args = text_args(params, ids, state, chunk, dtype, reset_id)
     return float(stack_run.text_loss(*args)), max(args[5].size - 1, 0)
 
 
-def text_args(params: dict, ids, state, chunk: int, dtype=np.float64) -> tuple:
+def text_args(params: dict, ids, state, chunk: int, dtype=np.float64, reset_id=-1) -> tuple:
     """The arguments of stack_run.text_loss."""
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
@@ -193,7 +202,7 @@ def text_args(params: dict, ids, state, chunk: int, dtype=np.float64) -> tuple:
     name, code, K, m, layers = describe(params)
     st = _state(state, 1, state_size(params), dtype)
     theta = _pack(params, param_names(name, layers), dtype)
-    return (code, K, m, layers, theta, _ids(np.ravel(ids), K), st, int(chunk))
+    return (code, K, m, layers, theta, _ids(np.ravel(ids), K), st, int(chunk), int(reset_id))
 
 
 def synthesize(

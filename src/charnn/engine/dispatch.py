@@ -27,28 +27,16 @@ def is_gated(params: dict) -> bool:
     return True
 
 
-def _gated(params: dict, reset_id: int) -> bool:
-    """is_gated, refusing document resets, which the gated kernels lack."""
-    gated = is_gated(params)
-    if gated and reset_id >= 0:
-        raise ValueError(
-            "the compiled GRU and LSTM kernels do not reset at document ends; "
-            "run document mode with these cells on the reference engine"
-        )
-    return gated
-
-
 def train_chunk(state, data: np.ndarray, n: int, T: int, clip: float, cfg, reset_id: int = -1):
     """n updates on data (B, L) in place on state; see api.train_chunk."""
-    if _gated(state.params, reset_id):
-        return cells.train_chunk(state, data, n, T, clip, cfg)
-    return api.train_chunk(state, data, n, T, clip, cfg, reset_id)
+    impl = cells if is_gated(state.params) else api
+    return impl.train_chunk(state, data, n, T, clip, cfg, reset_id)
 
 
 def loss_and_grads(params: dict, X: np.ndarray, Y: np.ndarray, h=None, reset_id: int = -1):
     """(mean loss, grads keyed like params, state after T) for X, Y (B, T)."""
-    if _gated(params, reset_id):
-        return cells.loss_and_grads(params, X, Y, h)
+    if is_gated(params):
+        return cells.loss_and_grads(params, X, Y, h, reset_id)
     if h is None:
         h = np.zeros((np.shape(X)[0], params["W"].shape[0]))
     return api.loss_and_grads(params, X, Y, h, reset_id)
@@ -74,7 +62,6 @@ def synthesize(
 def text_loss(params: dict, ids: np.ndarray, h0=None, chunk: int | None = None, reset_id=-1):
     """(nats, characters) of predicting ids[1:] from ids[:-1], from h0 (zero),
     `chunk` steps at a time (each engine's default when None)."""
-    if _gated(params, reset_id):
-        return cells.text_loss(params, ids, h0, **({} if chunk is None else {"chunk": chunk}))
+    impl = cells if is_gated(params) else api
     kw = {} if chunk is None else {"chunk": chunk}
-    return api.text_loss(params, ids, h0, reset_id=reset_id, **kw)
+    return impl.text_loss(params, ids, h0, reset_id=reset_id, **kw)

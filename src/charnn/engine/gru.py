@@ -55,7 +55,7 @@ def _step_row(a, bn, g, hn, hp, h, pre, e, bits):
 @njit(cache=True, error_model="numpy")
 def forward(W, bn, Gs, Hs, HN, T, B, work):
     """Run T steps; on exit Gs holds (r, z, n), Hs h_1..h_T after h_0."""
-    tmp, pre, e, bits = work
+    tmp, pre, e, bits, zero, rs = work
     for t in range(T):
         lo = t * B
         if B == 1:
@@ -64,15 +64,21 @@ def forward(W, bn, Gs, Hs, HN, T, B, work):
             np.dot(Hs[lo : lo + B], W.T, tmp)
         for s in range(B):
             r = lo + s
-            _step_row(tmp[s], bn, Gs[r], HN[r], Hs[r], Hs[r + B], pre, e, bits)
+            hp = Hs[r]
+            if rs[r]:  # a reset: this step reads a zero state
+                tmp[s] = 0.0
+                hp = zero
+            _step_row(tmp[s], bn, Gs[r], HN[r], hp, Hs[r + B], pre, e, bits)
 
 
 @njit(cache=True, error_model="numpy")
-def backward(W, Gs, Hs, HN, dH, dA, dAh, T, B, tmp):
+def backward(W, Gs, Hs, HN, dH, dA, dAh, T, B, tmp, rs):
     """BPTT through the layer. dH (T*B, m): gradient arriving at h_1..h_T
     from above, used as work space. dA (T*B, 3m) receives the gradient of
     the x-side sums [u_r, u_z, u_n], dAh (T*B, 3m) that of the h-side
     [w_r, w_z, hn] (so dW = dAh^T H_{t-1}, dbn = column sums of its last m).
+    Where rs (T*B,) marks a reset, no gradient flows into h_{t-1}; the
+    caller has zeroed those rows of Hs.
 
         dn = dh (1 - z),  dz = dh (h_{t-1} - n),  dh_{t-1} = dh z + W^T dAh_t
         du_n = dn (1 - n^2),  dhn = du_n r,  du_r = du_n hn r(1-r),  du_z = dz z(1-z)
@@ -82,12 +88,14 @@ def backward(W, Gs, Hs, HN, dH, dA, dAh, T, B, tmp):
         lo = t * B
         if t < T - 1:
             if B == 1:
-                vecmat_add(dAh[lo + 1], W, dH[lo])
+                if not rs[lo + 1]:
+                    vecmat_add(dAh[lo + 1], W, dH[lo])
             else:
                 np.dot(dAh[lo + B : lo + 2 * B], W, tmp)
                 for s in range(B):
-                    for j in range(m):
-                        dH[lo + s, j] += tmp[s, j]
+                    if not rs[lo + B + s]:
+                        for j in range(m):
+                            dH[lo + s, j] += tmp[s, j]
         for s in range(B):
             r = lo + s
             gs, hn, hp, dh, da, dah = Gs[r], HN[r], Hs[r], dH[r], dA[r], dAh[r]
@@ -98,6 +106,6 @@ def backward(W, Gs, Hs, HN, dH, dA, dAh, T, B, tmp):
                 duz = dh[j] * (hp[j] - n) * z * (1.0 - z)
                 da[j], da[m + j], da[2 * m + j] = dur, duz, dun
                 dah[j], dah[m + j], dah[2 * m + j] = dur, duz, dun * rr
-            if t > 0:
+            if t > 0 and not rs[r]:
                 for j in range(m):
                     dH[r - B, j] += dh[j] * gs[m + j]

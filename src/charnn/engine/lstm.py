@@ -60,7 +60,7 @@ def _step_row(a, g, cp, c, h, tc, pre, e, bits):
 def forward(W, Gs, Hs, Cs, Tc, T, B, work):
     """Run T steps; on exit Gs holds the gates (i, f, g, o), Hs and Cs the
     states h_1..h_T, c_1..c_T after h_0, c_0, and Tc (T*B, m) tanh(c_t)."""
-    tmp, pre, e, bits = work
+    tmp, pre, e, bits, zero, rs = work
     for t in range(T):
         lo = t * B
         if B == 1:
@@ -69,15 +69,20 @@ def forward(W, Gs, Hs, Cs, Tc, T, B, work):
             np.dot(Hs[lo : lo + B], W.T, tmp)
         for s in range(B):
             r = lo + s
-            _step_row(tmp[s], Gs[r], Cs[r], Cs[r + B], Hs[r + B], Tc[r], pre, e, bits)
+            cp = Cs[r]
+            if rs[r]:  # a reset: this step reads a zero state
+                tmp[s] = 0.0
+                cp = zero
+            _step_row(tmp[s], Gs[r], cp, Cs[r + B], Hs[r + B], Tc[r], pre, e, bits)
 
 
 @njit(cache=True, error_model="numpy")
-def backward(W, Gs, Hs, Cs, Tc, dH, dA, T, B, tmp, dC):
+def backward(W, Gs, Hs, Cs, Tc, dH, dA, T, B, tmp, dC, rs):
     """BPTT through the layer. dH (T*B, m) holds on entry the gradient
     arriving at h_1..h_T from above (output or next layer); it is used as
     work space. dA (T*B, 4m) receives the gradient of a_t; tmp (B, m) and
-    dC (B, m) are work space.
+    dC (B, m) are work space. Where rs (T*B,) marks a reset, no gradient
+    flows into h_{t-1}, c_{t-1}; the caller has zeroed those rows of Hs, Cs.
 
         dh_t = dH_t + W^T da_{t+1},   dc = dc_{t+1} f_{t+1} + dh o (1 - tanh(c)^2)
         da = [dc g i(1-i), dc c_{t-1} f(1-f), dc i (1-g^2), dh tanh(c) o(1-o)]
@@ -88,12 +93,14 @@ def backward(W, Gs, Hs, Cs, Tc, dH, dA, T, B, tmp, dC):
         lo = t * B
         if t < T - 1:
             if B == 1:
-                vecmat_add(dA[lo + 1], W, dH[lo])
+                if not rs[lo + 1]:
+                    vecmat_add(dA[lo + 1], W, dH[lo])
             else:
                 np.dot(dA[lo + B : lo + 2 * B], W, tmp)
                 for s in range(B):
-                    for j in range(m):
-                        dH[lo + s, j] += tmp[s, j]
+                    if not rs[lo + B + s]:
+                        for j in range(m):
+                            dH[lo + s, j] += tmp[s, j]
         for s in range(B):
             r = lo + s
             gs, tc, cp, dh, da, dc = Gs[r], Tc[r], Cs[r], dH[r], dA[r], dC[s]
@@ -105,3 +112,5 @@ def backward(W, Gs, Hs, Cs, Tc, dH, dA, T, B, tmp, dC):
                 da[2 * m + j] = dcj * i * (1.0 - g * g)
                 da[3 * m + j] = dh[j] * tc[j] * o * (1.0 - o)
                 dc[j] = dcj * f
+            if rs[r]:
+                dc[:] = 0.0

@@ -66,7 +66,14 @@ def fw_buffers(cell, B, T, K, m, L, dtype_like):
     dt, G = dtype_like.dtype, n_gates(cell)
     nc = (T + 1) * B if cell == LSTM else 1
     nw = max(B * G * m, 5 * m)
-    work = (np.empty((B, G * m), dt), np.empty(nw), np.empty(nw), np.empty(nw, np.int64))
+    work = (
+        np.empty((B, G * m), dt),
+        np.empty(nw),
+        np.empty(nw),
+        np.empty(nw, np.int64),
+        np.zeros(m, dt),
+        np.zeros(T * B, np.uint8),
+    )
     return (
         np.empty((L, (T + 1) * B, m), dt),
         np.zeros((L, nc, m), dt),
@@ -118,13 +125,22 @@ def store_state(cell, Hs, Cs, T, state):
 
 
 @njit(cache=True, error_model="numpy")
-def forward(cell, theta, K, m, data, p, T, fw):
+def _mark_resets(data, p, T, reset, rs):
+    """rs[t*B + s] = 1 where the input x_t of stream s is the reset id."""
+    B = data.shape[0]
+    for r in range(T * B):
+        rs[r] = 1 if reset >= 0 and data[r % B, p + r // B] == reset else 0
+
+
+@njit(cache=True, error_model="numpy")
+def forward(cell, theta, K, m, data, p, T, fw, reset):
     """Run every layer over inputs x_t = data[:, p+t], t < T (data (B, n) ids),
     from the state already loaded into fw's Hs, Cs."""
     Hs, Cs, Gs, Aux, Gout, UT, work = fw
     L, B = Hs.shape[0], data.shape[0]
     Ws, Us, bs, bns, V, c = views(theta, cell, K, m, L)
     n = T * B
+    _mark_resets(data, p, T, reset, work[5])
     for layer in range(L):
         Z, b = Gs[layer, :n], bs[layer]
         if layer == 0:
@@ -165,21 +181,31 @@ def _column_sums(A, out):
 @njit(cache=True, error_model="numpy")
 def backward(cell, theta, grad, K, m, data, p, T, fw, bw):
     """Gradients of the summed loss into grad (laid out as theta), after
-    `forward` and `loss` on the same data, p and T."""
+    `forward` and `loss` on the same data, p and T. Where a reset zeroed
+    the state a step read, the stored h_{t-1} (and c_{t-1}) rows are zeroed
+    here, once the output layer and the layer above have used them."""
     Hs, Cs, Gs, Aux, Gout, UT, work = fw
     dH, dA, dAh, tmp, dC, dUT = bw
     L, B = Hs.shape[0], data.shape[0]
     Ws, Us, bs, bns, V, c = views(theta, cell, K, m, L)
     dWs, dUs, dbs, dbns, dV, dc = views(grad, cell, K, m, L)
     n = T * B
+    rs = work[5]
     np.dot(Gout, V, dH)
+    np.dot(Gout.T, Hs[L - 1, B : n + B], dV)
+    _column_sums(Gout, dc)
     for layer in range(L - 1, -1, -1):
         H, W = Hs[layer], Ws[layer]
+        for r in range(n):  # steps after a reset read a zero state
+            if rs[r]:
+                H[r] = 0.0
+                if cell == LSTM:
+                    Cs[layer, r] = 0.0
         if cell == LSTM:
-            lstm.backward(W, Gs[layer], H, Cs[layer], Aux[layer], dH, dA, T, B, tmp, dC)
+            lstm.backward(W, Gs[layer], H, Cs[layer], Aux[layer], dH, dA, T, B, tmp, dC, rs)
             np.dot(dA.T, H[:n], dWs[layer])
         else:
-            gru.backward(W, Gs[layer], H, Aux[layer], dH, dA, dAh, T, B, tmp)
+            gru.backward(W, Gs[layer], H, Aux[layer], dH, dA, dAh, T, B, tmp, rs)
             np.dot(dAh.T, H[:n], dWs[layer])
             _column_sums(dAh[:, 2 * m :], dbns[layer])
         _column_sums(dA, dbs[layer])
@@ -193,5 +219,3 @@ def backward(cell, theta, grad, K, m, data, p, T, fw, bw):
                 for j in range(row.size):
                     row[j] += dA[r, j]
             transpose_(dUT, dUs[0])
-    np.dot(Gout.T, Hs[L - 1, B : n + B], dV)
-    _column_sums(Gout, dc)

@@ -16,14 +16,15 @@ from .vmath import matvec
 
 
 @njit(cache=True, error_model="numpy")
-def loss_and_grads(cell, theta, K, m, L, X, Y, state):
+def loss_and_grads(cell, theta, K, m, L, X, Y, state, reset):
     """Mean loss over the B streams of inputs X (B, T) and targets Y (B, T)
-    from state (B, S); returns (loss, grad (laid out as theta), state_T)."""
+    from state (B, S), the state zeroed before every input `reset` (-1:
+    never); returns (loss, grad (laid out as theta), state_T)."""
     B, T = X.shape
     fw = stack.fw_buffers(cell, B, T, K, m, L, theta)
     bw = stack.bw_buffers(cell, B, T, K, m, theta)
     stack.load_state(cell, state, fw[0], fw[1])
-    stack.forward(cell, theta, K, m, X, 0, T, fw)
+    stack.forward(cell, theta, K, m, X, 0, T, fw, reset)
     total = stack.loss(cell, theta, K, m, Y, 0, T, fw)
     grad = np.empty_like(theta)
     stack.backward(cell, theta, grad, K, m, X, 0, T, fw, bw)
@@ -53,6 +54,7 @@ def train(
     counters,
     floats,
     losses,
+    reset,
 ):
     """Up to n updates on data (B, n*T + 1), as the RNN's kernels.train:
     theta, mom, vel, best flat (P,); state (B, S) carried; best_state (S,);
@@ -70,7 +72,7 @@ def train(
     for it in range(n):
         p = it * T
         stack.load_state(cell, state, Hs, Cs)
-        stack.forward(cell, theta, K, m, data, p, T, fw)
+        stack.forward(cell, theta, K, m, data, p, T, fw, reset)
         loss = stack.loss(cell, theta, K, m, data, p + 1, T, fw) / B
         if not math.isfinite(loss):
             break
@@ -95,7 +97,7 @@ def train(
 
 
 @njit(cache=True, error_model="numpy")
-def text_loss(cell, K, m, L, theta, ids, state, chunk):
+def text_loss(cell, K, m, L, theta, ids, state, chunk, reset):
     """Summed loss of predicting ids[1:] from ids[:-1] (forward only) from
     state (1, S), which is left holding the final state; `chunk` steps at a time."""
     data = ids.reshape((1, ids.size))
@@ -105,7 +107,7 @@ def text_loss(cell, K, m, L, theta, ids, state, chunk):
     for p in range(0, ids.size - 1, chunk):
         T = min(chunk, ids.size - 1 - p)
         stack.load_state(cell, state, Hs, Cs)
-        stack.forward(cell, theta, K, m, data, p, T, fw)
+        stack.forward(cell, theta, K, m, data, p, T, fw, reset)
         total += stack.loss(cell, theta, K, m, data, p + 1, T, fw)
         stack.store_state(cell, Hs, Cs, T, state)
     return total
@@ -126,7 +128,7 @@ def synthesize(cell, K, m, L, theta, state, x0, u, temperature, top_k, top_p, st
     for i in range(u.size):
         data[0, 0] = x
         stack.load_state(cell, state, Hs, Cs)
-        stack.forward(cell, theta, K, m, data, 0, 1, fw)
+        stack.forward(cell, theta, K, m, data, 0, 1, fw, -1)
         stack.store_state(cell, Hs, Cs, 1, state)
         matvec(V, Hs[L - 1, 1], o)
         o += c
