@@ -11,7 +11,7 @@ from functools import partial
 import numpy as np
 
 from ..nn import sampling, stack, step
-from .config import TrainConfig
+from .config import TrainConfig, fast_engine_runs
 
 LN2 = math.log(2.0)
 
@@ -43,7 +43,7 @@ def backend(cfg: TrainConfig, rng: np.random.Generator | None = None) -> Backend
 def for_model(cfg: TrainConfig) -> Backend:
     """Sampling and scoring for a model of cfg: the fast engine where it runs
     that model, else the reference."""
-    fast = (cfg.cell, cfg.layers) == ("rnn", 1)
+    fast = fast_engine_runs(cfg.cell, cfg.layers)
     return backend(dataclasses.replace(cfg, engine="fast" if fast else "reference", dropout=0.0))
 
 

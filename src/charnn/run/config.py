@@ -107,10 +107,11 @@ class TrainConfig:
             raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
         if self.dropout and self.layers < 2:
             raise ConfigError("--dropout acts between stacked layers; give --layers 2 or more")
-        if self.engine == "fast" and (self.cell, self.layers, self.dropout) != ("rnn", 1, 0):
+        if self.engine == "fast" and not fast_engine_runs(self.cell, self.layers, self.dropout):
+            what = "--dropout" if self.dropout else f"--cell rnn --layers {self.layers}"
             raise ConfigError(
-                f"the fast engine runs one rnn layer without dropout; for --cell {self.cell} "
-                f"--layers {self.layers} use --engine reference"
+                f"the fast engine runs one rnn layer, or gru and lstm stacks, without dropout; "
+                f"for {what} use --engine reference"
             )
         if self.engine == "reference" and self.dtype != "float64":
             raise ConfigError("the reference engine runs in float64 only; use --dtype float64")
@@ -121,6 +122,11 @@ class TrainConfig:
                 "nothing to do: give --updates N, --epochs E or --max-time S greater than 0"
             )
         return self
+
+
+def fast_engine_runs(cell: str, layers: int, dropout: float = 0.0) -> bool:
+    """Whether the compiled engine has kernels for this model."""
+    return not dropout and (cell != "rnn" or layers == 1)
 
 
 def _flag(name: str) -> str:
