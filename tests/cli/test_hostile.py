@@ -224,7 +224,9 @@ def test_closed_pipe_stops_train_with_its_work_saved(tmp_path, text_file):
     proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 128 + signal.SIGPIPE, err
-    assert "standard output was closed" in err and len(err.strip().splitlines()) == 1
+    # progress lines may come first, depending on when the reader went away
+    lines = [x for x in err.strip().splitlines() if not x.startswith("update ")]
+    assert len(lines) == 1 and "standard output was closed" in lines[0], err
     stopped = snapshot.load_train(out / rundir.CHECKPOINT)[3].update
     assert f"stopped at update {stopped}" in err  # at the first print that failed
     res = charnn("train", "--resume", out, "--updates", stopped + 10, "--quiet")
