@@ -30,7 +30,7 @@ $(VENV)/.bench-deps: pyproject.toml | $(BIN)/python
 run: $(VENV)/.run-deps
 	$(BIN)/charnn gradcheck $(CORPUS)
 	$(BIN)/charnn sample --untrained $(CORPUS) --seed 1 --length 200
-	if [ -f $(RUN)/checkpoint.npz ]; then \
+	if [ -f $(RUN)/config.json ] || [ -f $(RUN)/checkpoint.npz ]; then \
 	  $(BIN)/charnn train --resume $(RUN) --report; \
 	else \
 	  $(BIN)/charnn train $(CORPUS) --out $(RUN) --report; \

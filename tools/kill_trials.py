@@ -1,9 +1,12 @@
 """kill -9 trials: a training run is killed at random moments, resumed each
 time, and must end with exactly the parameters of a run never interrupted.
 
-After every kill the checkpoint on disk must load, and the updates lost
-(progress logged minus the checkpoint's update count) must not exceed
---checkpoint-every. Usage:
+Each trial waits (polling) until the process has written a checkpoint newer
+than the one it started from, so every kill lands after a checkpoint, then
+waits a random moment and kills it; the process must end by that kill
+(exit status -9) or have finished (0). After every kill the checkpoint on
+disk must load, and the updates lost (progress logged minus the
+checkpoint's update count) must not exceed --checkpoint-every. Usage:
 
     python tools/kill_trials.py --trials 20
 
@@ -24,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from charnn.run import rundir, snapshot
+from charnn.errors import CharnnError
+from charnn.run import identity, rundir, snapshot
 
 TEXT = (
     "Now is the winter of our discontent\nMade glorious summer by this sun of York;\n"
@@ -71,24 +75,56 @@ def logged_update(folder: Path) -> int:
     return best
 
 
+def checkpoint_update(folder: Path) -> int:
+    """The update count of the checkpoint on disk (-1 without one)."""
+    try:
+        return identity.checkpoint_meta(folder / rundir.CHECKPOINT)["counters"]["update"]
+    except CharnnError:
+        return -1
+
+
+def wait_for_checkpoint(proc, folder: Path, after: int, timeout: float) -> bool:
+    """Poll until folder holds a checkpoint newer than `after`; False if the
+    process ended first."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if checkpoint_update(folder) > after:
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.02)
+    raise TimeoutError(f"no new checkpoint in {timeout:.0f} s")
+
+
 def one_trial(args, corpus: Path, out: Path, rng: np.random.Generator) -> tuple[str, bool]:
-    has_ckpt = (out / rundir.CHECKPOINT).exists()
+    before = checkpoint_update(out)
     proc = subprocess.Popen(
-        train_cmd(args, corpus, out, has_ckpt), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        train_cmd(args, corpus, out, (out / rundir.CONFIG).exists()),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
+    try:
+        wait_for_checkpoint(proc, out, before, args.timeout)
+    except TimeoutError as e:
+        proc.kill()
+        proc.wait()
+        return f"NO PROGRESS: {e}", False
     time.sleep(rng.uniform(args.min_wait, args.max_wait))
     finished = proc.poll() is not None
     if not finished:
         os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    if not (out / rundir.CHECKPOINT).exists():
-        return "killed before the first checkpoint", True
+    code = proc.wait()
+    err = proc.stderr.read().decode(errors="replace").strip()
+    proc.stderr.close()
+    if code != (0 if finished else -signal.SIGKILL):
+        return f"EXIT STATUS {code} ({err[-300:]})", False
     try:
         state = snapshot.load_train(out / rundir.CHECKPOINT)[3]
     except Exception as e:  # the point of the trial: any failure to load is reported
         return f"CHECKPOINT DOES NOT LOAD: {e}", False
     lost = logged_update(out) - state.update
-    ok = lost <= args.checkpoint_every
+    complete = state.update >= args.updates
+    ok = lost <= args.checkpoint_every and (state.update > before or complete)
     return (
         f"{'finished' if finished else 'killed'}: checkpoint at update {state.update}, "
         f"{lost} updates lost",
@@ -110,6 +146,7 @@ def main(argv=None) -> int:
     p.add_argument("--min-wait", type=float, default=0.3)
     p.add_argument("--max-wait", type=float, default=2.5)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--timeout", type=float, default=300, help="seconds to wait for a checkpoint")
     args = p.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     work = Path(tempfile.mkdtemp(prefix="charnn-kill-"))
@@ -123,7 +160,7 @@ def main(argv=None) -> int:
             text, ok = one_trial(args, corpus, cut, rng)
             failures += not ok
             print(f"trial {i + 1:2d}: {text}{'' if ok else '  <-- FAIL'}", flush=True)
-        resume = (cut / rundir.CHECKPOINT).exists()
+        resume = (cut / rundir.CONFIG).exists()
         subprocess.run(train_cmd(args, corpus, cut, resume), check=True, stdout=subprocess.DEVNULL)
         a, b = params_of(whole), params_of(cut)
         same = all(np.array_equal(a[k], b[k]) for k in a)

@@ -32,7 +32,8 @@ def fsync_dir(folder: Path) -> None:
 def atomic_write(path: str | os.PathLike, write) -> None:
     """Call write(file) on a temporary sibling of path, fsync, then rename it over path.
 
-    On any error the temporary file is removed and path is untouched.
+    On any error the temporary file is removed and path is untouched; an
+    OSError names path, the file the caller asked for, not the temporary one.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -42,7 +43,9 @@ def atomic_write(path: str | os.PathLike, write) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.errno is not None:
+            raise OSError(e.errno, e.strerror, str(path)) from None
         raise
     fsync_dir(path.parent)

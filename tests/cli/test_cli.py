@@ -149,7 +149,10 @@ BAD_FLAGS = [
     ("--val-fraction", "-0.1", "[0, 1)"),
     ("--optimizer", "sgdx", "choose from 'adagrad', 'rmsprop', 'adam'"),
     ("--dtype", "float16", "choose from 'float64', 'float32'"),
-    ("--sig", "-1", ">= 0"),
+    ("--sig", "-1", "--sig must be in [0, 10]"),
+    ("--sig", "1e300", "--sig must be in [0, 10]"),
+    ("--hidden", "1000000", "(K = 27) would need 52,157 GiB of memory"),
+    ("--sample-length", "10000000000000", "--sample-length 10,000,000,000,000 would need"),
     ("--beta1", "1.0", "[0, 1)"),
     ("--updates", "0", "nothing to do"),
     ("--batch-size", "1000", "too short"),
@@ -169,11 +172,17 @@ def test_bad_train_flags(tmp_path, text_file, capsys, flag, value, message):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--temperature", "-1"], "--temperature must be >= 0"),
-        (["--top-k", "-1"], "--top-k must be >= 0"),
+        (["--temperature", "-1"], "--temperature must be a finite number >= 0"),
+        (["--temperature", "inf"], "--temperature must be a finite number >= 0"),
+        (["--temperature", "nan"], "--temperature must be a finite number >= 0"),
+        (["--top-k", "-1"], "--top-k must be an integer >= 0"),
+        (["--top-k", str(10**30)], "--top-k must be an integer >= 0 and below 2**63"),
         (["--top-p", "0"], "--top-p must be in (0, 1]"),
         (["--top-p", "1.5"], "--top-p must be in (0, 1]"),
-        (["--length", "-1"], "--length must be >= 0"),
+        (["--top-p", "nan"], "--top-p must be in (0, 1]"),
+        (["--length", "-1"], "--length must be an integer >= 0"),
+        (["--length", "10000000000000"], "--length 10,000,000,000,000 would need 223,517 GiB"),
+        (["--seed", "-1"], "--seed must be an integer >= 0"),
         (["--prime", "Zebra\u2603"], "not in the model's vocabulary: 'Z', '\u2603'"),
         (["--checkpoint", "newest"], "invalid choice"),
     ],
@@ -197,7 +206,7 @@ def test_out_targets(tmp_path, text_file, run, capsys):
 
 def test_bad_resumes(tmp_path, run, capsys):
     rc = cli.main(["train", "--resume", str(tmp_path / "empty-dir")])
-    assert "no checkpoint" in one_error_line(capsys, rc)
+    assert "has no run to resume" in one_error_line(capsys, rc)
     ck = run / rundir.CHECKPOINT
     good = ck.read_bytes()
     cases = [

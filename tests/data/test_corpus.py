@@ -1,12 +1,16 @@
 """Corpus reading, vocabulary and named corpora."""
 
+import hashlib
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from charnn import Vocab
-from charnn.data import corpora, corpus, vocab
+from charnn.data import corpora, corpus, text, vocab
 from charnn.data.text import read_text
 from charnn.errors import CorpusError, VocabError
 
@@ -107,9 +111,49 @@ def test_unreadable_file(tmp_path, monkeypatch):
     p = tmp_path / "locked.txt"
     p.write_text("some text")
 
-    def denied(self):
+    def denied(*args):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(type(p), "read_bytes", denied)
+    monkeypatch.setattr(text.os, "open", denied)  # as root, chmod would not stop a read
     with pytest.raises(CorpusError, match="cannot read corpus .*Permission denied"):
         read_text(p)
+
+
+def test_only_regular_files_are_read(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)  # opening it for reading would wait forever for a writer
+    for path in (fifo, Path("/dev/zero"), Path("/dev/null")):
+        with pytest.raises(CorpusError, match="not a regular file"):
+            corpus.load(path)
+    link = tmp_path / "zero-link.txt"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(CorpusError, match="not a regular file"):
+        corpus.load(link)
+
+
+def test_byte_order_mark_is_not_a_character(tmp_path):
+    p = tmp_path / "bom.txt"
+    p.write_bytes(b"\xef\xbb\xbfab ab ab")
+    c = corpus.load(p)
+    assert c.text == "ab ab ab" and "\ufeff" not in c.text
+    p.write_bytes(b"\xef\xbb\xbf")
+    with pytest.raises(CorpusError, match="empty"):
+        corpus.load(p)
+    p.write_bytes(b"\xef\xbb\xbfab\xff")
+    with pytest.raises(CorpusError, match="bad byte 0xff at offset 5"):
+        corpus.load(p)
+
+
+def test_fingerprint_is_of_the_bytes(tmp_path):
+    p = tmp_path / "t.txt"
+    p.write_bytes(b"abc abc")
+    fp = corpus.load(p).fingerprint
+    assert fp.sha256 == hashlib.sha256(b"abc abc").hexdigest() and fp.size == 7
+
+
+def test_cache_dir_that_is_a_file(tmp_path, monkeypatch):
+    f = tmp_path / "not-a-folder"
+    f.write_text("x")
+    monkeypatch.setenv("CHARNN_CACHE_DIR", str(f))
+    with pytest.raises(CorpusError, match=r"CHARNN_CACHE_DIR \(.*not-a-folder\) is a file"):
+        corpora.cached_path("tragedies")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from charnn import init_params, synthesize
-from charnn.nn import rnn, sampling
+from charnn.nn import rnn, sampling, stack
 
 
 @pytest.fixture
@@ -26,6 +26,14 @@ def greedy_path(params, h, x, n):
 def test_temperature_zero_is_argmax(params):
     ids = synthesize(params, np.zeros(6), 0, 40, np.random.default_rng(0), temperature=0)
     assert ids.tolist() == greedy_path(params, np.zeros(6), 0, 40)
+
+
+@pytest.mark.parametrize("temperature", [1e-300, 5e-324, 1e-12])
+def test_tiny_temperature_is_argmax_never_nan(params, temperature):
+    ids = synthesize(params, np.zeros(6), 0, 40, np.random.default_rng(0), temperature)
+    assert ids.tolist() == greedy_path(params, np.zeros(6), 0, 40)
+    o = np.array([-3.0, -1.0, -2.0])  # all negative: o / t is -inf everywhere
+    assert sampling.choose(o, 0.99, temperature=1e-320) == 1
 
 
 def test_tiny_top_p_is_argmax(params):
@@ -105,3 +113,23 @@ def test_prime_runs_all_but_last(params):
     h1, _ = rnn.step(params, np.zeros(6), 2)
     h2, _ = rnn.step(params, h1, 5)
     assert x == 7 and np.allclose(h, h2)
+
+
+@pytest.mark.parametrize("cell, layers", [("gru", 2), ("lstm", 2)])
+def test_every_cell_samples_from_its_whole_state(rng, cell, layers):
+    """Each character is drawn by `choose` from the logits of `stack.step`,
+    one uniform per character, the state (S,) carried through every layer."""
+    p = stack.init_params(9, 6, rng, sig=0.8, cell=cell, layers=layers)
+    s0 = rng.uniform(-0.5, 0.5, stack.describe(p).state_size)
+    ids = sampling.synthesize(p, s0, 4, 60, np.random.default_rng(11), temperature=0.9)
+    u, s, x, expect = np.random.default_rng(11).random(60), s0, 4, []
+    for i in range(60):
+        s, o = stack.step(p, s, x)
+        x = sampling.choose(o, u[i], temperature=0.9)
+        expect.append(x)
+    assert ids.tolist() == expect and len(set(expect)) > 3
+    h, last = sampling.prime(p, s0, np.array([1, 2, 3]))
+    s1, _ = stack.step(p, stack.step(p, s0, 1)[0], 2)
+    assert last == 3 and np.array_equal(h, s1)
+    other = sampling.synthesize(p, np.zeros_like(s0), 4, 60, np.random.default_rng(11), 0.9)
+    assert other.tolist() != ids.tolist()

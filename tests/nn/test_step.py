@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from charnn import Vocab
-from charnn.nn import optim, rnn, step
+from charnn.nn import optim, rnn, stack, step
 from charnn.nn.step import TrainState
 from conftest import TEXT
 
@@ -120,3 +120,52 @@ def test_chunk_past_epoch_end_is_refused():
     st, data = setup()
     with pytest.raises(ValueError, match="end the epoch first"):
         step.reference_chunk(st, data, 56, 25, 5.0, optim.OptimConfig())
+
+
+def gated_setup(cell, layers, B, m=8, seed=7):
+    v = Vocab.from_text(TEXT)
+    ids = v.encode(TEXT)
+    L = len(ids) // B
+    params = stack.init_params(v.size, m, np.random.default_rng(seed), cell=cell, layers=layers)
+    return TrainState.fresh(params, B), ids[: B * L].reshape(B, L)
+
+
+@pytest.mark.parametrize("cell, layers", [("gru", 2), ("lstm", 2), ("rnn", 2)])
+def test_every_cell_trains_and_carries_its_whole_state(cell, layers):
+    st, data = gated_setup(cell, layers, B=2)
+    S = stack.describe(st.params).state_size
+    assert st.h.shape == (2, S) and st.best_h.shape == (S,)
+    X, Y = data[:, 25:50], data[:, 26:51]
+    step.reference_chunk(st, data, 1, 25, 5.0, optim.OptimConfig(name="adam", lr=0.01))
+    p = {k: v.copy() for k, v in st.params.items()}
+    loss, _, h_last = step.batch_loss_and_grads(p, X, Y, st.h)
+    _, _, h1 = stack.loss_and_grads(p, X[1], Y[1], st.h[1])
+    step.reference_chunk(st, data, 1, 25, 5.0, optim.OptimConfig(name="adam", lr=0.01))
+    np.testing.assert_array_equal(st.h, h_last)
+    np.testing.assert_array_equal(st.h[1], h1)
+    cfg = optim.OptimConfig(name="adam", lr=0.05)
+    for _ in range(4):  # the text repeats one verse: a working cell learns it
+        st.start_epoch()
+        losses = step.reference_chunk(
+            st, data, step.updates_per_epoch(data.shape[1], 25), 25, 5.0, cfg
+        )
+    assert losses.mean() < 0.75 * loss
+
+
+def test_dropout_draws_each_streams_masks_in_order():
+    st, data = gated_setup("lstm", 3, B=2)
+    X, Y = data[:, :10], data[:, 1:11]
+    loss, grads, _ = step.batch_loss_and_grads(st.params, X, Y, st.h, 0.3, np.random.default_rng(5))
+    again = np.random.default_rng(5)
+    expect = [
+        stack.loss_and_grads(
+            st.params, X[s], Y[s], st.h[s], stack.dropout_masks(again, 0.3, 3, 10, 8)
+        )
+        for s in range(2)
+    ]
+    assert loss == (expect[0][0] + expect[1][0]) / 2
+    np.testing.assert_array_equal(grads["U2"], (expect[0][1]["U2"] + expect[1][1]["U2"]) / 2)
+    plain = step.batch_loss_and_grads(st.params, X, Y, st.h)[0]
+    assert loss != pytest.approx(plain, rel=1e-6)
+    with pytest.raises(ValueError, match="rng"):
+        step.reference_chunk(st, data, 1, 10, 5.0, optim.OptimConfig(), dropout=0.3)

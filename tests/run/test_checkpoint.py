@@ -31,7 +31,7 @@ def run(tmp_path, text_file):
 
 def test_round_trip(run):
     meta, cfg, vocab, state, rng = snapshot.load_train(run / rundir.CHECKPOINT)
-    assert state.update == 12 and cfg.hidden == 8 and meta["format_version"] == 1
+    assert state.update == 12 and cfg.hidden == 8 and meta["format_version"] == 2
     cfg2, vocab2, params, h, x = snapshot.load_model(run / rundir.BEST)
     assert vocab2 == vocab and params["W"].shape == (8, 8) and 0 <= x < vocab.size
 
@@ -167,3 +167,22 @@ def test_no_pickle_anywhere():
             if name.endswith(".py"):
                 text = open(os.path.join(root, name), encoding="utf-8").read()
                 assert "import pickle" not in text and "allow_pickle=True" not in text, name
+
+
+def test_format_1_checkpoint_still_loads(run):
+    """A checkpoint written before cells and layers existed is the one-layer rnn."""
+    path = run / rundir.CHECKPOINT
+    _, _, _, before, _ = snapshot.load_train(path)
+
+    def as_format_1(meta):
+        meta["format_version"] = 1
+        for key in ("cell", "layers", "dropout", "max_time"):
+            del meta["config"][key]
+
+    rewrite(path, change_meta=as_format_1)
+    meta, cfg, _, state, _ = snapshot.load_train(path)
+    assert meta["format_version"] == 1 and (cfg.cell, cfg.layers, cfg.dropout) == ("rnn", 1, 0.0)
+    for k in before.params:
+        assert np.array_equal(state.params[k], before.params[k])
+    loop.Run.resume(run, {"updates": 14}).train(lambda e: None)
+    assert snapshot.load_train(path)[3].update == 14

@@ -78,28 +78,64 @@ def test_signal_saves_and_resume_is_exact(tmp_path, text_file, sig, code):
 
 
 @pytest.mark.slow
-def test_kill_9_trials():
+@pytest.mark.parametrize(
+    "engine, updates, every, wait",
+    [("reference", "8000", "100", ("0.3", "1.0")), ("fast", "20000", "1000", ("0.05", "0.3"))],
+)
+def test_kill_9_trials(capsys, engine, updates, every, wait):
     sys.path.insert(0, str(ROOT / "tools"))
     import kill_trials
 
-    assert (
-        kill_trials.main(
-            [
-                "--trials",
-                "4",
-                "--engine",
-                "reference",
-                "--updates",
-                "8000",
-                "--hidden",
-                "48",
-                "--checkpoint-every",
-                "100",
-                "--min-wait",
-                "0.8",
-                "--max-wait",
-                "1.6",
-            ]
-        )
-        == 0
-    )
+    argv = ["--trials", "4", "--engine", engine, "--updates", updates, "--hidden", "48"]
+    argv += ["--checkpoint-every", every, "--min-wait", wait[0], "--max-wait", wait[1]]
+    rc = kill_trials.main(argv)
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert out.count("killed: checkpoint at update") >= 2, out  # kills that landed mid-run
+    assert "identical, bit for bit" in out
+
+
+def test_kill_9_before_the_first_checkpoint(tmp_path, text_file):
+    args = ["--updates", "400", *ARGS, "--checkpoint-every", "100000"]  # the last one counts
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert charnn("train", text_file, "--out", whole, *args).wait() == 0
+    proc = charnn("train", text_file, "--out", cut, *args)
+    end = time.time() + 60
+    while not (cut / rundir.CONFIG).exists():
+        assert time.time() < end and proc.poll() is None
+        time.sleep(0.01)
+    proc.kill()
+    assert proc.wait() == -signal.SIGKILL
+    assert not (cut / rundir.CHECKPOINT).exists()  # the kill came before any checkpoint
+    resumed = charnn("train", "--resume", cut, "--quiet")
+    assert resumed.wait() == 0, resumed.communicate()
+    a = snapshot.load_train(whole / rundir.CHECKPOINT)[3]
+    b = snapshot.load_train(cut / rundir.CHECKPOINT)[3]
+    assert a.update == b.update == 400
+    for k in a.params:
+        assert np.array_equal(a.params[k], b.params[k])
+    assert rundir.read_samples(whole) == rundir.read_samples(cut)
+
+
+def test_two_writers_never_share_a_run(tmp_path, text_file):
+    run = tmp_path / "run"
+    first = charnn("train", text_file, "--out", run, "--updates", 10**6, *ARGS)
+    wait_for_progress(run, first)
+    config_before = (run / rundir.CONFIG).read_bytes()
+    for argv in (
+        ["train", "--resume", run, "--updates", 10**6 + 5],
+        ["train", text_file, "--out", run, "--force", *ARGS],
+        ["train", text_file, "--out", run, *ARGS],
+    ):
+        second = charnn(*argv)
+        out, err = second.communicate(timeout=60)
+        assert second.returncode == 2, err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+        assert f"in use by another charnn process (pid {first.pid})" in err
+    assert (run / rundir.CONFIG).read_bytes() == config_before
+    first.kill()  # the lock of a killed process is taken over
+    assert first.wait() == -signal.SIGKILL
+    done = charnn("train", "--resume", run, "--updates", 300, "--quiet")
+    out, err = done.communicate(timeout=120)
+    assert done.returncode == 0, err
+    assert snapshot.load_train(run / rundir.CHECKPOINT)[3].update >= 300

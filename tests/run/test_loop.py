@@ -1,45 +1,15 @@
 """The training loop: run files, validation split, resume bit for bit, divergence."""
 
-import csv
 import json
 import math
 
 import numpy as np
 import pytest
 
-from charnn.errors import CheckpointError, ConfigError, DivergenceError
+from charnn.errors import CheckpointError, ConfigError, CorpusError, DivergenceError
 from charnn.run import loop, rundir, snapshot, split
 from charnn.run.config import TrainConfig
-
-
-def config(text_file, **kw):
-    base = dict(
-        corpus=str(text_file),
-        hidden=12,
-        seq_length=10,
-        updates=60,
-        eval_every=20,
-        sample_every=25,
-        sample_length=30,
-        checkpoint_every=15,
-        val_fraction=0.1,
-        engine="reference",
-        seed=3,
-    )
-    base.update(kw)
-    return TrainConfig(**base)
-
-
-def run_to_end(folder, cfg, force=False):
-    events = []
-    r = loop.Run.start(folder, cfg, force=force)
-    r.train(events.append)
-    return r, events
-
-
-def columns(folder, names=("update", "epoch", "loss", "smooth_loss", "val_nats", "val_bpc")):
-    with open(folder / rundir.METRICS, newline="") as f:
-        return [tuple(row[n] for n in names) for row in csv.DictReader(f)]
+from runs import compare_runs, config, run_to_end
 
 
 def test_run_writes_every_promised_file(tmp_path, text_file):
@@ -84,26 +54,6 @@ def test_val_bpc_is_nats_over_ln2(tmp_path, text_file):
     for row in rundir.read_metrics(tmp_path / "r"):
         if row["val_bpc"] is not None:
             assert row["val_bpc"] == pytest.approx(row["val_nats"] / math.log(2))
-
-
-def compare_runs(a, b):
-    assert columns(a) == columns(b)
-    assert rundir.read_samples(a) == rundir.read_samples(b)
-    _, _, _, sa, ra = snapshot.load_train(a / rundir.CHECKPOINT)
-    _, _, _, sb, rb = snapshot.load_train(b / rundir.CHECKPOINT)
-    for k in sa.params:
-        assert np.array_equal(sa.params[k], sb.params[k])
-        assert np.array_equal(sa.opt["v"][k], sb.opt["v"][k])
-        assert np.array_equal(sa.best_params[k], sb.best_params[k])
-    assert np.array_equal(sa.h, sb.h)
-    assert (sa.smooth, sa.best_smooth, sa.pointer, sa.epoch) == (
-        sb.smooth,
-        sb.best_smooth,
-        sb.pointer,
-        sb.epoch,
-    )
-    assert ra.bit_generator.state == rb.bit_generator.state
-    assert (a / "best_1000.txt").read_text() == (b / "best_1000.txt").read_text()
 
 
 @pytest.mark.parametrize("first", [20, 45, 49])
@@ -161,7 +111,7 @@ def test_resume_refuses_other_settings(tmp_path, text_file):
 def test_resume_refuses_changed_vocabulary(tmp_path, text_file):
     run_to_end(tmp_path / "r", config(text_file, updates=5))
     text_file.write_text(text_file.read_text() + "Z#", encoding="utf-8")
-    with pytest.raises(Exception, match="different vocabulary"):
+    with pytest.raises(CorpusError, match="not the text .*1,378 bytes now; new characters '#'"):
         loop.Run.resume(tmp_path / "r", {"updates": 10})
 
 
@@ -266,6 +216,7 @@ def test_max_time_stops_cleanly_and_resume_extends(tmp_path, text_file, monkeypa
     assert events[-1].kind == "best"
     again = loop.Run.resume(tmp_path / "r")
     assert again.end() == stopped  # the budget is the run's total: nothing left
+    again.close()  # a run holds its folder's lock until it is trained or closed
     more = loop.Run.resume(tmp_path / "r", {"max_time": 6.0})
     more.train(lambda e: None)
     assert more.state.update > stopped and more.count.elapsed >= 6.0

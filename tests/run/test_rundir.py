@@ -4,7 +4,9 @@ NumPy, against the row-wise writer and the csv reader; the time split."""
 import math
 
 import numpy as np
+import pytest
 
+from charnn.errors import CheckpointError
 from charnn.run import rundir, timing
 
 
@@ -32,15 +34,22 @@ def test_metric_columns_read_what_csv_reads(tmp_path):
         tmp_path, {"update": [1, 2], "epoch": 0, "loss": [3.5, 2.5], "smooth_loss": [3.5, 3.499]}, 2
     )
     rundir.append_metrics(tmp_path, [{"update": 2, "epoch": 0, "val_nats": 0.7, "val_bpc": 1.01}])
-    with open(tmp_path / rundir.METRICS, "a") as f:
-        f.write("3,0,1.5")  # a line cut short by a crash is skipped
     cols = rundir.read_metric_columns(tmp_path)
-    rows = [r for r in rundir.read_metrics(tmp_path) if r["epoch"] is not None][:3]
-    assert list(cols) == list(rundir.METRIC_FIELDS) and len(cols["update"]) == 3
+    rows = rundir.read_metrics(tmp_path)
+    assert list(cols) == list(rundir.METRIC_FIELDS) and len(cols["update"]) == len(rows) == 3
     for i, row in enumerate(rows):
         for k, v in row.items():
             assert (math.isnan(cols[k][i]) and v is None) or cols[k][i] == v, (i, k)
     assert rundir.read_metric_columns(tmp_path / "nothing")["loss"].size == 0
+
+
+@pytest.mark.parametrize("bad", ["3,0,1.5\n", "4,zero,,,,,,\n", "4.5,0,1,1,,,1,\n"])
+def test_metric_columns_name_a_damaged_line(tmp_path, bad):
+    rundir.append_metric_columns(tmp_path, {"update": [1], "epoch": 0, "loss": [3.5]}, 1)
+    with open(tmp_path / rundir.METRICS, "a") as f:
+        f.write(bad)
+    with pytest.raises(CheckpointError, match="line 3 is damaged"):
+        rundir.read_metric_columns(tmp_path)
 
 
 def test_split_accounts_for_the_wall_time():

@@ -10,12 +10,15 @@ from pathlib import Path
 import numpy as np
 
 from ..data import corpus
+from ..data.documents import END, END_MARK
 from ..data.text import read_text
 from ..data.vocab import Vocab
 from ..errors import CheckpointError, ConfigError, CorpusError
 from ..nn import gradcheck as gc
-from ..nn import rnn, sampling
-from ..run import rundir, snapshot, timing
+from ..nn import sampling, stack
+from ..nn.arch import default_sig
+from ..run import budget, identity, rundir, snapshot, timing
+from ..run.backend import for_model
 from ..run.config import TrainConfig
 from ..run.loop import Interrupted, Run
 from ..run.options import OPTIONS
@@ -28,17 +31,29 @@ def _err(msg: str) -> None:
 
 # -- gradcheck ---------------------------------------------------------------
 def gradcheck(args) -> int:
-    for name in ("hidden", "seq_length", "max_entries"):
-        if getattr(args, name) <= 0:
-            raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer")
     c = corpus.load(args.corpus, min_chars=args.seq_length + 1)
     vocab = Vocab.from_text(c.text)
-    rows, T = gc.check_on_text(
-        vocab, c.text, args.hidden, args.seq_length, args.seed, args.sig, args.max_entries
+    sig = default_sig(args.cell, args.hidden) if args.sig is None else args.sig
+    budget.check(
+        budget.model_bytes(vocab.size, args.hidden, 8, 8, args.layers, args.cell),
+        f"--hidden {args.hidden}",
+        "use a smaller --hidden",
     )
+    rows, T = gc.check_on_text(
+        vocab,
+        c.text,
+        args.hidden,
+        args.seq_length,
+        args.seed,
+        sig,
+        args.max_entries,
+        cell=args.cell,
+        layers=args.layers,
+    )
+    state = "h0 and c0" if args.cell == "lstm" else "h0"
     print(
-        f"gradient check on {c.name}: K={vocab.size}, m={args.hidden}, T={T}, "
-        f"sig={args.sig}, non-zero h0, float64"
+        f"gradient check on {c.name}: {args.cell}, {args.layers} layer(s), K={vocab.size}, "
+        f"m={args.hidden}, T={T}, sig={sig:g}, non-zero {state}, float64"
     )
     print(format_gradcheck(rows))
     ok = all(r.passed for r in rows)
@@ -65,56 +80,74 @@ def _model_path(source: str | Path, which: str) -> Path:
         name = rundir.BEST if which == "best" else rundir.CHECKPOINT
         if not (p / name).exists():
             raise CheckpointError(f"{p} has no {name}; is it a charnn run directory?")
+        identity.check_checkpoint(p, p / name)
         return p / name
     if not p.exists():
         raise CheckpointError(f"no run directory or checkpoint at {p}")
     return p
 
 
-def _check_sampling(args) -> None:
-    if args.length < 0:
-        raise ConfigError(f"--length must be >= 0, got {args.length}")
+def _load_model(source: str | Path, which: str):
+    """(config, vocab, params, h, x) of a run's best or latest model, checked
+    to belong to the run when source is a run folder."""
+    folder = Path(source)
     try:
-        sampling.check_options(args.temperature, args.top_k, args.top_p)
-    except ValueError as e:
-        raise ConfigError(
-            str(e)
-            .replace("temperature", "--temperature")
-            .replace("top-k", "--top-k")
-            .replace("top-p", "--top-p")
-        ) from None
+        return snapshot.load_model(_model_path(source, which))
+    except CheckpointError as e:
+        about_best = str(folder / rundir.BEST) in str(e)
+        if which == "best" and about_best and (folder / rundir.CHECKPOINT).exists():
+            raise CheckpointError(f"{e}; or use the latest model: --checkpoint latest") from None
+        raise
 
 
 def sample(args) -> int:
-    _check_sampling(args)
+    budget.check_sample(args.length)
+    if args.documents is not None:
+        from .documents import sample_documents
+
+        budget.check_sample(args.documents * args.max_length, "--documents × --max-length")
+        return sample_documents(args, _model_path)
     rng = np.random.default_rng(args.seed)
     if args.untrained is not None:
-        if args.hidden <= 0:
-            raise ConfigError("--hidden must be a positive integer")
         c = corpus.load(args.untrained or None)
         vocab = Vocab.from_text(c.text)
-        params = rnn.init_params(vocab.size, args.hidden, rng)
-        h, x, dtype = np.zeros(args.hidden), int(vocab.encode(c.text[0])[0]), "float64"
+        budget.check(
+            budget.model_bytes(vocab.size, args.hidden, 8, 2, args.layers, args.cell),
+            f"--hidden {args.hidden}",
+            "use a smaller --hidden",
+        )
+        cfg = TrainConfig(
+            cell=args.cell, layers=args.layers, hidden=args.hidden, engine="reference"
+        )
+        params = stack.init_params(vocab.size, args.hidden, rng, None, args.cell, args.layers)
+        h = np.zeros(stack.describe(params).state_size)
+        x, dtype = int(vocab.encode(c.text[0])[0]), "float64"
     elif args.source is None:
         raise ConfigError("give a run directory or checkpoint, or --untrained [CORPUS]")
     else:
-        cfg, vocab, params, h, x = snapshot.load_model(_model_path(args.source, args.checkpoint))
+        cfg, vocab, params, h, x = _load_model(args.source, args.checkpoint)
         dtype = cfg.dtype
-    from .. import engine
-
     if args.prime:
-        h, x = engine.prime(params, np.zeros_like(h), vocab.encode(args.prime))
-
-    out = engine.synthesize(
+        ids = vocab.encode(args.prime)
+        if cfg.cell == "rnn" and cfg.layers == 1:  # the compiled recurrence
+            from ..engine import prime
+        else:
+            prime = sampling.prime
+        h, x = prime(params, np.zeros_like(h), ids)
+    out = for_model(cfg).synthesize(
         params, h.astype(dtype), x, args.length, rng, args.temperature, args.top_k, args.top_p
     )
-    print((args.prime or "") + vocab.decode(out))
+    print(((args.prime or "") + vocab.decode(out)).replace(END, END_MARK))
     return 0
 
 
 # -- evaluate ----------------------------------------------------------------
 def evaluate(args) -> int:
-    cfg, vocab, params, _, _ = snapshot.load_model(_model_path(args.run, args.checkpoint))
+    if args.documents is not None:
+        from .documents import evaluate_documents
+
+        return evaluate_documents(args, _model_path)
+    cfg, vocab, params, _, _ = _load_model(args.run, args.checkpoint)
     text = read_text(args.text)
     unknown = vocab.unknown(text)
     kept = "".join(ch for ch in text if ch in vocab.index) if unknown else text
@@ -123,11 +156,10 @@ def evaluate(args) -> int:
             f"{args.text} has no two characters from the model's vocabulary "
             f"({len(text) - len(kept)} unknown characters skipped)"
         )
-    from .. import engine
     from ..engine.threads import use_threads
 
     use_threads(1, 1)  # one stream: BLAS threads would only contend
-    nats, count = engine.text_loss(params, vocab.encode(kept))
+    nats, count = for_model(cfg).text_loss(params, vocab.encode(kept))
     result = {
         "text": str(args.text),
         "characters": count,
@@ -161,11 +193,8 @@ def _open_run(args) -> Run:
             )
         if args.force:
             raise ConfigError("--force starts over; it cannot be combined with --resume")
-        if args.corpus is not None:
-            saved = rundir.read_config(args.resume)["config"]["corpus"]
-            if _corpus_id(args.corpus) != saved:
-                raise ConfigError(f"corpus {args.corpus} differs from the run's ({saved})")
-        return Run.resume(args.resume, opts)
+        moved = None if args.corpus is None else _corpus_id(args.corpus)
+        return Run.resume(args.resume, opts, corpus=moved)
     if args.out is None:
         raise ConfigError("give --out RUN_DIR for a new run, or --resume RUN_DIR")
     given = {k: v for k, v in opts.items() if v is not None}
@@ -218,6 +247,13 @@ def _preload_plotting() -> None:
 
 def train(args) -> int:
     run = _open_run(args)
+    try:
+        return _train(args, run)
+    finally:
+        run.close()
+
+
+def _train(args, run: Run) -> int:
     if args.resume is not None and run.state.update >= run.end():
         print(
             f"{run.folder} is complete ({run.state.update} updates); nothing to do. "
@@ -234,14 +270,15 @@ def train(args) -> int:
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     printer = Printer(run, args.quiet)
+
+    def should_stop() -> int:
+        return caught[0] if caught else (signal.SIGPIPE if printer.failed else 0)
+
     try:
-        run.train(printer, lambda: caught[0] if caught else 0)
+        run.train(printer, should_stop)
     except Interrupted as e:
         printer.close()
-        _err(
-            f"charnn train: {e} in {run.folder}; continue with: charnn train --resume {run.folder}"
-        )
-        return 128 + e.signum
+        return _stopped(run, e, printer.failed if not caught else None)
     finally:
         printer.close()
         for s, h in old.items():
@@ -259,6 +296,23 @@ def train(args) -> int:
         f"{st.best_smooth:.2f} at update {st.best_update}; run in {run.folder}"
     )
     return _maybe_report(args, run)
+
+
+def _stopped(run: Run, e: Interrupted, output_error: OSError | None) -> int:
+    """The line and exit code of a training stopped with its checkpoint saved."""
+    again = f"continue with: charnn train --resume {run.folder}"
+    if output_error is None:
+        _err(f"charnn train: {e} in {run.folder}; {again}")
+        return 128 + e.signum
+    saved = f"stopped at update {e.update} with a checkpoint saved in {run.folder}"
+    if isinstance(output_error, BrokenPipeError):
+        _err(f"charnn train: standard output was closed; {saved}; {again}")
+        return 128 + signal.SIGPIPE
+    _err(
+        f"charnn train: error: cannot write to standard output "
+        f"({output_error.strerror or output_error}); {saved}; {again}"
+    )
+    return 2
 
 
 def _maybe_report(args, run: Run) -> int:

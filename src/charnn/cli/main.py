@@ -3,25 +3,52 @@
 The only module that prints for the user or exits. Every CharnnError
 becomes one line on stderr and exit code 2; a diverged run exits 1; a run
 stopped by Ctrl-C / SIGTERM saves its checkpoint and exits 130 / 143.
+Standard output that is closed ends a command quietly with 141 (a training
+saves its checkpoint first); one that fails otherwise is one line, exit 2.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 
 from ..errors import CharnnError, DivergenceError
+from .output import GuardedStream, StdoutError, escape_unencodable, silence_stdout
 from .parser import build_parser
 
 
 def main(argv=None) -> int:
+    escape_unencodable()
+    stdout, sys.stdout = sys.stdout, GuardedStream(sys.stdout)
+    command = "charnn"
     try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as e:  # --help, --version, or a one-line usage error
-        return e.code
-    from . import commands
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as e:  # --help, --version, or a one-line usage error
+            sys.stdout.flush()
+            return e.code
+        command = f"charnn {args.command}"
+        return run(args)
+    except StdoutError as e:
+        silence_stdout()
+        if isinstance(e.error, BrokenPipeError):  # `charnn sample | head`: done, quietly
+            return 128 + signal.SIGPIPE
+        reason = e.error.strerror or e.error
+        print(f"{command}: error: cannot write to standard output ({reason})", file=sys.stderr)
+        return 2
+    finally:
+        sys.stdout = stdout
 
+
+def run(args) -> int:
+    """The command of args, its errors turned into one line and an exit code."""
     try:
-        return getattr(commands, args.command)(args)
+        from . import commands, validate  # inside: Ctrl-C while NumPy loads is one line too
+
+        validate.check(args)
+        code = getattr(commands, args.command)(args)
+        sys.stdout.flush()  # here, where a failure is reported, not at exit
+        return code
     except DivergenceError as e:
         print(f"charnn {args.command}: {e}", file=sys.stderr)
         return 1

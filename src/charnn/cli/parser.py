@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from .. import __version__
-from ..run.options import OPTIONS
+from ..run.options import BY_NAME, OPTIONS
 
 
 class Parser(argparse.ArgumentParser):
@@ -36,7 +36,7 @@ def build_parser() -> Parser:
             type=o.type,
             default=None,
             choices=o.choices,
-            help=f"{o.help} (default {o.default})",
+            help=f"{o.help} (default {o.default})" if o.default != "" else o.help,
         )
 
     s = sub.add_parser(
@@ -57,19 +57,40 @@ def build_parser() -> Parser:
         help="sample from a randomly initialized model on CORPUS's vocabulary",
     )
     s.add_argument("--hidden", type=int, default=100, help="hidden size for --untrained")
+    _arch_flags(s, "for --untrained")
     s.add_argument("--length", type=int, default=200, help="characters to generate")
     s.add_argument("--temperature", type=float, default=1.0, help="0 = greedy argmax")
     s.add_argument("--top-k", type=int, default=0, help="keep the k most likely (0 = all)")
     s.add_argument("--top-p", type=float, default=1.0, help="nucleus mass in (0, 1]")
     s.add_argument("--prime", default=None, help="text run through the network first")
     s.add_argument("--seed", type=int, default=None, help="random seed (default: fresh)")
+    s.add_argument(
+        "--documents",
+        type=int,
+        metavar="N",
+        help="N whole documents, each from a fresh state (a run trained with --documents); "
+        "--prime is then each document's beginning",
+    )
+    s.add_argument(
+        "--max-length",
+        type=int,
+        default=280,
+        help="with --documents: characters at most per document (default 280)",
+    )
+    s.add_argument("--json", action="store_true", help="with --documents: JSON Lines output")
 
     g = sub.add_parser("gradcheck", help="analytic vs numerical gradients, every entry")
     g.add_argument("corpus", nargs="?", help="corpus name or text file (default: tragedies)")
     g.add_argument("--hidden", type=int, default=5, help="hidden size m (default 5)")
     g.add_argument("--seq-length", type=int, default=25, help="sequence length T (default 25)")
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    g.add_argument("--sig", type=float, default=0.01, help="std of the weights (default 0.01)")
+    g.add_argument(
+        "--sig",
+        type=float,
+        default=None,
+        help="std of the weights (rnn: 0.01, gru/lstm: 1/sqrt(m))",
+    )
+    _arch_flags(g, "to check")
     g.add_argument(
         "--max-entries",
         type=int,
@@ -82,6 +103,12 @@ def build_parser() -> Parser:
     e.add_argument("text", type=Path, help="UTF-8 text file")
     e.add_argument("--checkpoint", choices=("best", "latest"), default="best")
     e.add_argument("--json", action="store_true", help="print JSON")
+    e.add_argument(
+        "--documents",
+        metavar="MODE",
+        help="read TEXTFILE as documents (lines, paragraphs, jsonl[:FIELD], json[:FIELD]), "
+        "each from a fresh state, end symbols counted",
+    )
 
     pl = sub.add_parser("plot", help="write RUN_DIR/loss.png")
     pl.add_argument("run", type=Path)
@@ -93,3 +120,9 @@ def build_parser() -> Parser:
     c.add_argument("runs", type=Path, nargs="+")
     c.add_argument("--out", type=Path, default=Path("compare"), help="output folder")
     return p
+
+
+def _arch_flags(p: argparse.ArgumentParser, what: str) -> None:
+    """--cell and --layers of a model built on the spot (not read from a run)."""
+    p.add_argument("--cell", choices=BY_NAME["cell"].choices, default="rnn", help=f"cell {what}")
+    p.add_argument("--layers", type=int, default=1, help=f"stacked layers {what} (default 1)")

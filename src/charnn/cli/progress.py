@@ -1,10 +1,16 @@
-"""The progress display of training: a bar on a terminal, log lines otherwise."""
+"""The progress display of training: a bar on a terminal, log lines otherwise.
+
+Standard output may fail under a running training (a closed pipe, a full
+disk): the printer then stops printing and records the error, and training
+stops at the next chunk with its checkpoint saved (see commands.train).
+"""
 
 from __future__ import annotations
 
 import sys
 
 from ..run.loop import NO_LIMIT, Run, stop_update
+from .output import StdoutError, silence_stdout
 
 
 class Printer:
@@ -26,12 +32,19 @@ class Printer:
                 file=sys.stderr,
             )
         self.next_log = run.state.update
+        self.failed: OSError | None = None  # the error that ended printing to stdout
 
     def write(self, text: str) -> None:
-        if self.bar is not None:
-            self.bar.write(text)
-        else:
-            print(text, flush=True)
+        if self.failed is not None:
+            return
+        try:
+            if self.bar is not None:
+                self.bar.write(text)
+            else:
+                print(text, flush=True)
+        except (OSError, StdoutError) as e:
+            self.failed = e.error if isinstance(e, StdoutError) else e
+            silence_stdout()
 
     def __call__(self, ev) -> None:
         if self.quiet:

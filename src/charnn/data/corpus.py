@@ -8,16 +8,19 @@ from pathlib import Path
 
 from ..errors import CorpusError
 from . import corpora
-from .text import check_size, read_text
+from .fingerprint import Fingerprint, of_bytes
+from .text import check_size, decode_text, read_bytes
 
 
 @dataclass(frozen=True)
 class Corpus:
-    """A loaded corpus: its name as the user gave it, the file read and its text."""
+    """A loaded corpus: its name as the user gave it, the file read, its text
+    and the fingerprint of the bytes the text was decoded from."""
 
     name: str
     path: Path
     text: str
+    fingerprint: Fingerprint | None = None
 
 
 def resolve(spec: str | os.PathLike | None) -> tuple[str, Path]:
@@ -39,6 +42,7 @@ def load(spec: str | os.PathLike | None, min_chars: int = 2) -> Corpus:
     """Read a corpus by name or path, requiring at least min_chars characters
     (seq_length + 1 for training) and at least two distinct ones."""
     name, path = resolve(spec)
-    text = read_text(path)
+    raw = read_bytes(path)
+    text = decode_text(raw, str(path))
     check_size(name, len(text), len(set(text)), min_chars)
-    return Corpus(name, path, text)
+    return Corpus(name, path, text, of_bytes(raw))

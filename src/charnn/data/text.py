@@ -1,42 +1,77 @@
 """Reading text safely: one place for the checks every corpus passes.
 
-A corpus must be a regular UTF-8 file with no NUL byte, long enough for one
-training sequence, and with at least two distinct characters.
+A corpus must be a regular UTF-8 file (not a device, FIFO or socket) with no
+NUL byte, long enough for one training sequence, and with at least two
+distinct characters. A leading UTF-8 byte order mark is not text and is
+dropped; byte offsets in messages count it.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from ..errors import CorpusError
 
+BOM = b"\xef\xbb\xbf"
+
+
+def open_regular(path: str | os.PathLike) -> int:
+    """An open descriptor of path, which must be a regular file.
+
+    Opened without blocking, so a FIFO is refused instead of waiting for a
+    writer; /dev/zero and other devices are refused before any read.
+    """
+    p = Path(path)
+    try:
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise CorpusError(f"corpus file not found: {p}") from None
+    except IsADirectoryError:
+        raise CorpusError(f"corpus path is a directory, not a text file: {p}") from None
+    except OSError as e:
+        raise CorpusError(f"cannot read corpus {p}: {e.strerror or e}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise CorpusError(f"corpus path is a directory, not a text file: {p}")
+        raise CorpusError(
+            f"corpus {p} is not a regular file (a device, FIFO or socket); give a text file"
+        )
+    os.set_blocking(fd, True)
+    return fd
+
+
+def read_bytes(path: str | os.PathLike) -> bytes:
+    """All bytes of a regular file, with the errors a user can act on."""
+    fd = open_regular(path)
+    try:
+        with os.fdopen(fd, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise CorpusError(f"cannot read corpus {path}: {e.strerror or e}") from None
+
 
 def read_text(path: str | os.PathLike) -> str:
     """Read a UTF-8 text file, refusing anything that is not usable text."""
-    p = Path(path)
-    if not p.exists():
-        raise CorpusError(f"corpus file not found: {p}")
-    if p.is_dir():
-        raise CorpusError(f"corpus path is a directory, not a text file: {p}")
-    try:
-        raw = p.read_bytes()
-    except OSError as e:
-        raise CorpusError(f"cannot read corpus {p}: {e.strerror or e}") from None
-    return decode_text(raw, str(p))
+    return decode_text(read_bytes(path), str(Path(path)))
 
 
 def decode_text(raw: bytes, where: str = "text") -> str:
     """Decode UTF-8 bytes, naming the byte offset of the first invalid byte."""
-    if not raw:
+    skip = len(BOM) if raw.startswith(BOM) else 0
+    if len(raw) == skip:
         raise CorpusError(f"corpus {where} is empty; give a text file with some characters in it")
     check_no_nul(raw, where)
     try:
-        return raw.decode("utf-8")
+        return raw[skip:].decode("utf-8")
     except UnicodeDecodeError as e:
+        at = skip + e.start
         raise CorpusError(
-            f"corpus {where} is not valid UTF-8: bad byte 0x{raw[e.start]:02x} "
-            f"at offset {e.start}; convert it to UTF-8 first"
+            f"corpus {where} is not valid UTF-8: bad byte 0x{raw[at]:02x} "
+            f"at offset {at}; convert it to UTF-8 first"
         ) from None
 
 

@@ -1,4 +1,5 @@
-"""The fast engine: compiled equivalents of the float64 reference.
+"""The fast engine: compiled equivalents of the float64 reference, for the
+seed's RNN and for GRU and LSTM stacks (chosen from the params, dispatch.py).
 
     train_chunk      nn.step.reference_chunk, all n updates in one compiled call
     loss_and_grads   nn.step.batch_loss_and_grads
@@ -11,7 +12,8 @@ Training runs in the dtype of ``state.params["W"]`` (float32 or float64);
 the loss is always accumulated in float64.
 """
 
-from .api import loss_and_grads, prime, synthesize, text_loss, train_chunk
+from .api import prime
+from .dispatch import loss_and_grads, synthesize, text_loss, train_chunk
 from .warmup import cache_ready, warmup
 
 __all__ = [

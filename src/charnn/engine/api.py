@@ -3,6 +3,8 @@ conversion, so every call reaches the kernels with one fixed signature
 per dtype (C-contiguous, writeable arrays, int32 ids).
 
 Shapes: K = vocabulary size, m = hidden size, T = seq_length, B = batch.
+reset_id: the end-of-document id at whose input the state restarts from
+zero (see nn.rnn); -1 for plain text.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def _hyper(cfg: OptimConfig) -> tuple[float, ...]:
 
 
 def train_chunk(
-    state, data: np.ndarray, n: int, T: int, clip: float, cfg: OptimConfig
+    state, data: np.ndarray, n: int, T: int, clip: float, cfg: OptimConfig, reset_id: int = -1
 ) -> np.ndarray:
     """Run up to n updates on data (B, L) in place on `state`, like
     updates.reference_chunk. The chunk must end within the epoch:
@@ -64,16 +66,18 @@ def train_chunk(
     updates done; fewer than n only when a loss was not finite."""
     if n <= 0:
         return np.empty(0)
-    args = train_args(state, data, n, T, clip, cfg)
+    args = train_args(state, data, n, T, clip, cfg, reset_id)
     done = kernels.train(*args)
-    counters, floats, losses = args[-3:]
+    counters, floats, losses = args[-4:-1]
     state.opt["t"], state.update, state.best_x, state.best_update = (int(v) for v in counters)
     state.smooth, state.best_smooth = float(floats[0]), float(floats[1])
     state.pointer += done * T
     return losses[:done]
 
 
-def train_args(state, data: np.ndarray, n: int, T: int, clip: float, cfg: OptimConfig) -> tuple:
+def train_args(
+    state, data: np.ndarray, n: int, T: int, clip: float, cfg: OptimConfig, reset_id: int = -1
+) -> tuple:
     """The arguments of kernels.train for train_chunk (see there)."""
     dtype = _dtype_of(state.params)
     B, L = data.shape
@@ -109,20 +113,21 @@ def train_args(state, data: np.ndarray, n: int, T: int, clip: float, cfg: OptimC
         counters,
         floats,
         np.empty(n),
+        int(reset_id),
     )
 
 
-def loss_and_grads(params: dict, X: np.ndarray, Y: np.ndarray, h: np.ndarray):
+def loss_and_grads(params: dict, X: np.ndarray, Y: np.ndarray, h: np.ndarray, reset_id: int = -1):
     """Mean over the B streams of the per-sequence loss, its gradients and h_T.
 
     X, Y: (B, T) ids; h: (B, m). Returns (loss, grads keyed like params,
     h_last (B, m)), computed in the dtype of params["W"].
     """
-    loss, grads, h_last = kernels.loss_and_grads(*loss_args(params, X, Y, h))
+    loss, grads, h_last = kernels.loss_and_grads(*loss_args(params, X, Y, h, reset_id))
     return float(loss), dict(zip(PARAM_NAMES, grads)), h_last
 
 
-def loss_args(params: dict, X, Y, h) -> tuple:
+def loss_args(params: dict, X, Y, h, reset_id: int = -1) -> tuple:
     """The arguments of kernels.loss_and_grads."""
     dtype = _dtype_of(params)
     K = params["c"].shape[0]
@@ -132,7 +137,7 @@ def loss_args(params: dict, X, Y, h) -> tuple:
     h = _contiguous(h, dtype)
     if h.shape != (X.shape[0], params["W"].shape[0]):
         raise ValueError(f"h has shape {h.shape}, expected {(X.shape[0], params['W'].shape[0])}")
-    return (*(_contiguous(params[k], dtype) for k in PARAM_NAMES), X, Y, h)
+    return (*(_contiguous(params[k], dtype) for k in PARAM_NAMES), X, Y, h, int(reset_id))
 
 
 def _float64_params(params: dict) -> list[np.ndarray]:
@@ -149,16 +154,25 @@ def synthesize(
     temperature: float = 1.0,
     top_k: int = 0,
     top_p: float = 1.0,
+    stop: int = -1,
 ) -> np.ndarray:
     """Generate n ids from hidden state h0 (m,) and input id x0, exactly as
-    sampling.synthesize does with the same rng state. Returns int64 (n,)."""
+    sampling.synthesize does with the same rng state (ending early after
+    the id `stop`). Returns int64 (n,) or shorter."""
     check_options(temperature, top_k, top_p)
     u = rng.random(n)
-    return kernels.synthesize(*synth_args(params, h0, x0, u, temperature, top_k, top_p))
+    return kernels.synthesize(*synth_args(params, h0, x0, u, temperature, top_k, top_p, stop))
 
 
 def synth_args(
-    params: dict, h0, x0: int, u: np.ndarray, temperature: float, top_k: int, top_p: float
+    params: dict,
+    h0,
+    x0: int,
+    u: np.ndarray,
+    temperature: float,
+    top_k: int,
+    top_p: float,
+    stop: int = -1,
 ) -> tuple:
     """The arguments of kernels.synthesize, with the uniforms u (n,) drawn."""
     K = params["c"].shape[0]
@@ -172,29 +186,34 @@ def synth_args(
         float(temperature),
         int(top_k),
         float(top_p),
+        int(stop),
     )
 
 
 def text_loss(
-    params: dict, ids: np.ndarray, h0: np.ndarray | None = None, chunk: int = 256
+    params: dict,
+    ids: np.ndarray,
+    h0: np.ndarray | None = None,
+    chunk: int = 256,
+    reset_id: int = -1,
 ) -> tuple[float, int]:
     """Total loss in nats of predicting ids[1:] from ids[:-1] from h0 (zero
     by default), like nn.rnn.text_loss. Returns (nats, characters).
 
     One stream, in blocks of `chunk` steps (the block size does not change
     the result; 256 keeps a block's states and logits in the L2 cache)."""
-    args = text_args(params, ids, h0, chunk)
+    args = text_args(params, ids, h0, chunk, reset_id)
     return float(kernels.text_loss(*args)), max(args[5].size - 1, 0)
 
 
-def text_args(params: dict, ids, h0, chunk: int) -> tuple:
+def text_args(params: dict, ids, h0, chunk: int, reset_id: int = -1) -> tuple:
     """The arguments of kernels.text_loss."""
     args = _float64_params(params)
     m, K = args[0].shape[0], args[4].shape[0]
     h = np.zeros(m) if h0 is None else _contiguous(h0, np.float64)
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
-    return (*args, _ids(np.ravel(ids), K), h, int(chunk))
+    return (*args, _ids(np.ravel(ids), K), h, int(chunk), int(reset_id))
 
 
 def prime(params: dict, h0, ids) -> tuple[np.ndarray, int]:

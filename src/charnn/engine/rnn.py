@@ -7,6 +7,10 @@ carried state), so the output layer and the weight gradients are single
 GEMMs over all T*S rows, and only the recurrence itself is stepped
 through time.
 
+``reset`` is the end-of-document id of nn.rnn (-1: plain text): a stream
+whose input x_t is that id steps from a zero state, and no gradient flows
+back through that step into h_{t-1}.
+
 The B streams are processed in groups of GROUP streams when B >= 2*GROUP
 (one group otherwise); the groups run in parallel (numba threads) and
 their gradients are summed in group order. The grouping depends on B
@@ -175,8 +179,9 @@ def _tanh_row(row, U, x, b, cf):
 
 
 @njit(cache=True, error_model="numpy")
-def forward(W, U, b, data, p, T, Hs, cf):
-    """h_t = tanh(W h_{t-1} + U[:, x_t] + b) for x_t = data[:, p+t], t < T.
+def forward(W, U, b, data, p, T, Hs, cf, reset):
+    """h_t = tanh(W h_{t-1} + U[:, x_t] + b) for x_t = data[:, p+t], t < T,
+    with h_{t-1} = 0 where x_t == reset.
 
     data (S, L) ids; Hs ((T+1)*S, m) with h_0 already in its first S rows.
     """
@@ -185,9 +190,16 @@ def forward(W, U, b, data, p, T, Hs, cf):
         prev = Hs[t * S : (t + 1) * S]
         cur = Hs[(t + 1) * S : (t + 2) * S]
         if S == 1:
-            _matvec(W, prev[0], cur[0])
+            if data[0, p + t] == reset:
+                cur[0, :] = 0.0
+            else:
+                _matvec(W, prev[0], cur[0])
         else:
             np.dot(prev, W.T, cur)
+            if reset >= 0:
+                for s in range(S):
+                    if data[s, p + t] == reset:
+                        cur[s, :] = 0.0
         for s in range(S):
             _tanh_row(cur[s], U, data[s, p + t], b, cf)
 
@@ -225,7 +237,14 @@ def _scale(row, f):
 
 
 @njit(cache=True, error_model="numpy")
-def output_loss(V, c, Hs, Y, q, T, G, cf, grad=True):
+def output_loss(V, c, Hs, Y, q, T, G):
+    """Logits o_t = V h_t + c, the summed loss and g_t = p_t - onehot(y_t)
+    in G (T*S, K), unscaled; targets y_t = Y[:, q+t]. The loss is float64."""
+    return _output_loss(V, c, Hs, Y, q, T, G, tanh_coefs(V), True)
+
+
+@njit(cache=True, error_model="numpy")
+def _output_loss(V, c, Hs, Y, q, T, G, cf, grad):
     """Logits o_t = V h_t + c, the summed loss and (when grad)
     g_t = p_t - onehot(y_t) in G (T*S, K), unscaled. Targets y_t = Y[:, q+t].
     Returns the loss summed over t and the S streams, in float64."""
@@ -246,13 +265,15 @@ def output_loss(V, c, Hs, Y, q, T, G, cf, grad=True):
 
 
 @njit(cache=True, error_model="numpy")
-def backward(W, V, Hs, data, p, T, G, dH, dA, tmp, grads):
+def backward(W, V, Hs, data, p, T, G, dH, dA, tmp, grads, reset):
     """Backpropagation through time from g in G (T*S, K).
 
     dh_t = V^T g_t + W^T da_{t+1};  da_t = dh_t (1 - h_t^2).
     dH, dA: (T*S, m) and tmp (S, m) work buffers; grads = (dW, dUT (K, m),
     dV, db, dc) are overwritten with the gradients of the summed loss
     (dU transposed so that its scatter-add by input id is contiguous).
+    With reset >= 0 the rows of Hs holding a state that a reset replaced by
+    zero are zeroed (the state those steps read) before dW is formed.
     """
     S, m = data.shape[0], W.shape[0]
     dW, dUT, dV, db, dc = grads
@@ -261,18 +282,24 @@ def backward(W, V, Hs, data, p, T, G, dH, dA, tmp, grads):
         lo, hi = t * S, (t + 1) * S
         if t < T - 1:
             if S == 1:
-                _vecmat_add(dA[hi], W, dH[lo])
+                if data[0, p + t + 1] != reset:
+                    _vecmat_add(dA[hi], W, dH[lo])
             else:
                 np.dot(dA[hi : hi + S], W, tmp)
                 for s in range(S):
-                    for i in range(m):
-                        dH[lo + s, i] += tmp[s, i]
+                    if data[s, p + t + 1] != reset:
+                        for i in range(m):
+                            dH[lo + s, i] += tmp[s, i]
         for r in range(lo, hi):
             for i in range(m):
                 h = Hs[r + S, i]
                 dA[r, i] = dH[r, i] * (1.0 - h * h)
-    np.dot(dA.T, Hs[: T * S], dW)
     np.dot(G.T, Hs[S : (T + 1) * S], dV)
+    if reset >= 0:
+        for r in range(T * S):
+            if data[r % S, p + r // S] == reset:
+                Hs[r, :] = 0.0
+    np.dot(dA.T, Hs[: T * S], dW)
     _column_sums(dA, db)
     _column_sums(G, dc)
     dUT[:] = 0.0
@@ -342,7 +369,7 @@ def work_buffers(G, S, T, K, m, dtype_like):
 
 
 @njit(cache=True, error_model="numpy")
-def _group_pass(W, U, V, b, c, data, h, p, T, s0, s1, g, bufs, cf):
+def _group_pass(W, U, V, b, c, data, h, p, T, s0, s1, g, bufs, cf, reset):
     """Forward, loss and backward of streams s0 .. s1-1 from h, in the
     buffers of group g; returns their summed loss (float64)."""
     Hs, Gr, dH, dA, tmp, grads = bufs
@@ -351,32 +378,37 @@ def _group_pass(W, U, V, b, c, data, h, p, T, s0, s1, g, bufs, cf):
     hs = Hs[g, : (T + 1) * S]
     gr, dh, da = Gr[g, : T * S], dH[g, : T * S], dA[g, : T * S]
     hs[:S] = h[s0:s1]
-    forward(W, U, b, d, p, T, hs, cf)
-    total = output_loss(V, c, hs, d, p + 1, T, gr, cf)
+    forward(W, U, b, d, p, T, hs, cf, reset)
+    total = _output_loss(V, c, hs, d, p + 1, T, gr, cf, True)
     mine = (grads[0][g], grads[1][g], grads[2][g], grads[3][g], grads[4][g])
-    backward(W, V, hs, d, p, T, gr, dh, da, tmp[g, :S], mine)
+    backward(W, V, hs, d, p, T, gr, dh, da, tmp[g, :S], mine, reset)
     return total
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
-def _groups_parallel(W, U, V, b, c, data, h, p, T, starts, Hs, Gr, dH, dA, tmp, grads, totals):
+def _groups_parallel(
+    W, U, V, b, c, data, h, p, T, starts, Hs, Gr, dH, dA, tmp, grads, totals, reset
+):
     # parallel regions take arrays, not tuples of them: unpacked here
     dW, dUT, dV, db, dc = grads
     for g in prange(starts.size - 1):
         bufs = (Hs, Gr, dH, dA, tmp, (dW, dUT, dV, db, dc))
         cf = tanh_coefs(W)
-        totals[g] = _group_pass(W, U, V, b, c, data, h, p, T, starts[g], starts[g + 1], g, bufs, cf)
+        s0, s1 = starts[g], starts[g + 1]
+        totals[g] = _group_pass(W, U, V, b, c, data, h, p, T, s0, s1, g, bufs, cf, reset)
 
 
 @njit(cache=True, error_model="numpy")
-def batch_pass(W, U, V, b, c, data, h, p, T, starts, bufs, cf, totals):
+def batch_pass(W, U, V, b, c, data, h, p, T, starts, bufs, cf, totals, reset):
     """Forward and backward of every group; the gradients summed in group
     order end in the buffers of group 0. Returns the summed loss."""
     G = starts.size - 1
     if G == 1:
-        return _group_pass(W, U, V, b, c, data, h, p, T, 0, starts[1], 0, bufs, cf)
+        return _group_pass(W, U, V, b, c, data, h, p, T, 0, starts[1], 0, bufs, cf, reset)
     Hs, Gr, dH, dA, tmp, grads = bufs
-    _groups_parallel(W, U, V, b, c, data, h, p, T, starts, Hs, Gr, dH, dA, tmp, grads, totals)
+    _groups_parallel(
+        W, U, V, b, c, data, h, p, T, starts, Hs, Gr, dH, dA, tmp, grads, totals, reset
+    )
     total = 0.0
     for g in range(G):
         total += totals[g]
@@ -391,7 +423,7 @@ def batch_pass(W, U, V, b, c, data, h, p, T, starts, bufs, cf, totals):
 
 
 @njit(cache=True, error_model="numpy")
-def loss_and_grads(W, U, V, b, c, X, Y, h):
+def loss_and_grads(W, U, V, b, c, X, Y, h, reset):
     """Mean loss over the B streams of inputs X (B, T) and targets Y (B, T),
     its gradients (dW, dU, dV, db, dc) and h_T (B, m), starting from h (B, m)."""
     (B, T), K, m = X.shape, V.shape[0], W.shape[0]
@@ -399,18 +431,19 @@ def loss_and_grads(W, U, V, b, c, X, Y, h):
     Hs, Gr, dH, dA, tmp, grads = work_buffers(1, B, T, K, m, W)
     cf = tanh_coefs(W)
     Hs[0, :B] = h
-    forward(W, U, b, X, 0, T, Hs[0], cf)
-    total = output_loss(V, c, Hs[0], Y, 0, T, Gr[0], cf)
+    forward(W, U, b, X, 0, T, Hs[0], cf, reset)
+    total = _output_loss(V, c, Hs[0], Y, 0, T, Gr[0], cf, True)
     dW, dUT, dV, db, dc = grads[0][0], grads[1][0], grads[2][0], grads[3][0], grads[4][0]
-    backward(W, V, Hs[0], X, 0, T, Gr[0], dH[0], dA[0], tmp[0], (dW, dUT, dV, db, dc))
+    backward(W, V, Hs[0], X, 0, T, Gr[0], dH[0], dA[0], tmp[0], (dW, dUT, dV, db, dc), reset)
     return (total / B, (dW / B, dUT.T / B, dV / B, db / B, dc / B), Hs[0, T * B :].copy())
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def text_loss(W, U, V, b, c, ids, h, chunk):
+def text_loss(W, U, V, b, c, ids, h, chunk, reset):
     """Summed loss of predicting ids[1:] from ids[:-1], from h (m,), in
     blocks of `chunk` steps: the recurrence is stepped, then the output
-    layer and the log-softmax of the whole block are one GEMM and a loop."""
+    layer and the log-softmax of the whole block are one GEMM and a loop;
+    the state restarts from zero at input `reset`."""
     K, m = V.shape[0], W.shape[0]
     data = ids.reshape((1, ids.size))
     W, V = _aligned_copy(W), _aligned_copy(V)
@@ -421,8 +454,8 @@ def text_loss(W, U, V, b, c, ids, h, chunk):
     total = 0.0
     for p in range(0, ids.size - 1, chunk):
         T = min(chunk, ids.size - 1 - p)
-        forward(W, U, b, data, p, T, Hs, cf)
-        total += output_loss(V, c, Hs, data, p + 1, T, O[:T], cf, False)
+        forward(W, U, b, data, p, T, Hs, cf, reset)
+        total += _output_loss(V, c, Hs, data, p + 1, T, O[:T], cf, False)
         Hs[0] = Hs[T]
     return total
 
@@ -435,7 +468,7 @@ def prime(W, U, b, ids, h):
     Hs[0] = h
     cf = tanh_coefs(W)
     for p in range(ids.size):
-        forward(W, U, b, data, p, 1, Hs, cf)
+        forward(W, U, b, data, p, 1, Hs, cf, -1)
         Hs[0] = Hs[1]
     return Hs[0].copy()
 
@@ -475,9 +508,25 @@ def _apply(theta, g, mom, vel, B, clip, code, hyper, t):
 
 @njit(cache=True, error_model="numpy", nogil=True)
 def train(
-    params, moms, vels, best, h, best_h, data, n, T, clip, code, hyper, counters, floats, losses
+    params,
+    moms,
+    vels,
+    best,
+    h,
+    best_h,
+    data,
+    n,
+    T,
+    clip,
+    code,
+    hyper,
+    counters,
+    floats,
+    losses,
+    reset,
 ):
-    """Up to n updates of updates.reference_chunk on data (B, n*T + 1).
+    """Up to n updates of updates.reference_chunk on data (B, n*T + 1),
+    resetting the state at input `reset` (-1: never).
 
     params, moms, vels, best: (W, U, V, b, c) tuples, updated in place
     (W, U, V through aligned working copies, written back at the end);
@@ -499,7 +548,7 @@ def train(
     done = 0
     for it in range(n):
         p = it * T
-        loss = batch_pass(W, U, V, b, c, data, h, p, T, starts, bufs, cf, totals) / B
+        loss = batch_pass(W, U, V, b, c, data, h, p, T, starts, bufs, cf, totals, reset) / B
         if not math.isfinite(loss):
             break
         smooth = loss if update == 0 else 0.999 * smooth + 0.001 * loss
@@ -541,6 +590,8 @@ def _choose(o, u, temperature, top_k, top_p):
     if temperature == 0:
         return np.argmax(o)
     s = o / temperature
+    if not np.isfinite(s.max()):  # a tiny temperature: its limit, greedy
+        return np.argmax(o)
     e = np.exp(s - s.max())
     q = e / e.sum()
     if top_k > 0 or top_p < 1.0:
@@ -557,8 +608,9 @@ def _choose(o, u, temperature, top_k, top_p):
 
 
 @njit(cache=True, error_model="numpy")
-def synthesize(W, U, V, b, c, h0, x0, u, temperature, top_k, top_p):
-    """Ids (n,) drawn one step at a time from h0 (m,), input x0, uniforms u (n,)."""
+def synthesize(W, U, V, b, c, h0, x0, u, temperature, top_k, top_p, stop):
+    """Ids (n,) drawn one step at a time from h0 (m,), input x0, uniforms u (n,);
+    fewer, ending with `stop`, when that id is drawn."""
     m, K = W.shape[0], V.shape[0]
     cf = tanh_coefs(W)
     h, a, o = h0.copy(), np.empty(m, W.dtype), np.empty(K, W.dtype)
@@ -572,4 +624,6 @@ def synthesize(W, U, V, b, c, h0, x0, u, temperature, top_k, top_p):
         o += c
         x = _choose(o, u[i], temperature, top_k, top_p)
         out[i] = x
+        if x == stop:
+            return out[: i + 1]
     return out

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..nn.optim import OptimConfig
+from ..nn.optim import OptimConfig, init_state
 from ..nn.rnn import init_params
 from ..nn.step import TrainState
-from . import api
+from . import api, cells, stack_run
 from . import rnn as kernels
 
 
@@ -29,6 +29,38 @@ def _example_calls(dtype) -> list[tuple]:
         (kernels.synthesize, api.synth_args(params, np.zeros(m), 0, rng.random(2), 1.0, 2, 0.9)),
         (kernels.text_loss, api.text_args(params, data[0], None, 4)),
         (kernels.prime, api.prime_args(params, np.zeros(m), data[0])),
+        *_gated_calls(dtype, data),
+    ]
+
+
+def _gated_calls(dtype, data) -> list[tuple]:
+    """The gated stacks' (dispatcher, args): one signature serves both
+    cells, every size and depth."""
+    K, m, B, T = 3, 2, 1, 2
+    rng = np.random.default_rng(0)
+    params = {
+        "W": rng.standard_normal((4 * m, m)),
+        "U": rng.standard_normal((4 * m, K)),
+        "b": np.zeros(4 * m),
+        "V": rng.standard_normal((K, m)),
+        "c": np.zeros(K),
+    }
+    params = {k: v.astype(dtype) for k, v in params.items()}
+    S = cells.state_size(params)
+    state = TrainState(
+        params=params,
+        opt=init_state(params),
+        h=np.zeros((B, S), dtype),
+        best_params={k: v.copy() for k, v in params.items()},
+        best_h=np.zeros(S, dtype),
+    )
+    train_args, _ = cells.train_args(state, data, 1, T, 5.0, OptimConfig())
+    return [
+        (stack_run.train, train_args),
+        (stack_run.loss_and_grads, cells.loss_args(params, data[:, :T], data[:, 1:], None)),
+        (stack_run.synthesize, cells.synth_args(params, None, 0, rng.random(2), 1.0, 2, 0.9)),
+        (stack_run.text_loss, cells.text_args(params, data[0], None, 4)),
+        (stack_run.text_loss, cells.text_args(params, data[0], None, 4, dtype)),
     ]
 
 

@@ -1,10 +1,16 @@
-"""Analytic gradients against centred finite differences.
+"""Analytic gradients against centred finite differences, for every cell
+and depth, the initial states included.
 
-For each checked entry theta_i the numerical gradient is
+For each checked entry theta_i (a parameter, or an entry of the initial
+state: h0, c0 of layer 0, h0_1, c0_1 of layer 1, ...) the numerical gradient
+is the fourth-order centred difference, with D(s) = L(theta + s e_i) - L(theta - s e_i),
 
-    n_i = (L(theta + h e_i) - L(theta - h e_i)) / (2 h)
+    n_i = (8 D(h) - D(2h)) / (12 h)           error O(h^4), h = 1e-3
 
-and the error is relative, floored so exact zeros compare cleanly:
+so h can be large enough that rounding stays far below the 1e-6 bar even
+for small entries of a gated cell's gradient (the two-point formula's
+O(h^2) error forces a small h, and its rounding then shows). The error is
+relative, floored so exact zeros compare cleanly:
 
     rel_i = |a_i - n_i| / max(|a_i| + |n_i|, tiny)
 """
@@ -15,9 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import rnn
+from . import rnn, stack
 
 TINY = 1e-30
+STEP = 1e-3
 
 
 @dataclass(frozen=True)
@@ -51,22 +58,29 @@ def loss_difference(O_plus: np.ndarray, O_minus: np.ndarray, targets) -> float:
 
 
 def numerical_grad(
-    params: dict, name: str, index: tuple, inputs, targets, h0, step: float = 1e-5
+    params: dict, name: str, index: tuple, inputs, targets, state0, step: float = STEP
 ) -> float:
-    """Centred difference of the sequence loss with respect to one entry.
+    """Fourth-order centred difference of the sequence loss for one entry.
 
-    name may be 'h0' to differentiate with respect to the initial state.
+    name is a parameter or a part of the initial state (see
+    `stack.state_parts`: h0, c0, h0_1, ...); state0 (S,) is that state.
     """
-    target = h0 if name == "h0" else params[name]
-    old = target[index]
+    parts = stack.state_parts(params)
+    if name in parts:
+        target, index = state0, (parts[name].start + index[0],)
+    else:
+        target = params[name]
+    old, D = target[index], []
     try:
-        target[index] = old + step
-        O_plus = rnn.forward(params, inputs, h0)["O"]
-        target[index] = old - step
-        O_minus = rnn.forward(params, inputs, h0)["O"]
+        for s in (step, 2 * step):
+            target[index] = old + s
+            O_plus = stack.forward(params, inputs, state0)["O"]
+            target[index] = old - s
+            O_minus = stack.forward(params, inputs, state0)["O"]
+            D.append(loss_difference(O_plus, O_minus, targets))
     finally:
         target[index] = old
-    return loss_difference(O_plus, O_minus, targets) / (2 * step)
+    return (8 * D[0] - D[1]) / (12 * step)
 
 
 def entries(shape: tuple[int, ...], max_entries: int, rng: np.random.Generator) -> list[tuple]:
@@ -84,43 +98,56 @@ def check(
     params: dict,
     inputs,
     targets,
-    h0,
+    state0,
     rng: np.random.Generator,
     max_entries: int = 100_000,
-    step: float = 1e-5,
+    step: float = STEP,
     bar: float = 1e-6,
     with_h0: bool = True,
 ) -> list[Row]:
-    """Compare analytic and numerical gradients; one Row per parameter.
+    """Compare analytic and numerical gradients; one Row per parameter, in
+    the canonical order, then (with_h0) one per part of the initial state.
 
     Every entry is checked unless an array has more than max_entries, then
-    a random sample of that many is. params, h0 are float64 and restored.
+    a random sample of that many is. params, state0 (S,) are float64 and
+    restored.
     """
     inputs = np.asarray(inputs, dtype=np.intp)
     targets = np.asarray(targets, dtype=np.intp)
-    h0 = np.array(h0, dtype=np.float64)
-    _, grads, _ = rnn.loss_and_grads_h0(params, inputs, targets, h0)
-    names = list(rnn.PARAM_NAMES) + (["h0"] if with_h0 else [])
+    state0 = np.array(state0, dtype=np.float64)
+    _, grads, dstate, _ = stack.loss_and_grads_state(params, inputs, targets, state0)
+    parts = stack.state_parts(params) if with_h0 else {}
+    grads.update({name: dstate[part] for name, part in parts.items()})
+    a = stack.describe(params)
+    names = list(stack.param_shapes(a.K, a.m, a.cell, a.layers)) + list(parts)
     rows = []
     for name in names:
         shape = grads[name].shape
         idx = entries(shape, max_entries, rng)
-        a = np.array([grads[name][i] for i in idx])
-        n = np.array([numerical_grad(params, name, i, inputs, targets, h0, step) for i in idx])
-        rel = relative_error(a, n)
-        max_rel = float(rel.max())
-        rows.append(Row(name, shape, len(idx), float(np.abs(a - n).max()), max_rel, max_rel < bar))
+        an = np.array([grads[name][i] for i in idx])
+        n = np.array([numerical_grad(params, name, i, inputs, targets, state0, step) for i in idx])
+        max_rel = float(relative_error(an, n).max())
+        rows.append(Row(name, shape, len(idx), float(np.abs(an - n).max()), max_rel, max_rel < bar))
     return rows
 
 
 def check_on_text(
-    vocab, text: str, m: int, T: int, seed: int, sig: float = 0.01, max_entries: int = 2000
+    vocab,
+    text: str,
+    m: int,
+    T: int,
+    seed: int,
+    sig: float | None = None,
+    max_entries: int = 2000,
+    cell: str = "rnn",
+    layers: int = 1,
 ) -> tuple[list[Row], int]:
-    """Check a fresh model (K from vocab, hidden size m) on the first T+1
-    characters of text, from a random non-zero h0. Returns (rows, T used)."""
+    """Check a fresh model (K from vocab, hidden size m, the cell's default
+    sig unless given) on the first T+1 characters of text, from a random
+    non-zero initial state, uniform in [-0.5, 0.5). Returns (rows, T used)."""
     rng = np.random.default_rng(seed)
-    params = rnn.init_params(vocab.size, m, rng, sig)
-    h0 = rng.uniform(-0.5, 0.5, m)
+    params = stack.init_params(vocab.size, m, rng, sig, cell, layers)
+    state0 = rng.uniform(-0.5, 0.5, stack.describe(params).state_size)
     ids = vocab.encode(text[: T + 1])
-    rows = check(params, ids[:-1], ids[1:], h0, rng, max_entries=max_entries)
+    rows = check(params, ids[:-1], ids[1:], state0, rng, max_entries=max_entries)
     return rows, len(ids) - 1

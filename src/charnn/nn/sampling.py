@@ -1,10 +1,13 @@
 """Synthesizing text: temperature, top-k and nucleus (top-p) sampling, priming.
 
-At each step the network runs one time step from (h, x), turns the logits o
+At each step the network runs one time step from (h, x), h being the whole
+recurrent state (S,) of any cell and depth (see `arch.py`; the hidden vector
+for the seed's RNN), turns the logits o
 into a distribution and draws the next id, which becomes the next input:
 
     temperature 0       -> argmax of o (greedy; the lowest id wins a tie)
-    otherwise           -> p = softmax(o / temperature)
+    otherwise           -> p = softmax(o / temperature), or greedy when o / temperature
+                           overflows (a tiny temperature: the limit is greedy)
     top_k > 0           -> keep the k most probable ids
     top_p < 1           -> keep the smallest set of most probable ids whose
                            mass reaches top_p of what is left (at least one)
@@ -13,14 +16,16 @@ Ties in probability rank the lower id first. The kept mass q is sampled
 exactly by inverse CDF over ids in ascending order: with u ~ U[0, 1) the
 choice is the first id whose cumulative q exceeds u * sum(q). One uniform
 is drawn per character (all n at once), greedy or not, so the fast path
-consumes the same random numbers and picks the same ids.
+consumes the same random numbers and picks the same ids. With ``stop`` (an
+id, -1 for none) generation ends early once that id is drawn; the n
+uniforms are drawn all the same.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import rnn
+from . import rnn, stack
 
 
 def filter_probs(p: np.ndarray, top_k: int = 0, top_p: float = 1.0) -> np.ndarray:
@@ -42,9 +47,11 @@ def choose(
     o: np.ndarray, u: float, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0
 ) -> int:
     """Pick the next id from logits o (K,) with the uniform draw u."""
-    if temperature == 0:
+    with np.errstate(over="ignore"):
+        z = o / temperature if temperature > 0 else o
+    if temperature == 0 or not np.isfinite(z.max()):
         return int(np.argmax(o))
-    q = filter_probs(rnn.softmax(o / temperature), top_k, top_p)
+    q = filter_probs(rnn.softmax(z), top_k, top_p)
     cdf = np.cumsum(q)
     idx = int(np.searchsorted(cdf, u * cdf[-1], side="right"))
     return min(idx, len(q) - 1)
@@ -69,10 +76,12 @@ def synthesize(
     temperature: float = 1.0,
     top_k: int = 0,
     top_p: float = 1.0,
+    stop: int = -1,
 ) -> np.ndarray:
-    """Generate n ids starting from hidden state h0 (m,) and input id x0.
+    """Generate n ids starting from the state h0 (S,) and input id x0.
 
-    Reference implementation; returns an int array (n,) not including x0.
+    Reference implementation; returns an int array (n,) not including x0,
+    or shorter, ending with `stop`, when that id is drawn.
     """
     check_options(temperature, top_k, top_p)
     u = rng.random(n)
@@ -80,9 +89,11 @@ def synthesize(
     x = int(x0)
     out = np.empty(n, dtype=np.int64)
     for i in range(n):
-        h, o = rnn.step(params, h, x)
+        h, o = stack.step(params, h, x)
         x = choose(o, u[i], temperature, top_k, top_p)
         out[i] = x
+        if x == stop:
+            return out[: i + 1]
     return out
 
 
@@ -94,5 +105,5 @@ def prime(params: dict, h0, ids: np.ndarray) -> tuple[np.ndarray, int]:
     """
     h = np.asarray(h0, dtype=np.float64)
     for x in ids[:-1]:
-        h, _ = rnn.step(params, h, int(x))
+        h, _ = stack.step(params, h, int(x))
     return h, int(ids[-1])

@@ -13,6 +13,16 @@ ids, viewed as ``data (B, L)``; every stream reads the same offset p:
     clip g element-wise to [-clip, clip], then the optimizer step
     h <- h_T (carried to the next update); p <- p + T
 
+h is each stream's whole recurrent state, (B, S): for the seed's RNN the
+hidden vector (S = m); for any cell and depth the flat vector of its layers'
+states (see `arch.py`). With dropout p > 0 (models of two or more layers),
+each update draws the masks of stream 0, then stream 1, ..., from the rng
+given (`stack.dropout_masks`); without it nothing is drawn.
+
+Documents: with reset_id >= 0 (the end-of-document id), each stream's state
+is zeroed before every step whose input is reset_id (see nn.rnn), so a
+sequence may hold the end of one document and the start of the next.
+
 An epoch ends when p + T + 1 > L: the caller then sets p = 0 and h = 0
 (`start_epoch`). A chunk never crosses an epoch boundary. A non-finite loss
 stops the chunk before the update, leaving the parameters as they were.
@@ -28,12 +38,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import optim, rnn
+from . import optim, stack
 
 
 @dataclass
 class TrainState:
-    """Everything that changes while training; h has shape (B, m)."""
+    """Everything that changes while training; h has shape (B, S), best_h (S,)."""
 
     params: dict
     opt: dict
@@ -50,14 +60,14 @@ class TrainState:
 
     @classmethod
     def fresh(cls, params: dict, batch_size: int) -> TrainState:
-        m = params["W"].shape[0]
+        S = stack.describe(params).state_size
         dtype = params["W"].dtype
         return cls(
             params=params,
             opt=optim.init_state(params),
-            h=np.zeros((batch_size, m), dtype=dtype),
+            h=np.zeros((batch_size, S), dtype=dtype),
             best_params={k: v.copy() for k, v in params.items()},
-            best_h=np.zeros(m, dtype=dtype),
+            best_h=np.zeros(S, dtype=dtype),
         )
 
     def start_epoch(self) -> None:
@@ -103,34 +113,57 @@ def track(state: TrainState, loss: float, h_last: np.ndarray, x_next: int) -> No
         state.best_update = state.update
 
 
-def batch_loss_and_grads(params: dict, X: np.ndarray, Y: np.ndarray, h: np.ndarray):
+def batch_loss_and_grads(
+    params: dict,
+    X: np.ndarray,
+    Y: np.ndarray,
+    h: np.ndarray,
+    dropout: float = 0.0,
+    rng: np.random.Generator | None = None,
+    reset_id: int = -1,
+):
     """Mean over the B streams of the per-sequence loss and its gradients.
 
-    X, Y: (B, T) ids; h: (B, m). Returns (loss, grads, h_last (B, m)).
+    X, Y: (B, T) ids; h: (B, S). Returns (loss, grads, h_last (B, S)).
     """
-    B = X.shape[0]
+    B, T = X.shape
+    a = stack.describe(params)
     total, grads, h_last = 0.0, None, np.empty_like(h)
     for s in range(B):
-        loss, g, h_last[s] = rnn.loss_and_grads(params, X[s], Y[s], h[s])
+        masks = stack.dropout_masks(rng, dropout, a.layers, T, a.m) if dropout else None
+        loss, g, h_last[s] = stack.loss_and_grads(params, X[s], Y[s], h[s], masks, reset_id)
         total += loss
         grads = g if grads is None else {k: grads[k] + g[k] for k in g}
     return total / B, {k: v / B for k, v in grads.items()}, h_last
 
 
 def reference_chunk(
-    state: TrainState, data: np.ndarray, n: int, T: int, clip: float, cfg: optim.OptimConfig
+    state: TrainState,
+    data: np.ndarray,
+    n: int,
+    T: int,
+    clip: float,
+    cfg: optim.OptimConfig,
+    dropout: float = 0.0,
+    rng: np.random.Generator | None = None,
+    reset_id: int = -1,
 ) -> np.ndarray:
-    """Run up to n updates (never past the epoch end) on data (B, L), float64.
+    """Run up to n updates (never past the epoch end) on data (B, L), float64,
+    resetting the state at every input reset_id (-1: plain text).
 
     Returns the losses of the updates done; fewer than n only when a loss
-    was not finite (that update is not applied).
+    was not finite (that update is not applied). dropout > 0 needs rng.
     """
     check_chunk(state.pointer, n, T, data.shape[1])
+    if dropout and rng is None:
+        raise ValueError("dropout needs the rng its masks are drawn from")
     losses = []
     for _ in range(n):
         p = state.pointer
         X, Y = data[:, p : p + T], data[:, p + 1 : p + T + 1]
-        loss, grads, h_last = batch_loss_and_grads(state.params, X, Y, state.h)
+        loss, grads, h_last = batch_loss_and_grads(
+            state.params, X, Y, state.h, dropout, rng, reset_id
+        )
         if not math.isfinite(loss):
             break
         track(state, loss, h_last[0], Y[0, -1])

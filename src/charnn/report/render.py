@@ -17,6 +17,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..data.documents import END, END_MARK
 from ..fsio import atomic_write
 
 # Categories that render as nothing, move the cursor, or reorder text
@@ -73,7 +74,10 @@ class Document:
 # -- making characters visible ---------------------------------------------
 def marker(ch: str) -> str:
     """The visible stand-in of a hidden character: its code point in angle
-    brackets. (Control pictures such as U+2407 are missing from many fonts.)"""
+    brackets, or ⟨end⟩ for the end-of-document symbol U+0000. (Control
+    pictures such as U+2407 are missing from many fonts.)"""
+    if ch == END:
+        return END_MARK
     return f"\u27e8U+{ord(ch):04X}\u27e9"
 
 

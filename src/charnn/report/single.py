@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CharnnError, CheckpointError
-from ..run import rundir
+from ..run import identity, rundir
+from .documents import data_blocks, sample_note
 from .render import Chars, Document, Image, Para, Section, Table, Text, char_label, write_doc
 from .summary import best_counters, fmt, summarize
 
@@ -47,6 +48,7 @@ def data_section(info: dict, text: str | None, note: str) -> Section:
     ]
     blocks = [
         Table(["quantity", "value"], rows, key="data-table"),
+        *data_blocks(info),
         Para(
             f"The vocabulary: the K = {len(vocab)} distinct characters in code-point order "
             "(whitespace, control and non-ASCII characters are named)."
@@ -95,12 +97,14 @@ def initial_params(info: dict) -> dict:
 def untrained_section(info: dict, text: str | None) -> Section:
     from ..data.vocab import Vocab
     from ..nn.sampling import synthesize
+    from ..nn.stack import describe
 
     cfg = info["config"]
     vocab = Vocab.from_chars(info["vocab"])
     params = initial_params(info)
     n = cfg["sample_length"] or 200
-    x0 = vocab.index.get(text[0], 0) if text else 0
+    # a document-mode run starts every text at the end symbol, id 0
+    x0 = vocab.index.get(text[0], 0) if text and not info.get("documents") else 0
     # A generator of its own, so these draws never depend on training's.
     rng = np.random.default_rng([cfg["seed"], 1])
     first = " ".join(filter(None, char_label(vocab.chars[x0])))
@@ -112,7 +116,7 @@ def untrained_section(info: dict, text: str | None) -> Section:
         )
     ]
     for i in range(UNTRAINED_SAMPLES):
-        ids = synthesize(params, np.zeros(cfg["hidden"]), x0, n, rng)
+        ids = synthesize(params, np.zeros(describe(params).state_size), x0, n, rng)
         blocks.append(Text(vocab.decode(ids), f"Untrained sample {i + 1}:"))
     return Section("untrained", "3. Text from the randomly initialized network", blocks)
 
@@ -132,7 +136,7 @@ def gradcheck_text(folder: Path, info: dict, text: str | None, T: int) -> tuple[
 
 def gradcheck_section(folder: Path, info: dict, text: str | None) -> Section:
     from ..data.vocab import Vocab
-    from ..nn.gradcheck import check_on_text
+    from ..nn.gradcheck import STEP, check_on_text
 
     cfg = info["config"]
     vocab = Vocab.from_chars(info["vocab"])
@@ -148,8 +152,10 @@ def gradcheck_section(folder: Path, info: dict, text: str | None) -> Section:
                 )
             ],
         )
-    m = 5
-    rows, T = check_on_text(vocab, source, m=m, T=cfg["seq_length"], seed=cfg["seed"])
+    m, cell, layers = 5, cfg.get("cell", "rnn"), cfg.get("layers", 1)
+    rows, T = check_on_text(
+        vocab, source, m=m, T=cfg["seq_length"], seed=cfg["seed"], cell=cell, layers=layers
+    )
     table = [
         [
             r.name,
@@ -167,9 +173,10 @@ def gradcheck_section(folder: Path, info: dict, text: str | None) -> Section:
         "4. Gradient check",
         [
             Para(
-                f"Analytic gradients of the sequence loss against centred finite differences "
-                f"(step 1e-5) for a fresh network with m = {m}, K = {vocab.size}, T = {T}, on "
-                f"{where}, from a random non-zero h0, float64. Relative error "
+                f"Analytic gradients of the sequence loss against fourth-order centred "
+                f"differences (step {STEP:g}) for a fresh {cell} network of {layers} layer(s) "
+                f"with m = {m}, K = {vocab.size}, T = {T}, on {where}, from a random non-zero "
+                "initial state, float64. Relative error "
                 "|a − n| / max(|a| + |n|, 1e-30); an entry passes below 1e-6."
             ),
             Table(
@@ -235,7 +242,8 @@ def evolution_section(samples: list[dict]) -> Section:
     for smp in samples:
         loss = smp.get("smooth_loss")
         loss = "n/a, before the first update" if loss is None else fmt(float(loss))
-        blocks.append(Text(smp["text"], f"After {smp['update']} updates (smoothed loss {loss}):"))
+        caption = f"After {smp['update']} updates (smoothed loss {loss}{sample_note(smp)}):"
+        blocks.append(Text(smp["text"], caption))
     if not samples:
         blocks.append(Para("The run has no samples (samples.jsonl is empty or missing)."))
     return Section("evolution", "6. Text evolution", blocks)
@@ -296,6 +304,7 @@ def outcome_section(info: dict, s: dict) -> Section:
 def build(folder: Path) -> Document:
     """The report of the run in folder as a Document."""
     info = rundir.read_config(folder)
+    identity.check_folder(folder)
     text, note = load_corpus_text(info)
     try:
         s, samples = summarize(rundir.read_metrics(folder)), rundir.read_samples(folder)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
-from ..nn import rnn, sampling, step
+from ..nn import sampling, stack, step
+from .config import TrainConfig, fast_engine_runs
 
 LN2 = math.log(2.0)
 
@@ -17,15 +20,21 @@ LN2 = math.log(2.0)
 class Backend:
     """The three operations a run needs, from one implementation."""
 
+    # train_chunk and text_loss take reset_id=, synthesize stop=: the
+    # end-of-document id (-1 for plain text), see nn.rnn and nn.sampling
     train_chunk: Callable  # (state, data (B, L), n, T, clip, optim) -> losses (n,)
-    synthesize: Callable  # (params, h (m,), x, n, rng, ...) -> ids (n,)
+    synthesize: Callable  # (params, h (S,), x, n, rng, ...) -> ids (n,)
     text_loss: Callable  # (params, ids) -> (nats, characters)
 
 
-def backend(engine: str) -> Backend:
-    """The fast compiled engine, or the readable reference ("reference")."""
-    if engine == "reference":
-        return Backend(step.reference_chunk, sampling.synthesize, rnn.text_loss)
+def backend(cfg: TrainConfig, rng: np.random.Generator | None = None) -> Backend:
+    """The fast compiled engine, or the readable reference (engine "reference").
+    rng: the run's generator, which draws the dropout masks."""
+    if cfg.engine == "reference":
+        chunk = step.reference_chunk
+        if cfg.dropout:
+            chunk = partial(step.reference_chunk, dropout=cfg.dropout, rng=rng)
+        return Backend(chunk, sampling.synthesize, stack.text_loss)
     from .. import engine as fast
 
     return Backend(fast.train_chunk, fast.synthesize, fast.text_loss)
@@ -45,8 +54,17 @@ def use_threads(engine: str, n: int, B: int) -> int:
     return engine_threads(n, B)
 
 
-def validate(impl: Backend, params: dict, val: np.ndarray) -> tuple[float, float]:
+def for_model(cfg: TrainConfig) -> Backend:
+    """Sampling and scoring for a model of cfg: the fast engine where it runs
+    that model, else the reference."""
+    fast = fast_engine_runs(cfg.cell, cfg.layers)
+    return backend(dataclasses.replace(cfg, engine="fast" if fast else "reference", dropout=0.0))
+
+
+def validate(
+    impl: Backend, params: dict, val: np.ndarray, reset_id: int = -1
+) -> tuple[float, float]:
     """(nats per char, bits per char) on the held-out ids from a zero state."""
-    nats, count = impl.text_loss(params, val)
+    nats, count = impl.text_loss(params, val, reset_id=reset_id)
     per_char = nats / max(count, 1)
     return per_char, per_char / LN2

@@ -6,10 +6,12 @@ and everything that is not an array). Saving writes a temporary file in
 the same folder, flushes and fsyncs it, then renames it over the old one,
 so a crash at any moment leaves the previous checkpoint whole.
 
-Loading never unpickles and never trusts a header: every member's dtype
-must be a plain number type, its declared shape must be the one the
-metadata implies, and its size must match the bytes actually stored,
-all checked before any array is allocated.
+Loading never unpickles and never trusts a header: every member must be
+stored uncompressed (a compressed member could inflate to any size), its
+stored bytes must lie inside the file, its dtype must be a plain number
+type, its declared shape must be the one the metadata implies, and its size
+must match the bytes actually stored, all checked before any array is
+allocated.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 from ..errors import CheckpointError
 from ..fsio import atomic_write
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: cell, layers and dropout; state (B, S). 1 still loads.
 ALLOWED_DTYPES = {np.dtype(t) for t in ("<f8", "<f4", "<i8", "|u1", "<u2", "<u4")}
 MAX_META_BYTES = 16 << 20
 
@@ -48,8 +50,24 @@ def save(path: str | os.PathLike, meta: dict, arrays: dict[str, np.ndarray]) -> 
         ) from None
 
 
+def _check_stored(zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> None:
+    """A member must be stored as is, with its bytes inside the archive."""
+    if info.compress_type != zipfile.ZIP_STORED or info.compress_size != info.file_size:
+        raise CheckpointError(
+            f"{where}: member {info.filename} is compressed; charnn checkpoints store "
+            "their arrays uncompressed (it was not written by charnn)"
+        )
+    archive = zf.fp.seek(0, os.SEEK_END) if zf.fp is not None else None
+    if archive is not None and info.header_offset + info.file_size > archive:
+        raise CheckpointError(
+            f"{where} is corrupted or truncated (member {info.filename} declares "
+            f"{info.file_size} bytes past the end of the file); restore it or start a new run"
+        )
+
+
 def _header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: str):
     """(shape, dtype, data offset) of one .npy member, read without numpy's loader."""
+    _check_stored(zf, info, where)
     with zf.open(info) as f:
         try:
             version = np.lib.format.read_magic(f)
@@ -129,7 +147,8 @@ def load(path: str | os.PathLike, expected_shapes) -> tuple[dict, dict[str, np.n
     path = Path(path)
     where = f"checkpoint {path}"
     if not path.is_file():
-        raise CheckpointError(f"{where} does not exist")
+        what = "is not a file" if path.exists() else "does not exist"
+        raise CheckpointError(f"{where} {what}")
     try:
         with zipfile.ZipFile(path) as zf:
             meta = read_meta(zf, where)

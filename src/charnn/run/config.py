@@ -3,9 +3,11 @@ come from the options table, and the checks that keep every option in range."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass, fields
 
+from ..data.documents import parse_mode
 from ..errors import ConfigError
 from .options import BY_NAME, DEFAULTS
 
@@ -15,10 +17,13 @@ class TrainConfig:
     """Everything that defines a training run. Defaults reproduce the seed."""
 
     corpus: str | None = None
+    cell: str = DEFAULTS["cell"]
+    layers: int = DEFAULTS["layers"]
+    dropout: float = DEFAULTS["dropout"]
     hidden: int = DEFAULTS["hidden"]
     seq_length: int = DEFAULTS["seq_length"]
     lr: float = DEFAULTS["lr"]
-    sig: float = DEFAULTS["sig"]
+    sig: float | None = DEFAULTS["sig"]  # None: the cell's default (see resolved)
     clip: float = DEFAULTS["clip"]
     eps: float = DEFAULTS["eps"]
     optimizer: str = DEFAULTS["optimizer"]
@@ -33,6 +38,7 @@ class TrainConfig:
     updates: int = DEFAULTS["updates"]
     epochs: int = DEFAULTS["epochs"]
     max_time: float = DEFAULTS["max_time"]
+    documents: str = DEFAULTS["documents"]
     val_fraction: float = DEFAULTS["val_fraction"]
     eval_every: int = DEFAULTS["eval_every"]
     sample_every: int = DEFAULTS["sample_every"]
@@ -45,6 +51,14 @@ class TrainConfig:
         from ..nn.optim import OptimConfig
 
         return OptimConfig(self.optimizer, self.lr, self.eps, self.rho, self.beta1, self.beta2)
+
+    def resolved(self) -> TrainConfig:
+        """The same configuration with the cell's default sig filled in, as a run records it."""
+        if self.sig is not None:
+            return self
+        from ..nn.arch import default_sig
+
+        return dataclasses.replace(self, sig=default_sig(self.cell, self.hidden))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -61,6 +75,7 @@ class TrainConfig:
         """Raise ConfigError naming the first option out of range."""
         _positive_int(
             self,
+            "layers",
             "hidden",
             "seq_length",
             "batch_size",
@@ -71,14 +86,15 @@ class TrainConfig:
         )
         _nonneg_int(self, "updates", "epochs", "sample_length", "seed", "threads")
         _positive_float(self, "lr", "eps")
-        _finite(self, "sig", "clip", "rho", "beta1", "beta2", "val_fraction")
-        _finite(self, "max_time")
+        _finite(self, "clip", "rho", "beta1", "beta2", "val_fraction", "max_time", "dropout")
+        if self.sig is not None:
+            _finite(self, "sig")
         if self.max_time < 0:
             raise ConfigError(
                 f"--max-time must be >= 0 seconds (0 = no limit), got {self.max_time}"
             )
-        if self.sig < 0:
-            raise ConfigError(f"--sig must be >= 0, got {self.sig}")
+        if self.sig is not None and not 0 <= self.sig <= 10:  # beyond, every tanh saturates
+            raise ConfigError(f"--sig must be in [0, 10], got {self.sig}")
         if self.clip < 0:
             raise ConfigError(f"--clip must be >= 0 (0 turns clipping off), got {self.clip}")
         for name in ("rho", "beta1", "beta2"):
@@ -86,15 +102,32 @@ class TrainConfig:
                 raise ConfigError(f"--{name} must be in [0, 1), got {getattr(self, name)}")
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
-        for name in ("optimizer", "dtype", "engine"):
+        for name in ("cell", "optimizer", "dtype", "engine"):
             _choice(self, name, BY_NAME[name].choices)
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
+        if self.dropout and self.layers < 2:
+            raise ConfigError("--dropout acts between stacked layers; give --layers 2 or more")
+        if self.engine == "fast" and not fast_engine_runs(self.cell, self.layers, self.dropout):
+            what = "--dropout" if self.dropout else f"--cell rnn --layers {self.layers}"
+            raise ConfigError(
+                f"the fast engine runs one rnn layer, or gru and lstm stacks, without dropout; "
+                f"for {what} use --engine reference"
+            )
         if self.engine == "reference" and self.dtype != "float64":
             raise ConfigError("the reference engine runs in float64 only; use --dtype float64")
+        if self.documents:
+            parse_mode(self.documents)
         if self.updates == 0 and self.epochs == 0 and self.max_time == 0:
             raise ConfigError(
                 "nothing to do: give --updates N, --epochs E or --max-time S greater than 0"
             )
         return self
+
+
+def fast_engine_runs(cell: str, layers: int, dropout: float = 0.0) -> bool:
+    """Whether the compiled engine has kernels for this model."""
+    return not dropout and (cell != "rnn" or layers == 1)
 
 
 def _flag(name: str) -> str:

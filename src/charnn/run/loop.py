@@ -11,6 +11,11 @@ update counts u (updates done so far):
 
 The seed's text evolution ("before the first and every 10,000th update") is
 the samples at u = 0, 10000, 20000, ...
+
+In document mode (cfg.documents) the state restarts at every end symbol
+(reset_id = END_ID in the backend calls), validation reads the held-out
+documents likewise, and samples are whole documents from a fresh state
+(run.docgen) until they hold sample_length characters.
 """
 
 from __future__ import annotations
@@ -24,12 +29,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.documents import END_ID
 from ..errors import CheckpointError, ConfigError, DivergenceError
-from ..nn import rnn, step
+from ..nn import stack, step
 from ..nn.step import TrainState
-from . import rundir, snapshot
+from . import budget, docgen, identity, reopen, rundir, snapshot
 from .backend import backend, use_threads, validate
 from .config import TrainConfig
+from .lock import RunLock
 from .split import Data, prepare_data
 from .timing import Stopwatch
 
@@ -39,7 +46,7 @@ NO_LIMIT = 2**62
 
 def new_state(cfg: TrainConfig, K: int, rng: np.random.Generator) -> TrainState:
     """Initial parameters (drawn from rng in float64, then cast) and zero state."""
-    params = rnn.init_params(K, cfg.hidden, rng, cfg.sig)
+    params = stack.init_params(K, cfg.hidden, rng, cfg.sig, cfg.cell, cfg.layers)
     params = {k: v.astype(cfg.dtype) for k, v in params.items()}
     return TrainState.fresh(params, cfg.batch_size)
 
@@ -97,47 +104,81 @@ class Run:
         self.per_epoch = step.updates_per_epoch(data.train.shape[1], cfg.seq_length)
         self.last_checkpoint = -1 if counters is None else state.update
         self.rate = math.nan  # updates per second of the last chunk
+        self.backend = backend(cfg, rng)
+        self.reset_id = END_ID if cfg.documents else -1
+        self.lock = RunLock(folder)  # taken by start and resume
+        self.run_id: str | None = None
         self.threads = 0  # the threads train() runs with
-        self.backend = backend(cfg.engine)
         self.clock = Stopwatch()  # the CLI may set its start to that of the process
 
     @classmethod
     def start(cls, folder: Path, cfg: TrainConfig, force: bool = False) -> Run:
-        """A new run: refuses a folder holding a run unless force."""
-        cfg.validate()
+        """A new run: refuses a folder holding a run unless force. The run
+        holds the folder's lock until `train` returns (or `close`)."""
+        cfg = cfg.resolved().validate()
         data = prepare_data(cfg)
-        rundir.prepare_new(folder, force)
-        rng = np.random.default_rng(cfg.seed)
-        state = new_state(cfg, data.vocab.size, rng)
-        rundir.write_json(
-            folder / rundir.CONFIG,
-            {
-                "config": cfg.to_dict(),
-                "vocab": list(data.vocab.chars),
-                "corpus": data.info,
-                "versions": rundir.versions(),
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            },
-        )
-        return cls(folder, cfg, data, state, rng)
+        budget.check_train(cfg, data.vocab.size)
+        lock = rundir.prepare_new(folder, force)
+        try:
+            rng = np.random.default_rng(cfg.seed)
+            state = new_state(cfg, data.vocab.size, rng)
+            run = cls(folder, cfg, data, state, rng)
+            run.lock, run.run_id = lock, identity.new_id()
+            run.write_config()
+        except BaseException:
+            lock.release()
+            raise
+        return run
+
+    def write_config(self, created: str | None = None) -> None:
+        """config.json: from this moment the folder is a run that --resume continues."""
+        info = {"config": self.cfg.to_dict(), "vocab": list(self.data.vocab.chars)}
+        if self.data.documents:
+            info["documents"] = self.data.documents
+        rundir.write_config(self.folder, info, self.data.info, self.run_id, created)
 
     @classmethod
-    def resume(cls, folder: Path, changes: dict | None = None) -> Run:
-        """Continue from checkpoint.npz; changes may extend updates/epochs or
-        change intervals that do not alter the results."""
-        path = folder / rundir.CHECKPOINT
-        if not path.exists():
+    def resume(cls, folder: Path, changes: dict | None = None, corpus: str | None = None) -> Run:
+        """Continue from checkpoint.npz (or, for a run stopped before its first
+        checkpoint, from the start that config.json describes); changes may
+        extend updates/epochs or change intervals that do not alter the results;
+        corpus: the corpus's new place when it moved (same bytes required)."""
+        if not rundir.has_run(folder):
             raise CheckpointError(
-                f"{folder} has no checkpoint to resume from; start a new run with --out instead"
+                f"{folder} has no run to resume (no {rundir.CONFIG} or {rundir.CHECKPOINT}); "
+                "start a new run with --out instead"
             )
-        meta, cfg, vocab, state, rng = snapshot.load_train(path)
-        cfg = apply_changes(cfg, changes or {})
-        data = prepare_data(cfg, vocab)
-        c = Counters.from_meta(meta["counters"])
-        for stale in folder.glob(".*.tmp-*"):  # left by a crash in the middle of a write
-            stale.unlink(missing_ok=True)
-        rundir.truncate_logs(folder, state.update, c.events_done, cfg.eval_every)
-        return cls(folder, cfg, data, state, rng, c)
+        lock = rundir.lock_folder(folder)
+        try:
+            run = cls._reopen(folder, changes or {}, corpus)
+        except BaseException:
+            lock.release()
+            raise
+        run.lock = lock
+        return run
+
+    @classmethod
+    def _reopen(cls, folder: Path, changes: dict, corpus: str | None) -> Run:
+        saved = reopen.read_run(folder)
+        cfg = apply_changes(saved.cfg, changes)
+        moved = corpus is not None and corpus != cfg.corpus
+        if moved:
+            cfg = dataclasses.replace(cfg, corpus=corpus)
+        data = reopen.corpus_data(cfg, saved.fingerprint, saved.vocab, moved)
+        budget.check_train(cfg, saved.vocab.size)
+        rng = np.random.default_rng(cfg.seed) if saved.rng is None else saved.rng
+        state = new_state(cfg, saved.vocab.size, rng) if saved.state is None else saved.state
+        reopen.tidy(folder, state.update, saved.counters, cfg.eval_every)
+        counters = Counters.from_meta(saved.counters) if saved.counters else None
+        run = cls(folder, cfg, data, state, rng, counters)
+        run.run_id = saved.run_id
+        if saved.info is None or moved:
+            run.write_config(saved.info.get("created") if saved.info else None)
+        return run
+
+    def close(self) -> None:
+        """Give the run folder's lock back."""
+        self.lock.release()
 
     # -- events ---------------------------------------------------------
     def next_input(self) -> int:
@@ -148,6 +189,17 @@ class Run:
         ids = self.backend.synthesize(params, h, x, n, self.rng)
         return self.data.vocab.decode(ids)
 
+    def sample(self, params, h, x, n: int) -> tuple[str, dict]:
+        """n characters from state h and input x, or in document mode whole
+        documents from a fresh state holding n characters, and their record."""
+        if self.reset_id < 0:
+            return self.synthesize(params, h, x, n), {}
+        limit = max(docgen.MAX_LENGTH, self.data.documents["lengths"]["max"])
+        docs = docgen.generate(
+            self.backend.synthesize, params, self.data.vocab, self.rng, budget=n, max_length=limit
+        )
+        return docgen.join(docs), docgen.record(docs)
+
     def events(self, emit: Callable[[Event], None]) -> None:
         """The evaluation, sample and log due at the current update count."""
         cfg, st = self.cfg, self.state
@@ -156,8 +208,8 @@ class Run:
             self.evaluate(emit)
         if u % cfg.sample_every == 0 and cfg.sample_length > 0:
             with self.clock.part("samples"):
-                text = self.synthesize(st.params, st.h[0], self.next_input(), cfg.sample_length)
-                rundir.append_sample(self.folder, u, st.smooth, text)
+                text, docs = self.sample(st.params, st.h[0], self.next_input(), cfg.sample_length)
+                rundir.append_sample(self.folder, u, st.smooth, text, **docs)
                 emit(Event("sample", u, st.epoch, st.smooth, text=text))
         self.count.events_done = True
 
@@ -165,7 +217,7 @@ class Run:
         """Validation of the current parameters: a metrics row and an 'eval' event."""
         st = self.state
         with self.clock.part("validation"):
-            nats, bpc = validate(self.backend, st.params, self.data.val)
+            nats, bpc = validate(self.backend, st.params, self.data.val, self.reset_id)
         rundir.append_metrics(
             self.folder,
             [
@@ -187,10 +239,11 @@ class Run:
             "next_x": self.next_input(),
         }
         with self.clock.part("checkpoints"):
+            run = identity.meta_of(self.run_id, self.data.corpus.fingerprint)
             snapshot.save_train(
-                self.folder / rundir.CHECKPOINT, self.cfg, self.data.vocab, st, extra, self.rng
+                self.folder / rundir.CHECKPOINT, self.cfg, self.data.vocab, st, extra, self.rng, run
             )
-            snapshot.save_best(self.folder / rundir.BEST, self.cfg, self.data.vocab, st)
+            snapshot.save_best(self.folder / rundir.BEST, self.cfg, self.data.vocab, st, run)
         self.last_checkpoint = st.update
 
     # -- the loop -------------------------------------------------------
@@ -212,7 +265,8 @@ class Run:
             for every in (cfg.eval_every, cfg.sample_every, cfg.checkpoint_every)
         )
         left = step.updates_left_in_epoch(st.pointer, self.data.train.shape[1], cfg.seq_length)
-        cap = CHUNK if cfg.engine == "fast" else max(1, 2000 // (cfg.batch_size * cfg.hidden))
+        work = cfg.batch_size * cfg.hidden * cfg.layers
+        cap = CHUNK if cfg.engine == "fast" else max(1, 2000 // work)
         if cfg.max_time:  # a short first chunk measures the rate; then stop near the budget
             left_s = cfg.max_time - self.count.elapsed
             cap = min(cap, 10 if math.isnan(self.rate) else max(1, int(left_s * self.rate) + 1))
@@ -241,20 +295,28 @@ class Run:
             if self.last_checkpoint > 0
             else "no checkpoint was written"
         )
+        advice = "a resume would diverge again: start a new run (--force) with a smaller --lr"
         if done < wanted:
             raise DivergenceError(
                 f"training diverged at update {st.update + 1}: the loss is not "
-                f"finite; {kept}. Try a smaller --lr or --clip"
+                f"finite; {kept}, but {advice} or --clip"
             )
         if st.smooth > 2 * self.count.first_loss:
             raise DivergenceError(
                 f"training diverged at update {st.update}: smoothed loss {st.smooth:.1f} is more "
-                f"than twice its start ({self.count.first_loss:.1f}); {kept}. Try a smaller --lr"
+                f"than twice its start ({self.count.first_loss:.1f}); {kept}, but {advice}"
             )
 
     def train(self, emit: Callable[[Event], None], should_stop: Callable[[], int] = lambda: 0):
         """Run to the configured end. should_stop() returns a signal number to
-        stop at the next chunk boundary (after saving a checkpoint)."""
+        stop at the next chunk boundary (after saving a checkpoint). The run
+        folder's lock is given back when this returns or raises."""
+        try:
+            self._train(emit, should_stop)
+        finally:
+            self.close()
+
+    def _train(self, emit: Callable[[Event], None], should_stop: Callable[[], int]):
         cfg, st = self.cfg, self.state
         T, L = cfg.seq_length, self.data.train.shape[1]
         end, optc = self.end(), cfg.optim()
@@ -278,7 +340,9 @@ class Run:
                 raise Interrupted(signum, st.update)
             n, smooth0, t0 = self.chunk_size(end), st.smooth, time.perf_counter()
             with self.clock.part("updates"):
-                losses = self.backend.train_chunk(st, self.data.train, n, T, cfg.clip, optc)
+                losses = self.backend.train_chunk(
+                    st, self.data.train, n, T, cfg.clip, optc, reset_id=self.reset_id
+                )
             now = time.perf_counter()
             dt = now - t0
             self.count.elapsed += now - tick  # wall time: the updates and the events before them
@@ -311,7 +375,7 @@ class Run:
             self.save()
         for n in (200, 1000):
             with self.clock.part("samples"):
-                text = self.synthesize(st.best_params, st.best_h, st.best_x, n)
+                text, _ = self.sample(st.best_params, st.best_h, st.best_x, n)
                 rundir.write_text(self.folder / f"best_{n}.txt", text)
                 emit(Event("best", st.best_update, st.epoch, st.best_smooth, text=text))
 

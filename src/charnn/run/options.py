@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+CELLS = ("rnn", "gru", "lstm")  # nn.arch.CELLS; a test keeps the two equal
+
+CELLS = ("rnn", "gru", "lstm")  # nn.arch.CELLS; a test keeps the two equal
+
 
 class Option(NamedTuple):
     name: str
@@ -24,10 +28,21 @@ class Option(NamedTuple):
 
 
 OPTIONS = (
+    Option(
+        "cell",
+        str,
+        "rnn",
+        "recurrent cell: the seed's tanh rnn, gru or lstm",
+        CELLS,
+    ),
+    Option("layers", int, 1, "stacked recurrent layers L"),
+    Option("dropout", float, 0.0, "dropout between stacked layers while training (0 = none)"),
     Option("hidden", int, 100, "hidden size m"),
     Option("seq_length", int, 25, "characters per training sequence T"),
     Option("lr", float, 0.1, "learning rate eta"),
-    Option("sig", float, 0.01, "std of the initial weights W, U, V"),
+    Option(
+        "sig", float, None, "std of the initial weights W, U, V (rnn: 0.01, gru/lstm: 1/sqrt(m))"
+    ),
     Option("clip", float, 5.0, "clip gradients element-wise to [-clip, clip]; 0 = off"),
     Option("eps", float, 1e-8, "epsilon of the optimizer"),
     Option("optimizer", str, "adagrad", "update rule", ("adagrad", "rmsprop", "adam")),
@@ -58,6 +73,13 @@ OPTIONS = (
         float,
         0.0,
         "stop cleanly once the run has trained this many seconds, wall time (0 = no limit)",
+    ),
+    Option(
+        "documents",
+        str,
+        "",
+        "read the corpus as documents, each from a fresh state: lines, paragraphs, "
+        "jsonl[:FIELD] or json[:FIELD] (FIELD defaults to text); off by default",
     ),
     Option("val_fraction", float, 0.05, "fraction of the text held out for validation, at its end"),
     Option("eval_every", int, 10_000, "validate every N updates"),

@@ -8,22 +8,23 @@ samples.jsonl    the text evolution: {"update", "smooth_loss", "text"} per line
 best_200.txt, best_1000.txt   text from the best model at the end
 loss.png         the smoothed-loss plot
 timing.json      where the wall time of the last training process went
+.lock            the lock of the process writing the run (see lock.py)
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
-import os
 import platform
+import time
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import CheckpointError
 from ..fsio import atomic_write
+from .lock import RunLock
 
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.npz"
@@ -48,36 +49,68 @@ def has_run(folder: Path) -> bool:
     return (folder / CONFIG).exists() or (folder / CHECKPOINT).exists()
 
 
-def prepare_new(folder: Path, force: bool) -> None:
-    """Create folder for a new run, refusing to replace a run unless force."""
+RUN_FILES = (
+    CONFIG,
+    CHECKPOINT,
+    BEST,
+    METRICS,
+    SAMPLES,
+    PLOT,
+    TIMING,
+    "best_200.txt",
+    "best_1000.txt",
+    "report.html",
+    "report.md",
+)
+
+
+def check_links(folder: Path) -> None:
+    """Refuse a run file that is a symbolic link: writing through it would
+    write outside the run folder (or create the file a dangling link names)."""
+    for name in RUN_FILES:
+        path = folder / name
+        if path.is_symlink():
+            dangling = "" if path.exists() else " to a missing file"
+            raise CheckpointError(
+                f"{path} is a symbolic link{dangling}; a run folder keeps its own files: "
+                "replace the link by the file or remove it"
+            )
+
+
+def lock_folder(folder: Path) -> RunLock:
+    """The run folder's lock, taken (the folder must exist), with its files checked."""
+    lock = RunLock(folder).acquire()
+    try:
+        check_links(folder)
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def prepare_new(folder: Path, force: bool) -> RunLock:
+    """Create and lock folder for a new run, refusing to replace a run unless
+    force. Returns the lock, held from before anything is checked or removed."""
     if folder.exists() and not folder.is_dir():
         raise CheckpointError(f"--out {folder} is a file, not a directory; choose another path")
-    if has_run(folder) and not force:
-        raise CheckpointError(
-            f"{folder} already holds a run; use --resume to continue it "
-            "or --force to start over (its files will be replaced)"
-        )
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
     except OSError as e:
         raise CheckpointError(f"cannot write to {folder}: {e.strerror or e}") from None
-    if force:
-        for name in (
-            CHECKPOINT,
-            BEST,
-            METRICS,
-            SAMPLES,
-            PLOT,
-            TIMING,
-            "best_200.txt",
-            "best_1000.txt",
-            "report.html",
-            "report.md",
-        ):
-            (folder / name).unlink(missing_ok=True)
+    lock = lock_folder(folder)
+    try:
+        if has_run(folder) and not force:
+            raise CheckpointError(
+                f"{folder} already holds a run; use --resume to continue it "
+                "or --force to start over (its files will be replaced)"
+            )
+        if force:  # config.json last: until it is replaced, the folder is the old run
+            for name in RUN_FILES[1:] + RUN_FILES[:1]:
+                (folder / name).unlink(missing_ok=True)
+    except BaseException:
+        lock.release()
+        raise
+    return lock
 
 
 def versions() -> dict:
@@ -97,8 +130,21 @@ def versions() -> dict:
 
 
 def write_json(path: Path, obj) -> None:
-    data = json.dumps(obj, indent=2, ensure_ascii=False).encode("utf-8")
+    """Readable UTF-8 JSON; escaped ASCII when a text (a file name with a byte
+    that is not UTF-8) cannot be written as UTF-8, so it round-trips."""
+    try:
+        data = json.dumps(obj, indent=2, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        data = json.dumps(obj, indent=2).encode("ascii")
     atomic_write(path, lambda f: f.write(data))
+
+
+def write_config(folder: Path, info: dict, corpus: dict, run_id, created=None) -> None:
+    """config.json: info (configuration and vocabulary), the corpus (with its
+    fingerprint), the run id, software versions and the time the run began."""
+    created = created or time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    info = {**info, "corpus": corpus, "run": {"id": run_id}, "versions": versions()}
+    write_json(folder / CONFIG, {**info, "created": created})
 
 
 def read_config(folder: Path) -> dict:
@@ -110,7 +156,10 @@ def read_config(folder: Path) -> dict:
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path} is unreadable or not JSON ({e})") from None
+        raise CheckpointError(
+            f"{path} is unreadable or not JSON ({e}); restore it, or remove it and "
+            f"'charnn train --resume {folder}' writes it again from {CHECKPOINT}"
+        ) from None
     if (
         not isinstance(info, dict)
         or not isinstance(info.get("config"), dict)
@@ -156,37 +205,87 @@ def append_metric_columns(folder: Path, columns: dict, n: int) -> None:
 
 
 def read_metric_columns(folder: Path) -> dict[str, np.ndarray]:
-    """metrics.csv as float64 columns keyed by its header (NaN where empty),
-    parsed by NumPy: fast on the million rows of a long run."""
+    """metrics.csv as float64 columns keyed by METRIC_FIELDS (NaN where
+    empty), parsed by NumPy: fast on the million rows of a long run. A file
+    NumPy cannot take whole goes through read_metrics, which names the
+    damaged line."""
     path = folder / METRICS
     if not path.exists():
         return {k: np.empty(0) for k in METRIC_FIELDS}
-    text = path.read_text(encoding="utf-8")
-    header, _, body = text.partition("\n")
-    names = header.split(",")
-    lines = [ln for ln in body.split("\n") if ln.count(",") == len(names) - 1]
-    if not lines:
-        return {k: np.empty(0) for k in names}
-    # empty cells become "nan" so the C parser of loadtxt takes every line
-    body = "\n".join("," + ln + "," for ln in lines)
-    body = body.replace(",,", ",nan,").replace(",,", ",nan,")
-    table = np.loadtxt(io.StringIO(body), delimiter=",", ndmin=2, usecols=range(1, len(names) + 1))
-    return {k: table[:, i] for i, k in enumerate(names)}
+    header, _, body = path.read_text(encoding="utf-8", errors="replace").partition("\n")
+    lines = [ln for ln in body.split("\n") if ln]
+    n = len(METRIC_FIELDS)
+    table = None
+    if header.rstrip("\r").split(",") == list(METRIC_FIELDS) and all(
+        ln.count(",") == n - 1 for ln in lines
+    ):
+        # empty cells become "nan" so that loadtxt's C parser takes every line
+        text = "\n".join("," + ln.rstrip("\r") + "," for ln in lines)
+        text = text.replace(",,", ",nan,").replace(",,", ",nan,")
+        try:
+            table = np.loadtxt(io.StringIO(text), delimiter=",", ndmin=2, usecols=range(1, n + 1))
+        except ValueError:
+            table = None
+    if table is None or (lines and not _integral(table[:, :2])):
+        rows = read_metrics(folder)  # raises, naming the line
+        return {
+            k: np.array([np.nan if r[k] is None else r[k] for r in rows]) for k in METRIC_FIELDS
+        }
+    table = table.reshape(len(lines), n)
+    return {k: table[:, i] for i, k in enumerate(METRIC_FIELDS)}
+
+
+def _integral(a: np.ndarray) -> bool:
+    return bool(np.all(np.isfinite(a)) and np.all(a == np.round(a)))
+
+
+def _damaged(path: Path, line: int, what: str) -> CheckpointError:
+    return CheckpointError(
+        f"{path} line {line} is damaged ({what}); "
+        "'charnn train --resume' repairs the logs of a run, or delete the line"
+    )
 
 
 def read_metrics(folder: Path) -> list[dict]:
-    """metrics.csv as a list of dicts of floats (None where empty)."""
+    """metrics.csv as a list of dicts of floats (None where empty); a
+    malformed line is an error naming the file and the line."""
     path = folder / METRICS
     if not path.exists():
         return []
-    with open(path, encoding="utf-8", newline="") as f:
-        return [
-            {k: (float(v) if v not in ("", None) else None) for k, v in row.items()}
-            for row in csv.DictReader(f)
-        ]
+    with open(path, encoding="utf-8", errors="replace", newline="") as f:
+        lines = f.read().split("\n")
+    if lines[0].rstrip("\r").split(",") != list(METRIC_FIELDS):
+        raise _damaged(path, 1, f"the header is not {','.join(METRIC_FIELDS)}")
+    rows = []
+    for i, line in enumerate(lines[1:], start=2):
+        if not line:
+            continue
+        row = _metrics_row(line)
+        if row is None:
+            raise _damaged(path, i, f"expected {len(METRIC_FIELDS)} numbers, got {line[:40]!r}")
+        rows.append(row)
+    return rows
 
 
-def append_sample(folder: Path, update: int, smooth: float, text: str) -> None:
+def _metrics_row(line: str) -> dict | None:
+    """One metrics line as a dict, or None when it is not one."""
+    cells = line.rstrip("\r").split(",")
+    if len(cells) != len(METRIC_FIELDS):
+        return None
+    row = {}
+    for k, v in zip(METRIC_FIELDS, cells):
+        try:
+            row[k] = float(v) if v else None
+        except ValueError:
+            return None
+    if row["update"] is None or row["epoch"] is None or row["update"] != int(row["update"]):
+        return None
+    return row
+
+
+def append_sample(folder: Path, update: int, smooth: float, text: str, **documents) -> None:
+    """One line of samples.jsonl; documents: "documents" and "ended" lists in
+    document mode (text is then the documents joined)."""
     with open(folder / SAMPLES, "a", encoding="utf-8") as f:
         f.write(
             json.dumps(
@@ -194,6 +293,7 @@ def append_sample(folder: Path, update: int, smooth: float, text: str) -> None:
                     "update": update,
                     "smooth_loss": None if math.isnan(smooth) else smooth,
                     "text": text,
+                    **documents,
                 },
                 ensure_ascii=False,
             )
@@ -202,11 +302,34 @@ def append_sample(folder: Path, update: int, smooth: float, text: str) -> None:
 
 
 def read_samples(folder: Path) -> list[dict]:
+    """samples.jsonl as a list of dicts; a malformed line is an error naming
+    the file and the line."""
     path = folder / SAMPLES
     if not path.exists():
         return []
+    out = []
     # split on "\n" only: JSON keeps U+2028 and friends unescaped inside texts
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line]
+    for i, line in enumerate(path.read_text(encoding="utf-8", errors="replace").split("\n"), 1):
+        if line:
+            sample = _sample(line)
+            if sample is None:
+                raise _damaged(path, i, "not a JSON object with update, smooth_loss and text")
+            out.append(sample)
+    return out
+
+
+def _sample(line: str) -> dict | None:
+    try:
+        d = json.loads(line)
+    except ValueError:
+        return None
+    ok = (
+        isinstance(d, dict)
+        and isinstance(d.get("update"), int)
+        and isinstance(d.get("text"), str)
+        and (d.get("smooth_loss") is None or isinstance(d.get("smooth_loss"), (int, float)))
+    )
+    return d if ok else None
 
 
 def truncate_logs(folder: Path, update: int, events_done: bool, eval_every: int) -> None:
@@ -218,24 +341,23 @@ def truncate_logs(folder: Path, update: int, events_done: bool, eval_every: int)
         return u < update or (u == update and events_done)
 
     def keep_row(line):
-        cells = line.rstrip("\n").split(",")
-        if not line.endswith("\n") or len(cells) != len(METRIC_FIELDS):
-            return False  # cut short by a crash
-        u = int(cells[0])
-        if cells[2]:  # the row of an update: kept if that update is in the checkpoint
+        row = _metrics_row(line.rstrip("\n"))
+        if not line.endswith("\n") or row is None:
+            return False  # cut short by a crash, or damaged
+        u = int(row["update"])
+        if row["loss"] is not None:  # the row of an update: kept if it is in the checkpoint
             return u <= update
         return keep_event(u) and u % eval_every == 0
 
     def keep_sample(line):
-        try:
-            return keep_event(json.loads(line)["update"])
-        except (ValueError, KeyError, TypeError):
-            return False
+        sample = _sample(line)
+        return sample is not None and keep_event(sample["update"])
 
     path = folder / METRICS
     if path.exists():
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
-        data = "".join(lines[:1] + [ln for ln in lines[1:] if ln.strip() and keep_row(ln)])
+        header = ",".join(METRIC_FIELDS) + "\n"
+        data = "".join([header] + [ln for ln in lines[1:] if ln.strip() and keep_row(ln)])
         atomic_write(path, lambda f: f.write(data.encode("utf-8")))
     path = folder / SAMPLES
     if path.exists():

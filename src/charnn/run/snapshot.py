@@ -1,10 +1,11 @@
 """What goes into checkpoint.npz and best.npz, and the checks on the way back.
 
-A training checkpoint holds the parameters, optimizer moments, hidden state
-(B, m), the best model, all counters, the RNG state, the vocabulary and the
-configuration: everything `--resume` needs to continue bit for bit. A best
-checkpoint holds one model: parameters, hidden state (m,) and next input.
-The metadata is validated against this schema before any array is read.
+A training checkpoint holds the parameters, optimizer moments, recurrent
+state (B, S) (S = L m, or 2 L m for lstm), the best model, all counters,
+the RNG state, the vocabulary and the configuration: everything `--resume`
+needs to continue bit for bit. A best checkpoint holds one model:
+parameters, state (S,) and next input. The metadata is validated against
+this schema before any array is read.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 
 from ..data.vocab import Vocab
 from ..errors import CharnnError, CheckpointError
-from ..nn import rnn
+from ..nn import arch
 from ..nn.step import TrainState
 from . import checkpoint
 from .config import TrainConfig
@@ -42,10 +43,17 @@ def _arrays(prefix: str, d: dict) -> dict:
 
 
 def save_train(
-    path, cfg: TrainConfig, vocab: Vocab, state: TrainState, extra: dict, rng: np.random.Generator
+    path,
+    cfg: TrainConfig,
+    vocab: Vocab,
+    state: TrainState,
+    extra: dict,
+    rng: np.random.Generator,
+    run: dict | None = None,
 ) -> None:
     """Write the full training state; extra holds first_loss, events_done,
-    elapsed and next_x (the input id that follows the current state)."""
+    elapsed and next_x (the input id that follows the current state); run
+    the run's identity (identity.meta_of)."""
     counters = {
         "pointer": state.pointer,
         "epoch": state.epoch,
@@ -63,6 +71,7 @@ def save_train(
         "vocab": list(vocab.chars),
         "counters": counters,
         "rng": rng.bit_generator.state,
+        **({"run": run} if run else {}),
     }
     arrays = {
         **_arrays("p", state.params),
@@ -75,8 +84,9 @@ def save_train(
     checkpoint.save(path, meta, arrays)
 
 
-def save_best(path, cfg: TrainConfig, vocab: Vocab, state: TrainState) -> None:
+def save_best(path, cfg: TrainConfig, vocab: Vocab, state: TrainState, run=None) -> None:
     meta = {
+        **({"run": run} if run else {}),
         "kind": "best",
         "config": cfg.to_dict(),
         "vocab": list(vocab.chars),
@@ -130,16 +140,17 @@ def parse_meta(meta: dict, where: str, kind: str) -> tuple[TrainConfig, Vocab]:
 
 
 def _shapes(cfg: TrainConfig, vocab: Vocab, kind: str) -> dict:
-    ps = rnn.param_shapes(vocab.size, cfg.hidden)
+    ps = arch.param_shapes(vocab.size, cfg.hidden, cfg.cell, cfg.layers)
+    S = arch.Arch(cfg.cell, cfg.layers, vocab.size, cfg.hidden).state_size
     if kind == "best":
-        return {**_arrays("p", ps), "h": (cfg.hidden,)}
+        return {**_arrays("p", ps), "h": (S,)}
     return {
         **_arrays("p", ps),
         **_arrays("m", ps),
         **_arrays("v", ps),
         **_arrays("best", ps),
-        "h": (cfg.batch_size, cfg.hidden),
-        "best_h": (cfg.hidden,),
+        "h": (cfg.batch_size, S),
+        "best_h": (S,),
     }
 
 
@@ -165,7 +176,9 @@ def _load(path, kinds: tuple[str, ...]):
 
 
 def _unprefix(arrays: dict, prefix: str) -> dict:
-    return {k: arrays[f"{prefix}_{k}"] for k in rnn.PARAM_NAMES}
+    """The parameters stored under prefix ("p", "m", "v", "best"), in saved order."""
+    names = [k[2:] for k in arrays if k.startswith("p_")]
+    return {k: arrays[f"{prefix}_{k}"] for k in names}
 
 
 def _state(meta: dict, a: dict) -> TrainState:
@@ -201,7 +214,7 @@ def load_train(path) -> tuple[dict, TrainConfig, Vocab, TrainState, np.random.Ge
 
 
 def load_model(path) -> tuple[TrainConfig, Vocab, dict, np.ndarray, int]:
-    """A model to sample from: (config, vocab, params, h (m,), next input id),
+    """A model to sample from: (config, vocab, params, h (S,), next input id),
     from a best checkpoint or a training one (stream 0's current state)."""
     meta, cfg, vocab, arrays = _load(path, ("best", "train"))
     c = meta["counters"]

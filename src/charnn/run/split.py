@@ -3,15 +3,24 @@
 Validation holds out the last `val_fraction` of the corpus; the vocabulary
 is built from the whole text, training reads only the first part, cut into
 B contiguous segments read side by side (data (B, L)).
+
+In document mode (``--documents``) validation holds out the last
+`val_fraction` of the documents instead, and both parts are streams
+END d1 END d2 ... END (data.documents); a training segment may then start
+in the middle of a document, from a zero state like every epoch.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..data import corpus as corpus_files
+from ..data import documents as docs
+from ..data.fingerprint import of_bytes
 from ..data.idcache import CorpusIds, load_ids
+from ..data.text import decode_text, read_bytes
 from ..data.vocab import Vocab
 from ..errors import CorpusError
 from .config import TrainConfig
@@ -25,6 +34,7 @@ class Data:
     vocab: Vocab
     train: np.ndarray
     val: np.ndarray
+    documents: dict = field(default_factory=dict)  # document mode: counts and lengths
 
     @property
     def info(self) -> dict:
@@ -35,17 +45,16 @@ class Data:
             "train_chars": int(self.train.size),
             "val_chars": int(self.val.size),
             "K": self.vocab.size,
+            **(self.corpus.fingerprint.to_dict() if self.corpus.fingerprint else {}),
         }
 
 
 def prepare_data(cfg: TrainConfig, vocab: Vocab | None = None) -> Data:
     """Load and split the corpus; with vocab given (resume), it must match."""
+    if cfg.documents:
+        return _split(cfg, *document_streams(cfg, vocab))
     c = load_ids(cfg.corpus, min_chars=cfg.seq_length + 1)
-    if vocab is not None and c.vocab != vocab:
-        raise CorpusError(
-            f"corpus {c.name} has a different vocabulary than the run "
-            f"({c.vocab.size} vs {vocab.size} characters); resume on the same text"
-        )
+    _same_vocab(c, vocab)
     n = c.chars
     n_val = int(n * cfg.val_fraction)
     if cfg.val_fraction > 0 and n_val < 2:
@@ -53,7 +62,50 @@ def prepare_data(cfg: TrainConfig, vocab: Vocab | None = None) -> Data:
             f"--val-fraction {cfg.val_fraction} holds out {n_val} characters of "
             f"{n}; use a larger fraction or 0 for no validation"
         )
-    train, val = c.ids[: n - n_val], c.ids[n - n_val :]
+    return _split(cfg, c, c.ids[: n - n_val], c.ids[n - n_val :])
+
+
+def _same_vocab(c: CorpusIds, vocab: Vocab | None) -> None:
+    if vocab is not None and c.vocab != vocab:
+        raise CorpusError(
+            f"corpus {c.name} has a different vocabulary than the run "
+            f"({c.vocab.size} vs {vocab.size} characters); resume on the same text"
+        )
+
+
+def document_streams(cfg: TrainConfig, vocab: Vocab | None = None):
+    """(corpus, train stream, val stream, info) of a corpus read as documents;
+    the last val_fraction of the documents are held out."""
+    name, path = corpus_files.resolve(cfg.corpus)
+    mode = docs.parse_mode(cfg.documents)
+    raw = read_bytes(path)
+    parts = docs.split(decode_text(raw, str(path)), mode, name)
+    d = parts.docs
+    n_val = int(len(d) * cfg.val_fraction)
+    if cfg.val_fraction > 0 and n_val < 1:
+        raise CorpusError(
+            f"--val-fraction {cfg.val_fraction} holds out no document of the {len(d)}; "
+            "use a larger fraction or 0 for no validation"
+        )
+    v = docs.vocab_of(d)
+    head = "\n".join(d[:20])[:4096]
+    c = CorpusIds(name, path, v, docs.stream(d, v), head, of_bytes(raw))
+    _same_vocab(c, vocab)
+    train, val = d[: len(d) - n_val], d[len(d) - n_val :]
+    info = {
+        "mode": str(mode),
+        "end": docs.END_ID,
+        "train_documents": len(train),
+        "val_documents": len(val),
+        "skipped_empty": parts.skipped,
+        "lengths": docs.length_stats(d),
+    }
+    val_ids = docs.stream(val, c.vocab) if val else np.empty(0, c.vocab.dtype)
+    return c, docs.stream(train, c.vocab), val_ids, info
+
+
+def _split(cfg: TrainConfig, c: CorpusIds, train, val, documents: dict | None = None) -> Data:
+    """Data with the training ids cut into B streams of L, refused if too short."""
     L = len(train) // cfg.batch_size
     if L < cfg.seq_length + 1:
         raise CorpusError(
@@ -61,4 +113,5 @@ def prepare_data(cfg: TrainConfig, vocab: Vocab | None = None) -> Data:
             f"--batch-size {cfg.batch_size} streams of --seq-length {cfg.seq_length}"
             " + 1; use a longer text or smaller values"
         )
-    return Data(c, c.vocab, train[: L * cfg.batch_size].reshape(cfg.batch_size, L), val)
+    data = train[: L * cfg.batch_size].reshape(cfg.batch_size, L)
+    return Data(c, c.vocab, data, val, documents or {})

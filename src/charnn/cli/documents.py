@@ -1,0 +1,103 @@
+"""The document-mode subcommands: `charnn sample RUN --documents N` and
+`charnn evaluate RUN FILE --documents MODE` (part of the CLI: these print)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+
+from ..data import documents as docs
+from ..data.text import read_text
+from ..errors import ConfigError, CorpusError
+from ..run import docgen, snapshot
+from ..run.backend import for_model
+
+
+def _document_model(path, source, flag: str):
+    """(config, vocab, params) of the checkpoint at path, a document model."""
+    cfg, vocab, params, _, _ = snapshot.load_model(path)
+    if not cfg.documents or vocab.chars[0] != docs.END:
+        raise ConfigError(
+            f"{source} was trained on plain text, not on documents; "
+            f"{flag} needs a run trained with --documents"
+        )
+    return cfg, vocab, params
+
+
+def sample_documents(args, model_path) -> int:
+    """N generated documents, one per line (blank-line separated if any holds
+    a line break) or JSON Lines; those cut at --max-length named on stderr.
+    model_path(source, which) finds the checkpoint of a run."""
+    if args.documents < 1:
+        raise ConfigError(f"--documents must be a positive integer, got {args.documents}")
+    if args.source is None or args.untrained is not None:
+        raise ConfigError(
+            "--documents samples from a run trained with --documents; give its folder"
+        )
+    path = model_path(args.source, args.checkpoint)
+    cfg, vocab, params = _document_model(path, args.source, "sample --documents")
+    out = docgen.generate(
+        for_model(cfg).synthesize,
+        params,
+        vocab,
+        np.random.default_rng(args.seed),
+        count=args.documents,
+        max_length=args.max_length,
+        prime=args.prime or "",
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+    )
+    if args.json:
+        for d in out:
+            print(json.dumps({"text": d.text, "ended": d.ended}, ensure_ascii=False))
+    else:
+        print(docgen.join(out))
+    cut = [str(i + 1) for i, d in enumerate(out) if not d.ended]
+    if cut:
+        shown = ", ".join(cut[:20]) + (" ..." if len(cut) > 20 else "")
+        print(
+            f"{len(cut)} of {len(out)} documents reached --max-length {args.max_length} "
+            f"before the end symbol: number {shown}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def evaluate_documents(args, model_path) -> int:
+    """Nats and bits per character over the documents of a file, each from a
+    fresh state, the end symbol of every document counted."""
+    path = model_path(args.run, args.checkpoint)
+    cfg, vocab, params = _document_model(path, args.run, "evaluate --documents")
+    mode = docs.parse_mode(args.documents)
+    parts = docs.split(read_text(args.text), mode, str(args.text))
+    known = vocab.index
+    kept = ["".join(ch for ch in d if ch in known) for d in parts.docs]
+    unknown = sorted({ch for d in parts.docs for ch in d if ch not in known})
+    kept = [d for d in kept if d]
+    if not kept:
+        raise CorpusError(
+            f"{args.text} has no document with characters from the model's vocabulary"
+        )
+    stream = docs.stream(kept, vocab)
+    nats, count = for_model(cfg).text_loss(params, stream, reset_id=docs.END_ID)
+    result = {
+        "text": str(args.text),
+        "documents": len(kept),
+        "characters": count,
+        "skipped": sum(map(len, parts.docs)) - sum(map(len, kept)),
+        "nats_per_char": nats / count,
+        "bits_per_char": nats / count / np.log(2),
+        "unknown": unknown[:50],
+    }
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        print(
+            f"{result['bits_per_char']:.4f} bits/char ({result['nats_per_char']:.4f} nats/char) "
+            f"over {len(kept)} documents of {args.text}: {count} characters, one end symbol "
+            f"per document included; {result['skipped']} unknown characters skipped"
+        )
+    return 0

@@ -1,0 +1,88 @@
+"""Reopening a run folder for `--resume`: what it holds, checked.
+
+A run folder is resumable from the moment config.json exists: with a
+checkpoint, the run continues from it; without one (stopped before its
+first checkpoint), it starts again from the beginning config.json
+describes, which is the same start (the seed draws the same parameters).
+The checkpoint must belong to the folder's run and the corpus must be the
+same text, found at its recorded path or at a new one given on resume.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..data.fingerprint import Fingerprint
+from ..data.vocab import Vocab
+from ..errors import CharnnError, CheckpointError, CorpusError
+from ..nn.step import TrainState
+from . import identity, rundir, snapshot
+from .config import TrainConfig
+from .split import Data, prepare_data
+
+
+@dataclass
+class Saved:
+    """What a run folder holds; state, rng and counters are None for a run
+    without a checkpoint, info is None for a folder without config.json."""
+
+    cfg: TrainConfig
+    vocab: Vocab
+    state: TrainState | None
+    rng: np.random.Generator | None
+    counters: dict | None
+    run_id: str | None
+    fingerprint: Fingerprint | None
+    info: dict | None
+
+
+def read_run(folder: Path) -> Saved:
+    """The checkpoint (checked against config.json) or, without one, config.json."""
+    info = rundir.read_config(folder) if (folder / rundir.CONFIG).exists() else None
+    path = folder / rundir.CHECKPOINT
+    if not path.exists():
+        cfg, vocab = _config_of(info, folder)
+        fp = identity.config_fingerprint(info)
+        return Saved(cfg, vocab, None, None, None, identity.config_id(info), fp, info)
+    meta, cfg, vocab, state, rng = snapshot.load_train(path)
+    if info is not None:
+        identity.check_meta(info, meta, path)
+    run = meta.get("run") if isinstance(meta.get("run"), dict) else {}
+    fp = Fingerprint.from_dict(run.get("corpus"))
+    return Saved(cfg, vocab, state, rng, meta["counters"], run.get("id"), fp, info)
+
+
+def _config_of(info: dict, folder: Path) -> tuple[TrainConfig, Vocab]:
+    try:
+        return TrainConfig.from_dict(info["config"]).validate(), Vocab.from_chars(info["vocab"])
+    except (CharnnError, TypeError, KeyError) as e:
+        raise CheckpointError(f"{folder / rundir.CONFIG} is not a usable run ({e})") from None
+
+
+def corpus_data(cfg: TrainConfig, recorded: Fingerprint | None, vocab: Vocab, moved: bool) -> Data:
+    """The run's corpus, split, checked to be the text the run was trained on."""
+    try:
+        data = prepare_data(cfg)
+    except CorpusError as e:
+        if moved or "not found" not in str(e):
+            raise
+        raise CorpusError(
+            f"{e}; if the run's corpus moved, give its new path: "
+            "charnn train NEW_PATH --resume RUN_DIR"
+        ) from None
+    identity.check_corpus(cfg.corpus, recorded, data.corpus.fingerprint, (vocab, data.vocab))
+    return data
+
+
+def tidy(folder: Path, update: int, counters: dict | None, eval_every: int) -> None:
+    """Remove what a crash left (temporaries; a best model without checkpoint)
+    and cut the logs back to the state the run continues from."""
+    for stale in folder.glob(".*.tmp-*"):
+        stale.unlink(missing_ok=True)
+    if counters is None:
+        (folder / rundir.BEST).unlink(missing_ok=True)
+    done = bool(counters["events_done"]) if counters else False
+    rundir.truncate_logs(folder, update, done, eval_every)

@@ -1,0 +1,149 @@
+"""Document mode on the command line: train, sample --documents, evaluate
+--documents, the report, and one clear line for each bad input."""
+
+import json
+import re
+
+import pytest
+
+from charnn import cli
+from charnn.data.documents import END, END_MARK
+
+SMALL = [
+    "--hidden",
+    "8",
+    "--seq-length",
+    "10",
+    "--updates",
+    "40",
+    "--eval-every",
+    "20",
+    "--sample-every",
+    "20",
+    "--sample-length",
+    "30",
+    "--quiet",
+]
+TWEETS = [{"id": i, "full_text": t} for i, t in enumerate(["hello world", "good night", "hi"] * 8)]
+
+
+@pytest.fixture
+def tweets(tmp_path):
+    path = tmp_path / "tweets.json"
+    path.write_text(json.dumps(TWEETS), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def run(tmp_path, tweets, capsys):
+    out = tmp_path / "run"
+    args = ["train", str(tweets), "--documents", "json:full_text", "--out", str(out), *SMALL]
+    assert cli.main(args) == 0
+    capsys.readouterr()
+    return out
+
+
+def one_error_line(capsys, rc):
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_sample_documents_never_hold_the_end_symbol(run, capsys):
+    rc = cli.main(["sample", str(run), "--documents", "50", "--seed", "1", "--json"])
+    out = capsys.readouterr()
+    assert rc == 0
+    rows = [json.loads(line) for line in out.out.splitlines()]
+    assert len(rows) == 50 and all(set(r) == {"text", "ended"} for r in rows)
+    assert all(END not in r["text"] and len(r["text"]) <= 280 for r in rows)
+    cut = [str(i + 1) for i, r in enumerate(rows) if not r["ended"]]
+    assert (f"number {', '.join(cut[:20])}" in out.err) == bool(cut)
+
+
+def test_sample_documents_one_per_line_with_a_limit_and_a_primer(run, capsys):
+    rc = cli.main(
+        ["sample", str(run), "--documents", "6", "--seed", "2", "--max-length", "4"]
+        + ["--prime", "go", "--temperature", "0.5"]
+    )
+    out = capsys.readouterr()
+    lines = out.out.rstrip("\n").split("\n")
+    assert rc == 0 and len(lines) == 6
+    assert all(line.startswith("go") and len(line) <= 4 for line in lines)
+    assert "reached --max-length 4 before the end symbol" in out.err
+
+
+def test_plain_sample_of_a_document_run_shows_the_end_symbol(run, capsys):
+    assert cli.main(["sample", str(run), "--length", "300", "--seed", "0"]) == 0
+    out = capsys.readouterr().out
+    assert END not in out and END_MARK in out
+
+
+def test_evaluate_documents_counts_the_end_symbols(run, tmp_path, capsys):
+    path = tmp_path / "names.txt"
+    path.write_text("hello\n\nhi\nwho?\n", encoding="utf-8")
+    rc = cli.main(["evaluate", str(run), str(path), "--documents", "lines", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert result["documents"] == 3 and result["characters"] == 5 + 2 + 3 + 3
+    assert result["skipped"] == 1 and result["unknown"] == ["?"]
+    assert result["bits_per_char"] == pytest.approx(result["nats_per_char"] / 0.6931471805599453)
+
+
+def test_report_of_a_document_run(run, capsys):
+    assert cli.main(["report", str(run)]) == 0
+    md = (run / "report.md").read_text(encoding="utf-8")
+    assert "| training documents | 23 |" in md and "| validation documents" in md
+    assert "generated document" in md and END not in md and END_MARK in md
+
+
+def test_resume_keeps_the_documents_mode(run, capsys):
+    rc = cli.main(["train", "--resume", str(run), "--documents", "lines"])
+    assert "--documents lines differs from the run's json:full_text" in one_error_line(capsys, rc)
+
+
+@pytest.mark.parametrize(
+    "content, mode, message",
+    [
+        ('{"text": "a"}\nnot json\n', "jsonl", "line 2 is not valid JSON"),
+        ('{"text": "a"}\n{"body": "b"}\n', "jsonl", "line 2: no field 'text'"),
+        ('[{"text": "a"}, {"text": 3}]', "json", r"item \[1\]: field 'text' is int"),
+        ('[{"text": "a\\u0000"}]', "json", "contains the character U\\+0000"),
+        ("\n\n", "lines", "holds no document"),
+        ("a\nb\n", "csv", "--documents must be lines, paragraphs"),
+    ],
+)
+def test_bad_documents_give_one_line(tmp_path, capsys, content, mode, message):
+    path = tmp_path / "bad.txt"
+    path.write_text(content, encoding="utf-8")
+    rc = cli.main(["train", str(path), "--documents", mode, "--out", str(tmp_path / "r")])
+    assert re.search(message, one_error_line(capsys, rc))
+    assert not (tmp_path / "r" / "config.json").exists()
+
+
+def test_document_commands_on_a_plain_run_are_refused(tmp_path, text_file, capsys):
+    out = tmp_path / "plain"
+    assert cli.main(["train", str(text_file), "--out", str(out), *SMALL]) == 0
+    capsys.readouterr()
+    rc = cli.main(["sample", str(out), "--documents", "3"])
+    assert "trained on plain text, not on documents" in one_error_line(capsys, rc)
+    rc = cli.main(["evaluate", str(out), str(text_file), "--documents", "lines"])
+    assert "trained on plain text, not on documents" in one_error_line(capsys, rc)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--documents", "0"], "--documents must be a positive integer"),
+        (["--documents", "2", "--max-length", "0"], "--max-length must be a positive integer"),
+        (["--documents", "2", "--prime", "hello world!!"], "--prime has 13 characters"),
+        (["--documents", "2", "--max-length", "5", "--prime", "hello"], "--prime has 5"),
+        (["--documents", "2", "--prime", "Z"], "characters not in the model's vocabulary: 'Z'"),
+    ],
+)
+def test_bad_sample_documents_options(run, capsys, extra, message):
+    if "--prime has 13" in message:
+        extra = [*extra, "--max-length", "10"]
+    rc = cli.main(["sample", str(run), *extra])
+    assert message in one_error_line(capsys, rc)
