@@ -218,8 +218,8 @@ def main(argv=None) -> None:
     ap.add_argument(
         "--whole-updates",
         type=int,
-        default=100_000,
-        help="updates of the whole-process comparison (0 = skip it; --quick skips it)",
+        default=None,
+        help="updates of the whole-process comparison (default 100000, with --quick 0 = skip)",
     )
     ap.add_argument(
         "--out",
@@ -248,7 +248,7 @@ def main(argv=None) -> None:
         res["forward"] = forward_rates(args.quick)
         res["threads"] = thread_scaling(args.quick)
         res["blas"] = blas_lines()
-    n = 0 if args.quick else args.whole_updates
+    n = args.whole_updates if args.whole_updates is not None else 0 if args.quick else 100_000
     res["whole"] = whole_run.compare(n) if n else None
     res["load"].append(os.getloadavg())
     res["elapsed"] = time.perf_counter() - t0
