@@ -225,8 +225,10 @@ def _warm_engine(cfg, quiet: bool) -> None:
         if not quiet:
             _err(f"compiling the fast engine for {cfg.dtype} (first run only, about a minute)...")
         code = f"from charnn.engine import warmup; warmup({cfg.dtype!r})"
-        subprocess.run([sys.executable, "-c", code], check=False, capture_output=True)
-    engine.warmup(cfg.dtype)  # loads from the cache (or compiles here if it is unwritable)
+        done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True)
+        if done.returncode or not engine.cache_ready(cfg.dtype):
+            engine.warmup(cfg.dtype)  # no usable cache: compile here
+    # otherwise each kernel loads from the cache at its first call
 
 
 def _preload_plotting() -> None:
