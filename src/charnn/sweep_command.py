@@ -24,7 +24,7 @@ class SweepProgress:
                 _err(f"{ev.count} of {self.total} runs already done; they are kept as they are")
         elif ev.kind == "cluster" and not self.quiet:
             where = f", dashboard at {ev.dashboard}" if ev.dashboard else ""
-            _err(f"{ev.workers} Dask workers{where}")
+            _err(f"Dask cluster: {ev.workers} worker{'s' if ev.workers != 1 else ''}{where}")
             if sys.stderr.isatty():
                 from tqdm import tqdm
 

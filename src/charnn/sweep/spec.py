@@ -4,7 +4,7 @@ one TrainConfig per run before anything starts.
 
     seed = [0, 1, 2, 3, 4]        # every setting is run once per seed
 
-    [base]                        # options shared by every run
+    [base]                        # options shared by every run (varied ones override)
     corpus = "tragedies"
     updates = 20000
 
@@ -165,11 +165,12 @@ def _coerce(name: str, value, where: str):
 
 
 def _no_overlap(base: dict, grid: dict, zipped: dict) -> None:
-    for a, b, ta, tb in ((base, grid, "base", "grid"), (base, zipped, "base", "zip"),
-                         (grid, zipped, "grid", "zip")):
-        both = sorted(set(a) & set(b))
-        if both:
-            raise ConfigError(f"option {both[0]} is in both [{ta}] and [{tb}]; keep one")
+    """A varied option overrides [base]; one in both [grid] and [zip] is ambiguous."""
+    both = sorted(set(grid) & set(zipped))
+    if both:
+        raise ConfigError(f"option {both[0]} is in both [grid] and [zip]; keep one")
+    for key in (*grid, *zipped):
+        base.pop(key, None)
 
 
 def _seeds(value) -> tuple[int, ...]:
