@@ -2,10 +2,12 @@
 
 import pytest
 
-TEXT = ("To be, or not to be, that is the question:\n"
-        "Whether 'tis nobler in the mind to suffer\n"
-        "The slings and arrows of outrageous fortune,\n"
-        "Or to take arms against a sea of troubles\n") * 12
+TEXT = (
+    "To be, or not to be, that is the question:\n"
+    "Whether 'tis nobler in the mind to suffer\n"
+    "The slings and arrows of outrageous fortune,\n"
+    "Or to take arms against a sea of troubles\n"
+) * 12
 
 # Small runs: a few hundred updates of a tiny network, with every event.
 BASE = """
@@ -52,12 +54,13 @@ def same_run():
 
     import numpy as np
 
-    from charnn import rundir, snapshot
+    from charnn.run import rundir, snapshot
 
     def columns(folder):
         with open(folder / rundir.METRICS, newline="") as f:
-            return [(r["update"], r["loss"], r["smooth_loss"], r["val_bpc"])
-                    for r in csv.DictReader(f)]
+            return [
+                (r["update"], r["loss"], r["smooth_loss"], r["val_bpc"]) for r in csv.DictReader(f)
+            ]
 
     def check(a, b):
         assert columns(a) == columns(b)
@@ -89,7 +92,12 @@ def cluster(warm_engine):
     import logging
 
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None,
-                                  silence_logs=logging.ERROR) as c:
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    ) as c:
         yield c.scheduler_address

@@ -3,13 +3,14 @@ exact resumption, divergence recorded once, and the shared-folder check."""
 
 import pytest
 
-from charnn import rundir, train
 from charnn.cli import main
+from charnn.run import loop as train
 from charnn.sweep import folder as sf
 from charnn.sweep import load_spec
 
 distributed = pytest.importorskip("distributed")
-from charnn.sweep.execute import SweepError, check_workers, execute  # noqa: E402
+from charnn.errors import SweepError  # noqa: E402
+from charnn.sweep.execute import check_workers, execute  # noqa: E402
 
 GRID = "seed = [0, 1, 2]\n{base}[grid]\nlr = [0.05, 0.1]\n"
 
@@ -22,8 +23,9 @@ def serial(sweep, name, tmp_path):
     return tmp_path / "serial" / name
 
 
-def test_tiny_sweep_from_the_command_line(write_spec, base, tmp_path, capsys, same_run,
-                                          warm_engine):
+def test_tiny_sweep_from_the_command_line(
+    write_spec, base, tmp_path, capsys, same_run, warm_engine
+):
     spec = write_spec(GRID.format(base=base))
     out = tmp_path / "out"
     assert main(["sweep", str(spec), "--out", str(out), "--workers", "2"]) == 0
@@ -85,8 +87,9 @@ def test_workers_must_see_the_sweep_folder(write_spec, base, tmp_path, cluster):
     token = sf.prepare(out, load_spec(spec), spec.read_bytes())
     with distributed.Client(cluster) as client:
         assert check_workers(client, out, token) == 2
-        with pytest.raises(SweepError, match="sees a different folder at .*2 of 2 workers.*"
-                                             "filesystem they share"):
+        with pytest.raises(
+            SweepError, match="sees a different folder at .*2 of 2 workers.*filesystem they share"
+        ):
             check_workers(client, out, "another token")
         with pytest.raises(SweepError, match="cannot read .*sweep.json"):
             check_workers(client, tmp_path / "elsewhere", token)
@@ -96,8 +99,21 @@ def test_workers_option_checks(write_spec, base, tmp_path, capsys):
     spec = write_spec(base)
     assert main(["sweep", str(spec), "--out", str(tmp_path / "o"), "--workers", "0"]) == 2
     assert "--workers must be a positive integer" in capsys.readouterr().err
-    assert main(["sweep", str(spec), "--out", str(tmp_path / "o"), "--workers", "2",
-                 "--scheduler", "tcp://127.0.0.1:1"]) == 2
+    assert (
+        main(
+            [
+                "sweep",
+                str(spec),
+                "--out",
+                str(tmp_path / "o"),
+                "--workers",
+                "2",
+                "--scheduler",
+                "tcp://127.0.0.1:1",
+            ]
+        )
+        == 2
+    )
     assert "--workers sizes the local cluster" in capsys.readouterr().err
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("")

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from charnn import rundir, snapshot, train
+from charnn.run import loop as train
+from charnn.run import rundir, snapshot
 from charnn.sweep import folder as sf
 from charnn.sweep import load_spec
 
@@ -39,9 +40,16 @@ def wait_for(predicate, seconds, what):
 def kill_worker_running(address: str, name: str) -> int:
     """SIGKILL the worker process that is running run `name`; its pid."""
     with distributed.Client(address) as client:
+
         def holder():
-            return next((w for w, keys in client.processing().items()
-                         if any(str(k).endswith(f"-{name}") for k in keys)), None)
+            return next(
+                (
+                    w
+                    for w, keys in client.processing().items()
+                    if any(str(k).endswith(f"-{name}") for k in keys)
+                ),
+                None,
+            )
 
         wait_for(lambda: holder() is not None, 30, f"{name} to be running")
         worker = holder()
@@ -51,17 +59,26 @@ def kill_worker_running(address: str, name: str) -> int:
 
 
 @pytest.mark.slow
-def test_killed_worker_loses_at_most_one_checkpoint_interval(write_spec, tmp_path, same_run,
-                                                              warm_engine):
+def test_killed_worker_loses_at_most_one_checkpoint_interval(
+    write_spec, tmp_path, same_run, warm_engine
+):
     spec = write_spec(SPEC)
     sweep, out = load_spec(spec), tmp_path / "out"
     run = out / "runs" / "seed-0"
     results = []
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None,
-                                  silence_logs=50) as cluster:
-        thread = threading.Thread(target=lambda: results.append(
-            execute(sweep, out, spec.read_bytes(), scheduler=cluster.scheduler_address)))
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=50,
+    ) as cluster:
+        thread = threading.Thread(
+            target=lambda: results.append(
+                execute(sweep, out, spec.read_bytes(), scheduler=cluster.scheduler_address)
+            )
+        )
         thread.start()
         try:
             wait_for(lambda: (run / rundir.CHECKPOINT).exists(), 120, "a first checkpoint")

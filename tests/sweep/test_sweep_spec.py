@@ -9,19 +9,29 @@ from charnn.sweep import load_spec
 
 
 def test_grid_times_zip_times_seeds(write_spec, spec_dir, base):
-    sweep = load_spec(write_spec(
-        "seed = [3, 4]\n" + base + "[grid]\nlr = [0.05, 0.1]\n"
-        "[zip]\nhidden = [8, 12, 16]\nseq-length = [5, 10, 15]\n"))
+    sweep = load_spec(
+        write_spec(
+            "seed = [3, 4]\n" + base + "[grid]\nlr = [0.05, 0.1]\n"
+            "[zip]\nhidden = [8, 12, 16]\nseq-length = [5, 10, 15]\n"
+        )
+    )
     assert len(sweep.runs) == 2 * 3 * 2
     assert sweep.varied_keys == ["lr", "hidden", "seq_length"]
     first = sweep.runs[0]
     assert first.name == "lr-0.05_hidden-8_seq_length-5_seed-3"
     assert first.setting == "lr=0.05, hidden=8, seq_length=5"
-    assert (first.config.lr, first.config.hidden, first.config.seq_length, first.config.seed) \
-        == (0.05, 8, 5, 3)
+    assert (first.config.lr, first.config.hidden, first.config.seq_length, first.config.seed) == (
+        0.05,
+        8,
+        5,
+        3,
+    )
     assert first.config.corpus == str((spec_dir / "text.txt").resolve())
-    assert [(r.config.hidden, r.config.seq_length) for r in sweep.runs[:6:2]] == \
-        [(8, 5), (12, 10), (16, 15)]  # zipped lists move together
+    assert [(r.config.hidden, r.config.seq_length) for r in sweep.runs[:6:2]] == [
+        (8, 5),
+        (12, 10),
+        (16, 15),
+    ]  # zipped lists move together
     assert [r.config.seed for r in sweep.runs[:4]] == [3, 4, 3, 4]
     assert len({r.name for r in sweep.runs}) == 12
     assert sweep.settings[1] == "lr=0.05, hidden=12, seq_length=10"
@@ -30,8 +40,11 @@ def test_grid_times_zip_times_seeds(write_spec, spec_dir, base):
 
 
 def test_integers_become_floats_and_epochs_alone_lift_the_update_limit(write_spec):
-    sweep = load_spec(write_spec('[base]\ncorpus = "text.txt"\nseq_length = 10\nepochs = 2\n'
-                                 "[grid]\nlr = [1, 2]\n"))
+    sweep = load_spec(
+        write_spec(
+            '[base]\ncorpus = "text.txt"\nseq_length = 10\nepochs = 2\n[grid]\nlr = [1, 2]\n'
+        )
+    )
     assert [r.config.lr for r in sweep.runs] == [1.0, 2.0]
     assert isinstance(sweep.runs[0].config.lr, float)
     assert sweep.runs[0].config.updates == 0 and sweep.runs[0].config.epochs == 2
@@ -41,8 +54,11 @@ def test_integers_become_floats_and_epochs_alone_lift_the_update_limit(write_spe
 def test_names_are_filesystem_safe_and_unique(write_spec, spec_dir):
     (spec_dir / "a b").mkdir()
     (spec_dir / "a b" / "text.txt").write_text((spec_dir / "text.txt").read_text())
-    sweep = load_spec(write_spec("[base]\nseq_length = 10\nupdates = 10\n"
-                                 '[grid]\ncorpus = ["text.txt", "a b/text.txt"]\n'))
+    sweep = load_spec(
+        write_spec(
+            '[base]\nseq_length = 10\nupdates = 10\n[grid]\ncorpus = ["text.txt", "a b/text.txt"]\n'
+        )
+    )
     names = [r.name for r in sweep.runs]
     assert names == ["corpus-text_seed-0", "corpus-text_seed-0~2"]
     assert sweep.runs[1].config.corpus.endswith("a b/text.txt")
@@ -72,7 +88,7 @@ BAD = [
     ("[zip]\nlr = [0.1, 0.2]\nhidden = [4]\n", "the lists in [zip] must have the same length"),
     ("[base]\nseq_length = 10\nseq-length = 12\n", "option seq_length is given twice"),
     ('[base]\ncorpus = "missing.txt"\n', "corpus file not found"),
-    ('[base]\ncorpus = 3\n', "corpus must be a name or a path, got 3"),
+    ("[base]\ncorpus = 3\n", "corpus must be a name or a path, got 3"),
     ("[base]\nseq_length = 5000\n", "has 2064 characters; at least 5001 are needed"),
     ("[base]\nbatch_size = 300\n", "too short for --batch-size 300"),
     ('[base]\nengine = "reference"\ndtype = "float32"\n', "reference engine runs in float64"),
@@ -100,8 +116,11 @@ def test_bad_spec_is_one_line_and_exit_2(write_spec, spec_dir, capsys, body, mes
 
 def test_unreadable_specs(spec_dir, capsys):
     (spec_dir / "bad.toml").write_bytes(b"\xff\xfe")
-    cases = [(spec_dir / "nope.toml", "sweep spec not found"),
-             (spec_dir, "is a directory"), (spec_dir / "bad.toml", "is not UTF-8 text")]
+    cases = [
+        (spec_dir / "nope.toml", "sweep spec not found"),
+        (spec_dir, "is a directory"),
+        (spec_dir / "bad.toml", "is not UTF-8 text"),
+    ]
     for path, message in cases:
         assert main(["sweep", str(path), "--out", str(spec_dir / "out")]) == 2
         err = capsys.readouterr().err

@@ -7,29 +7,41 @@ import statistics
 
 import pytest
 
-from charnn import rundir
-from charnn.report_sweep import write_summary
+from charnn.run import rundir
 from charnn.sweep import folder as sf
 from charnn.sweep import load_spec
 from charnn.sweep import summary as sm
 
 # Final validation bits/char per (lr, seed); None: the run diverged.
-FINAL = {(0.05, 0): 2.0, (0.05, 1): 2.1, (0.05, 2): 2.2,
-         (0.1, 0): 1.0, (0.1, 1): 1.1, (0.1, 2): 1.2,
-         (0.2, 0): 1.05, (0.2, 1): None, (0.2, 2): 1.25}
+FINAL = {
+    (0.05, 0): 2.0,
+    (0.05, 1): 2.1,
+    (0.05, 2): 2.2,
+    (0.1, 0): 1.0,
+    (0.1, 1): 1.1,
+    (0.1, 2): 1.2,
+    (0.2, 0): 1.05,
+    (0.2, 1): None,
+    (0.2, 2): 1.25,
+}
 
 
 def fake_run(folder, final, seed):
     """A run folder whose metrics end at `final` bits/char (or diverge)."""
     folder.mkdir(parents=True)
     rows = [{"update": 0, "epoch": 0, "val_bpc": 4.0, "val_nats": 4.0 * math.log(2)}]
-    rows += [{"update": u, "epoch": 0, "loss": 30.0 - u, "smooth_loss": 30.0 - u / 2 - seed}
-             for u in (1, 2, 3)]
+    rows += [
+        {"update": u, "epoch": 0, "loss": 30.0 - u, "smooth_loss": 30.0 - u / 2 - seed}
+        for u in (1, 2, 3)
+    ]
     if final is not None:
         rows.append({"update": 3, "epoch": 0, "val_bpc": final, "elapsed_s": 1.5})
     rundir.append_metrics(folder, rows)
-    sf.write_status(folder, "finished" if final is not None else "diverged",
-                    message="" if final is not None else "training diverged at update 3")
+    sf.write_status(
+        folder,
+        "finished" if final is not None else "diverged",
+        message="" if final is not None else "training diverged at update 3",
+    )
 
 
 @pytest.fixture
@@ -45,8 +57,11 @@ def sweep_dir(write_spec, base, tmp_path):
 def test_rows_and_ranking(sweep_dir):
     sweep, out = sweep_dir
     rows = sm.collect(sweep, out)
-    assert [(r["lr"], r["seed"], r["status"]) for r in rows][3:6] == \
-        [(0.1, 0, "finished"), (0.1, 1, "finished"), (0.1, 2, "finished")]
+    assert [(r["lr"], r["seed"], r["status"]) for r in rows][3:6] == [
+        (0.1, 0, "finished"),
+        (0.1, 1, "finished"),
+        (0.1, 2, "finished"),
+    ]
     assert rows[7]["status"] == "diverged" and "diverged at update 3" in rows[7]["message"]
     assert rows[0]["updates"] == 3 and rows[0]["min_smooth_loss"] == 28.5
     assert rows[0]["final_val_bpc"] == 2.0 and rows[0]["best_val_bpc"] == 2.0
@@ -56,9 +71,11 @@ def test_rows_and_ranking(sweep_dir):
     best, mid, worst = (s.stats[metric] for s in ranked)
     assert (best.n, mid.n, worst.n) == (3, 2, 3)
     assert best.mean == pytest.approx(1.1) and best.std == pytest.approx(0.1)
-    assert mid.mean == pytest.approx(1.15) and mid.std == pytest.approx(statistics.stdev([1.05, 1.25]))
+    assert mid.mean == pytest.approx(1.15) and mid.std == pytest.approx(
+        statistics.stdev([1.05, 1.25])
+    )
     assert ranked[1].counts == {"finished": 2, "diverged": 1}
-    se = math.sqrt(mid.std ** 2 / 2 + 0.01 / 3)
+    se = math.sqrt(mid.std**2 / 2 + 0.01 / 3)
     assert ranked[1].delta == pytest.approx(0.05) and ranked[1].se == pytest.approx(se)
     assert ranked[1].clear is False  # 0.05 < 2 SE: within the seed spread
     assert ranked[2].delta == pytest.approx(1.0) and ranked[2].clear is True
@@ -89,15 +106,25 @@ def test_curves_band(sweep_dir):
 
 def test_summary_files(sweep_dir):
     sweep, out = sweep_dir
-    html = write_summary(sweep, sm.collect(sweep, out), out)
+    html = sm.write_summary(sweep, sm.collect(sweep, out), out)
     with open(out / "summary.csv", newline="") as f:
         table = list(csv.DictReader(f))
     assert len(table) == 9
     assert list(table[0]) == ["lr", *sm.CSV_TAIL]
-    assert table[4] == {"lr": "0.1", "seed": "1", "status": "finished", "updates": "3",
-                        "final_val_bpc": "1.1", "best_val_bpc": "1.1", "min_smooth_loss": "27.5",
-                        "wall_time_s": "1.5", "name": "lr-0.1_seed-1"}
-    assert table[7]["status"] == "diverged" and table[7]["final_val_bpc"] == "4.0"  # before it diverged
+    assert table[4] == {
+        "lr": "0.1",
+        "seed": "1",
+        "status": "finished",
+        "updates": "3",
+        "final_val_bpc": "1.1",
+        "best_val_bpc": "1.1",
+        "min_smooth_loss": "27.5",
+        "wall_time_s": "1.5",
+        "name": "lr-0.1_seed-1",
+    }
+    assert (
+        table[7]["status"] == "diverged" and table[7]["final_val_bpc"] == "4.0"
+    )  # before it diverged
     md = (out / "summary.md").read_text(encoding="utf-8")
     assert "| **1** | **lr=0.1** | **3 finished** | **1.1000 ± 0.1000** |" in md
     assert "| 2 | lr=0.2 | 2 finished, 1 diverged | 1.1500 ± 0.1414 |" in md

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-from ..errors import CharnnError, CheckpointError, ConfigError
+from ..errors import CharnnError, CheckpointError, ConfigError, SweepError
 from . import folder as sf
 from .spec import Sweep
 from .summary import collect
@@ -31,10 +31,6 @@ from .worker import check_visible, run_one
 
 CONNECT_TIMEOUT = "20s"
 WORKER_WAIT_S = 60
-
-
-class SweepError(CharnnError):
-    """A cluster that cannot run the sweep: unreachable, no workers, no shared folder."""
 
 
 @dataclass
@@ -54,8 +50,10 @@ def import_dask():
     try:
         import distributed
     except ImportError:
-        raise ConfigError("sweeps run on Dask, which is not installed; install it with "
-                          "pip install 'charnn[sweep]'") from None
+        raise ConfigError(
+            "sweeps run on Dask, which is not installed; install it with "
+            "pip install 'charnn[sweep]'"
+        ) from None
     return distributed
 
 
@@ -67,17 +65,24 @@ def connect(distributed, workers: int | None, scheduler: str | None):
         try:
             client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError, ValueError) as e:
-            raise SweepError(f"cannot reach the Dask scheduler at {scheduler} ({e}); "
-                             "start one with 'dask scheduler'") from None
+            raise SweepError(
+                f"cannot reach the Dask scheduler at {scheduler} ({e}); "
+                "start one with 'dask scheduler'"
+            ) from None
         try:
             yield client
         finally:
             client.close()
         return
     n = workers or os.cpu_count() or 1
-    cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                                       silence_logs=quiet)
+    cluster = distributed.LocalCluster(
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+        silence_logs=quiet,
+    )
     try:
         with distributed.Client(cluster) as client:
             yield client
@@ -106,41 +111,64 @@ def check_workers(client, sweep_dir: Path, token: str) -> int:
     try:
         client.wait_for_workers(1, timeout=WORKER_WAIT_S)
     except TimeoutError:
-        raise SweepError(f"no Dask worker joined the scheduler within {WORKER_WAIT_S} s; start "
-                         f"one with 'dask worker {client.scheduler.address} --nthreads 1'") \
-            from None
+        raise SweepError(
+            f"no Dask worker joined the scheduler within {WORKER_WAIT_S} s; start "
+            f"one with 'dask worker {client.scheduler.address} --nthreads 1'"
+        ) from None
     seen = client.run(check_visible, str(sweep_dir), token)
     problems = [p for p in seen.values() if p]
     if problems:
-        raise SweepError(f"{problems[0]} ({len(problems)} of {len(seen)} workers): the workers "
-                         "write the run folders, so the sweep folder must be on a filesystem "
-                         "they share with this machine, at the same path")
+        raise SweepError(
+            f"{problems[0]} ({len(problems)} of {len(seen)} workers): the workers "
+            "write the run folders, so the sweep folder must be on a filesystem "
+            "they share with this machine, at the same path"
+        )
     return len(seen)
 
 
-def execute(sweep: Sweep, sweep_dir: Path, spec_text: bytes, workers: int | None = None,
-            scheduler: str | None = None, report: Callable[[Event], None] = lambda e: None
-            ) -> list[dict]:
+def execute(
+    sweep: Sweep,
+    sweep_dir: Path,
+    spec_text: bytes,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    report: Callable[[Event], None] = lambda e: None,
+) -> list[dict]:
     """Run every run of sweep not yet finished or diverged; returns the rows
     of all runs (see summary.collect), in spec order."""
     distributed = import_dask()
     if workers is not None and scheduler:
-        raise ConfigError("--workers sizes the local cluster; with --scheduler the cluster's "
-                          "own workers run the sweep")
+        raise ConfigError(
+            "--workers sizes the local cluster; with --scheduler the cluster's "
+            "own workers run the sweep"
+        )
     if workers is not None and workers <= 0:
         raise ConfigError(f"--workers must be a positive integer, got {workers}")
     sweep_dir = Path(sweep_dir).resolve()
     token = sf.prepare(sweep_dir, sweep, spec_text)
-    todo = [r for r in sweep.runs
-            if sf.read_status(sf.run_folder(sweep_dir, r.name))["status"] not in sf.DONE]
+    todo = [
+        r
+        for r in sweep.runs
+        if sf.read_status(sf.run_folder(sweep_dir, r.name))["status"] not in sf.DONE
+    ]
     report(Event("skip", count=len(sweep.runs) - len(todo)))
     failed = {}
     if todo:
         with connect(distributed, workers, scheduler) as client:
             n = check_workers(client, sweep_dir, token)
             report(Event("cluster", workers=n, dashboard=dashboard(client, not scheduler)))
-            futures = [client.submit(run_one, str(sweep_dir), token, r.name, r.config.to_dict(),
-                                     key=f"charnn-{token}-{r.name}", pure=False) for r in todo]
+            futures = [
+                client.submit(
+                    run_one,
+                    str(sweep_dir),
+                    token,
+                    r.name,
+                    r.config.to_dict(),
+                    key=f"charnn-{token}-{r.name}",
+                    pure=False,
+                )
+                for r in todo
+            ]
             names = {f.key: r.name for f, r in zip(futures, todo)}
             for fut in distributed.as_completed(futures):
                 row = _result(distributed, fut, names[fut.key])
@@ -155,8 +183,10 @@ def _result(distributed, fut, name: str) -> dict:
     try:
         return fut.result()
     except distributed.KilledWorker:
-        why = ("its worker died each time it ran it; run the command again to resume "
-               "from its last checkpoint")
+        why = (
+            "its worker died each time it ran it; run the command again to resume "
+            "from its last checkpoint"
+        )
     except CheckpointError as e:
         if "filesystem they share" in str(e):
             raise SweepError(str(e)) from None

@@ -19,8 +19,8 @@ import json
 import secrets
 from pathlib import Path
 
-from .. import rundir
 from ..errors import CheckpointError
+from ..run import rundir
 from .spec import Sweep
 
 SWEEP_JSON = "sweep.json"
@@ -44,8 +44,11 @@ def read_sweep(sweep_dir: Path) -> dict:
         info = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path} is unreadable or not JSON ({e})") from None
-    if not isinstance(info, dict) or not isinstance(info.get("sweep"), dict) \
-            or not isinstance(info.get("token"), str):
+    if (
+        not isinstance(info, dict)
+        or not isinstance(info.get("sweep"), dict)
+        or not isinstance(info.get("token"), str)
+    ):
         raise CheckpointError(f"{path} is not a charnn sweep description")
     return info
 
@@ -72,9 +75,11 @@ def prepare(sweep_dir: Path, sweep: Sweep, spec_text: bytes) -> str:
     if is_sweep(sweep_dir):
         info = read_sweep(sweep_dir)
         if info["sweep"] != new:
-            raise CheckpointError(f"{sweep_dir} holds a sweep made from another spec: "
-                                  f"{first_difference(info['sweep'], new)}; use the original "
-                                  "spec to continue it, or another --out")
+            raise CheckpointError(
+                f"{sweep_dir} holds a sweep made from another spec: "
+                f"{first_difference(info['sweep'], new)}; use the original "
+                "spec to continue it, or another --out"
+            )
         return info["token"]
     if sweep_dir.is_dir() and any(sweep_dir.iterdir()):
         raise CheckpointError(f"{sweep_dir} is not empty and holds no sweep; choose another --out")
@@ -101,3 +106,18 @@ def read_status(folder: Path) -> dict:
 
 def write_status(folder: Path, status: str, **extra) -> None:
     rundir.write_json(folder / STATUS, {"status": status, **extra})
+
+
+def expand_runs(paths: list[Path]) -> list[Path]:
+    """paths with each sweep folder replaced by its run folders that hold a run."""
+    out = []
+    for p in map(Path, paths):
+        if not is_sweep(p):
+            out.append(p)
+            continue
+        names = [r["name"] for r in read_sweep(p)["sweep"].get("runs", [])]
+        found = [run_folder(p, n) for n in names if rundir.has_run(run_folder(p, n))]
+        if not found:
+            raise CheckpointError(f"sweep {p} holds no run yet; run 'charnn sweep' first")
+        out += found
+    return out

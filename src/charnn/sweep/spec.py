@@ -26,11 +26,11 @@ from __future__ import annotations
 import itertools
 import re
 import tomllib
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
-from ..config import TrainConfig
 from ..errors import CharnnError, ConfigError
+from ..run.config import TrainConfig
 
 TABLES = ("base", "grid", "zip")
 OPTIONS = {f.name: f for f in fields(TrainConfig)}
@@ -69,10 +69,16 @@ class Sweep:
 
     def to_json(self) -> dict:
         """What identifies the sweep: every run's name and full configuration."""
-        return {"base": self.base, "grid": self.grid, "zip": self.zipped,
-                "seed": list(self.seeds),
-                "runs": [{"name": r.name, "setting": r.setting, "config": r.config.to_dict()}
-                         for r in self.runs]}
+        return {
+            "base": self.base,
+            "grid": self.grid,
+            "zip": self.zipped,
+            "seed": list(self.seeds),
+            "runs": [
+                {"name": r.name, "setting": r.setting, "config": r.config.to_dict()}
+                for r in self.runs
+            ],
+        }
 
 
 def load_spec(path: Path) -> Sweep:
@@ -103,8 +109,10 @@ def parse_spec(data: dict, folder: Path) -> Sweep:
     corpus paths are looked up)."""
     unknown = sorted(set(data) - {"seed", *TABLES})
     if unknown:
-        raise ConfigError(f"unknown key {unknown[0]!r}; a spec holds seed = [...] and the "
-                          "tables [base], [grid] and [zip]")
+        raise ConfigError(
+            f"unknown key {unknown[0]!r}; a spec holds seed = [...] and the "
+            "tables [base], [grid] and [zip]"
+        )
     base = _options(data.get("base", {}), "base", lists=False)
     grid = _options(data.get("grid", {}), "grid", lists=True)
     zipped = _options(data.get("zip", {}), "zip", lists=True)
@@ -135,11 +143,14 @@ def _options(table, where: str, lists: bool) -> dict:
     for key, value in table.items():
         name = key.replace("-", "_")
         if name not in OPTIONS:
-            raise ConfigError(f"unknown option {key!r} in [{where}]; options are those of "
-                              "'charnn train' (see charnn train -h)")
+            raise ConfigError(
+                f"unknown option {key!r} in [{where}]; options are those of "
+                "'charnn train' (see charnn train -h)"
+            )
         if name == "seed":
-            raise ConfigError(f"give seeds as the top-level list seed = [0, 1, ...], "
-                              f"not in [{where}]")
+            raise ConfigError(
+                f"give seeds as the top-level list seed = [0, 1, ...], not in [{where}]"
+            )
         if name in out:
             raise ConfigError(f"option {name} is given twice in [{where}]")
         if lists:
@@ -175,8 +186,9 @@ def _no_overlap(base: dict, grid: dict, zipped: dict) -> None:
 
 def _seeds(value) -> tuple[int, ...]:
     if not isinstance(value, list) or not value:
-        raise ConfigError(f"seed must be a non-empty list of integers, e.g. seed = [0, 1, 2]; "
-                          f"got {value!r}")
+        raise ConfigError(
+            f"seed must be a non-empty list of integers, e.g. seed = [0, 1, 2]; got {value!r}"
+        )
     for s in value:
         if not isinstance(s, int) or isinstance(s, bool) or s < 0:
             raise ConfigError(f"seed values must be integers >= 0, got {s!r}")
@@ -188,7 +200,7 @@ def _seeds(value) -> tuple[int, ...]:
 def corpus_id(value, folder: Path) -> str:
     """A corpus as runs record it: a named corpus, or a file's absolute path
     (relative paths are read from the spec's folder first)."""
-    from ..corpus import resolve
+    from ..data.corpus import resolve
 
     if value is not None and not isinstance(value, str):
         raise ConfigError(f"corpus must be a name or a path, got {value!r}")
@@ -240,7 +252,7 @@ def unique_name(varied: dict, seed: int, taken: set) -> str:
 def check_data(runs: list[RunSpec]) -> None:
     """Load and split each distinct corpus once, so a text too short for a
     setting is refused before any run starts."""
-    from ..train import prepare_data
+    from ..run.split import prepare_data
 
     seen = set()
     for r in runs:

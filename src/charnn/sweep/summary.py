@@ -19,13 +19,14 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import rundir
-from ..checkpoint import atomic_write
 from ..errors import CheckpointError
+from ..fsio import atomic_write
+from ..report.sweep import METRIC_NAMES, SweepPage, write_page
+from ..run import rundir
 from . import folder as sf
 from .spec import Sweep
 
-METRICS = ("final_val_bpc", "best_val_bpc", "min_smooth_loss")
+METRICS = tuple(METRIC_NAMES)  # final_val_bpc, best_val_bpc, min_smooth_loss
 CSV_TAIL = ("seed", "status", "updates", *METRICS, "wall_time_s", "name")
 
 
@@ -40,10 +41,16 @@ def run_row(folder: Path, name: str) -> dict:
         wall = max((r["elapsed_s"] or 0.0 for r in metrics), default=0.0)
     except (ValueError, KeyError, TypeError) as e:
         raise CheckpointError(f"{folder / rundir.METRICS} is malformed ({e})") from None
-    return {"name": name, "status": status["status"], "message": status.get("message", ""),
-            "updates": updates, "final_val_bpc": val[-1] if val else None,
-            "best_val_bpc": min(val) if val else None,
-            "min_smooth_loss": min(train) if train else None, "wall_time_s": wall}
+    return {
+        "name": name,
+        "status": status["status"],
+        "message": status.get("message", ""),
+        "updates": updates,
+        "final_val_bpc": val[-1] if val else None,
+        "best_val_bpc": min(val) if val else None,
+        "min_smooth_loss": min(train) if train else None,
+        "wall_time_s": wall,
+    }
 
 
 def collect(sweep: Sweep, sweep_dir: Path, failed: dict | None = None) -> list[dict]:
@@ -85,7 +92,7 @@ class Stat:
     std: float  # nan with fewer than two runs
 
     @classmethod
-    def of(cls, values: list) -> "Stat":
+    def of(cls, values: list) -> Stat:
         vals = [v for v in values if v is not None and math.isfinite(v)]
         if not vals:
             return cls(0, math.nan, math.nan)
@@ -123,8 +130,9 @@ def settings(sweep: Sweep, rows: list[dict]) -> tuple[list[Setting], str]:
     for label in sweep.settings:
         mine = [r for r in rows if r["setting"] == label]
         done = [r for r in mine if r["status"] == "finished"]
-        counts = {s: sum(r["status"] == s for r in mine) for s in dict.fromkeys(
-            r["status"] for r in mine)}
+        counts = {
+            s: sum(r["status"] == s for r in mine) for s in dict.fromkeys(r["status"] for r in mine)
+        }
         stats = {m: Stat.of([r.get(m) for r in done]) for m in METRICS}
         varied = {k: mine[0][k] for k in sweep.varied_keys}
         out.append(Setting(label, varied, len(mine), counts, stats))
@@ -146,7 +154,7 @@ def compare_with_best(ranked: list[Setting], metric: str) -> None:
             continue
         s.delta = a.mean - best.mean
         if a.n > 1 and best.n > 1:
-            s.se = math.sqrt(a.std ** 2 / a.n + best.std ** 2 / best.n)
+            s.se = math.sqrt(a.std**2 / a.n + best.std**2 / best.n)
             s.clear = s.delta > 2 * s.se
 
 
@@ -176,3 +184,23 @@ def _band(runs: list[dict], points: int = 400) -> tuple[list, list, list]:
     mean = [statistics.fmean(r[x] for r in runs) for x in xs]
     std = [statistics.stdev(r[x] for r in runs) if len(runs) > 1 else 0.0 for x in xs]
     return xs, mean, std
+
+
+def write_summary(sweep: Sweep, rows: list[dict], sweep_dir: Path) -> Path:
+    """Write summary.csv, summary.png, summary.html and summary.md into
+    sweep_dir; returns the HTML path."""
+    sweep_dir = Path(sweep_dir)
+    write_csv(sweep, rows, sweep_dir / "summary.csv")
+    ranked, metric = settings(sweep, rows)
+    page = SweepPage(
+        sweep_dir,
+        list(sweep.seeds),
+        sweep.grid,
+        sweep.zipped,
+        sweep.base,
+        metric,
+        ranked,
+        curves(sweep, sweep_dir, rows),
+        rows,
+    )
+    return write_page(page)

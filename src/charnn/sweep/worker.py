@@ -16,9 +16,9 @@ import socket
 import time
 from pathlib import Path
 
-from .. import rundir
-from ..config import TrainConfig
 from ..errors import CheckpointError, DivergenceError
+from ..run import rundir
+from ..run.config import TrainConfig
 from . import folder as sf
 
 _READY: set = set()  # (what, detail) already done in this worker process
@@ -55,13 +55,15 @@ def _prepare_process(cfg: TrainConfig) -> None:
 
 def run_one(sweep_dir: str, token: str, name: str, config: dict) -> dict:
     """Train run `name` of the sweep to its end; returns its row of the summary."""
-    from ..train import Run
+    from ..run.loop import Run
     from .summary import run_row
 
     problem = check_visible(sweep_dir, token)
     if problem:
-        raise CheckpointError(f"{problem}: the workers write the run folders, so the sweep "
-                              "folder must be on a filesystem they share, at the same path")
+        raise CheckpointError(
+            f"{problem}: the workers write the run folders, so the sweep "
+            "folder must be on a filesystem they share, at the same path"
+        )
     cfg = TrainConfig.from_dict(config)
     _prepare_process(cfg)
     folder = sf.run_folder(Path(sweep_dir), name)

@@ -1,5 +1,5 @@
 """`charnn sweep SPEC.toml --out SWEEP_DIR [--workers N] [--scheduler ADDRESS]`
-and the sweep's progress display (part of the CLI: this prints)."""
+and its progress display (part of the CLI: this prints)."""
 
 from __future__ import annotations
 
@@ -28,8 +28,13 @@ class SweepProgress:
             if sys.stderr.isatty():
                 from tqdm import tqdm
 
-                self.bar = tqdm(total=self.total, initial=self.done, unit="run",
-                                dynamic_ncols=True, file=sys.stderr)
+                self.bar = tqdm(
+                    total=self.total,
+                    initial=self.done,
+                    unit="run",
+                    dynamic_ncols=True,
+                    file=sys.stderr,
+                )
         elif ev.kind == "run":
             self.run_done(ev.row)
 
@@ -52,8 +57,9 @@ class SweepProgress:
         else:
             got = f"{value:.4f}" if value is not None else "–"
             extra = f": {row.get('message', '')}" if row["status"] != "finished" else ""
-            _err(f"run {self.done}/{self.total} {row['name']}: {row['status']} {got}{extra}; "
-                 f"{best}")
+            _err(
+                f"run {self.done}/{self.total} {row['name']}: {row['status']} {got}{extra}; {best}"
+            )
 
     def close(self) -> None:
         if self.bar is not None:
@@ -67,7 +73,7 @@ def _err(msg: str) -> None:
 def _warm_local(sweep, quiet: bool) -> None:
     """Compile the kernels once here, so the local workers load them from
     numba's cache instead of each compiling them."""
-    from . import engine
+    from .. import engine
 
     for dtype in sorted({r.config.dtype for r in sweep.runs if r.config.engine == "fast"}):
         if not engine.cache_ready(dtype):
@@ -77,9 +83,9 @@ def _warm_local(sweep, quiet: bool) -> None:
 
 
 def sweep(args) -> int:
-    from .report_sweep import write_summary
-    from .sweep import load_spec
-    from .sweep.execute import execute, import_dask
+    from ..sweep import load_spec
+    from ..sweep.execute import execute, import_dask
+    from ..sweep.summary import write_summary
 
     import_dask()
     spec = load_spec(args.spec)
@@ -87,12 +93,15 @@ def sweep(args) -> int:
         _warm_local(spec, args.quiet)
     progress = SweepProgress(len(spec.runs), args.quiet)
     try:
-        rows = execute(spec, args.out, Path(args.spec).read_bytes(), args.workers, args.scheduler,
-                       progress)
+        rows = execute(
+            spec, args.out, Path(args.spec).read_bytes(), args.workers, args.scheduler, progress
+        )
     except KeyboardInterrupt:
         progress.close()
-        _err(f"charnn sweep: interrupted; run the same command again to continue the sweep in "
-             f"{args.out}")
+        _err(
+            f"charnn sweep: interrupted; run the same command again to continue the sweep in "
+            f"{args.out}"
+        )
         return 130
     finally:
         progress.close()
@@ -101,21 +110,25 @@ def sweep(args) -> int:
     print(f"summary: {html}")
     failed = [r for r in rows if r["status"] == "failed"]
     if failed:
-        _err(f"charnn sweep: {len(failed)} runs failed ({failed[0]['name']}: "
-             f"{failed[0]['message']}); run the same command again to retry them")
+        _err(
+            f"charnn sweep: {len(failed)} runs failed ({failed[0]['name']}: "
+            f"{failed[0]['message']}); run the same command again to retry them"
+        )
         return EXIT_FAILED
     return 0
 
 
 def ranking_lines(spec, rows: list[dict]) -> str:
     """The ranking as a few plain lines for the terminal."""
-    from .report_sweep import METRIC_NAMES, pm, verdict
-    from .sweep.summary import settings
+    from ..report.sweep import METRIC_NAMES, pm, verdict
+    from ..sweep.summary import settings
 
     ranked, metric = settings(spec, rows)
     width = max(len(s.label) for s in ranked)
     lines = [f"settings ranked by mean {METRIC_NAMES[metric]} (± std over seeds):"]
     for s in ranked:
-        lines.append(f"{s.rank:>3}. {s.label:<{width}}  {pm(s.stats[metric]):<20} "
-                     f"{s.stats[metric].n} runs  {verdict(s)}")
+        lines.append(
+            f"{s.rank:>3}. {s.label:<{width}}  {pm(s.stats[metric]):<20} "
+            f"{s.stats[metric].n} runs  {verdict(s)}"
+        )
     return "\n".join(lines)
