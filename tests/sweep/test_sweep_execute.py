@@ -39,6 +39,11 @@ def test_tiny_sweep_from_the_command_line(
         assert sf.read_status(out / "runs" / r.name)["status"] == "finished"
     same_run(out / "runs" / "lr-0.1_seed-2", serial(sweep, "lr-0.1_seed-2", tmp_path))
 
+    assert main(["compare", str(out), "--out", str(tmp_path / "cmp")]) == 0  # a sweep folder
+    table = (tmp_path / "cmp" / "compare.md").read_text(encoding="utf-8")
+    assert all(r.name.replace("_", "\\_") in table for r in sweep.runs)
+    capsys.readouterr()
+
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/checkpoint.npz")}
     assert main(["sweep", str(spec), "--out", str(out)]) == 0  # again: nothing to do
     stdout, stderr = capsys.readouterr()

@@ -68,14 +68,17 @@ def run_one(sweep_dir: str, token: str, name: str, config: dict) -> dict:
     _prepare_process(cfg)
     folder = sf.run_folder(Path(sweep_dir), name)
     if sf.read_status(folder)["status"] not in sf.DONE:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             if (folder / rundir.CHECKPOINT).exists():
                 run = Run.resume(folder)
             else:
                 run = Run.start(folder, cfg, force=True)
             run.train(lambda event: None)
-            sf.write_status(folder, "finished", message="", task_s=time.perf_counter() - t0)
+            status, message = "finished", ""
         except DivergenceError as e:
-            sf.write_status(folder, "diverged", message=str(e), task_s=time.perf_counter() - t0)
+            status, message = "diverged", str(e)
+        # this task's share: a resumed run's earlier tasks are not counted
+        times = {"task_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
+        sf.write_status(folder, status, message=message, **times)
     return run_row(folder, name)
