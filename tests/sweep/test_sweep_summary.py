@@ -97,10 +97,10 @@ def test_one_seed_cannot_tell(write_spec, base, tmp_path):
 def test_curves_band(sweep_dir):
     sweep, out = sweep_dir
     bands = sm.curves(sweep, out, sm.collect(sweep, out))
-    xs, mean, std = bands["lr=0.1"]["val"]
+    xs, mean, lo, hi = bands["lr=0.1"]["val"]
     assert xs == [0, 3]
-    assert mean == pytest.approx([4.0, 1.1]) and std == pytest.approx([0.0, 0.1])
-    xs, mean, _ = bands["lr=0.2"]["smooth"]  # the diverged run is left out
+    assert mean == pytest.approx([4.0, 1.1]) and lo == [4.0, 1.0] and hi == [4.0, 1.2]
+    xs, mean, _, _ = bands["lr=0.2"]["smooth"]  # the diverged run is left out
     assert xs == [1, 2, 3] and mean[0] == pytest.approx(29.5 - 1.0)
 
 

@@ -2,8 +2,8 @@
 page) and summary.md, with summary.png beside them: the settings ranked by
 their mean over seeds (± standard deviation), which differences to the best
 setting are larger than the seed-to-seed spread, the validation and
-smoothed-loss curves of each setting with a band of ± one standard
-deviation, and every run's numbers.
+smoothed-loss curves of each setting with a band from its lowest to its
+highest seed, and every run's numbers.
 
 The numbers come computed (charnn.sweep.summary); this module only lays
 them out. A ranked setting is any object with `rank`, `label`, `counts`
@@ -33,7 +33,7 @@ class SweepPage:
     the varied options and their values; base: the options shared by all
     runs; rows: one dict per run (varied options, seed, status, message,
     updates, the METRIC_NAMES keys, wall_time_s, name); curves: per setting
-    label, {"val" | "smooth": (updates, mean, std)}."""
+    label, {"val" | "smooth": (updates, mean, lowest, highest)}."""
 
     folder: Path
     seeds: list
@@ -104,7 +104,8 @@ def runs_table(page: SweepPage) -> Table:
 
 def figure(curves: dict, path: Path) -> Path:
     """Validation bits/char and smoothed loss against updates: per setting,
-    the mean line and a band of ± one standard deviation."""
+    the mean over seeds and a band from the lowest to the highest seed (on a
+    log scale where one seed strays far from the others)."""
     from .plot import figure as pyplot
     from .plot import save_png
 
@@ -112,20 +113,27 @@ def figure(curves: dict, path: Path) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), dpi=100)
     panels = [("val", "validation bits per character"), ("smooth", "smoothed loss (nats/seq.)")]
     for ax, (key, ylabel) in zip(axes, panels):
+        lows, highs = [], []
         for label, c in curves.items():
-            xs, mean, std = c[key]
+            xs, mean, lo, hi = c[key]
             if not xs:
                 continue
             (line,) = ax.plot(xs, mean, "o-" if key == "val" else "-", ms=3, lw=1.2, label=label)
-            lo = [m - s for m, s in zip(mean, std)]
-            hi = [m + s for m, s in zip(mean, std)]
             ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.2, lw=0)
+            lows.append(min(lo))
+            highs.append(max(hi))
+        if lows and min(lows) > 0 and max(highs) > 4 * min(lows):
+            from matplotlib.ticker import FormatStrFormatter
+
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+            ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
         ax.set_xlabel("updates")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
     if axes[0].get_legend_handles_labels()[0]:
         axes[0].legend(fontsize=8)
-    fig.suptitle("charnn sweep: mean over seeds, band ± one standard deviation")
+    fig.suptitle("charnn sweep: mean over seeds, band from the lowest to the highest seed")
     fig.tight_layout()
     save_png(fig, path)
     plt.close(fig)
@@ -169,7 +177,10 @@ def build(page: SweepPage) -> Document:
         "error from the standard deviations s over seeds. A Δ larger than 2 SE is marked clearly "
         "worse: larger than the seed-to-seed spread explains."
     )
-    caption = "Mean over the finished runs of each setting; the band is ± one standard deviation."
+    caption = (
+        "Mean over the finished runs of each setting; the band spans the lowest to the highest "
+        "seed."
+    )
     alt = "validation bits per character and smoothed loss against updates, per setting"
     sections = [
         overview(page),

@@ -29,7 +29,7 @@ from .spec import Sweep
 from .summary import collect
 from .worker import check_visible, run_one
 
-CONNECT_TIMEOUT = "20s"
+CONNECT_TIMEOUT = "10s"
 WORKER_WAIT_S = 60
 
 

@@ -159,8 +159,8 @@ def compare_with_best(ranked: list[Setting], metric: str) -> None:
 
 
 def curves(sweep: Sweep, sweep_dir: Path, rows: list[dict]) -> dict:
-    """Per setting, over its finished runs: {"val": (updates, mean, std),
-    "smooth": (updates, mean, std)} at the updates every run logged."""
+    """Per setting, over its finished runs: {"val" | "smooth": (updates, mean,
+    lowest, highest)} at the updates every run logged (at most ~400 points)."""
     out = {}
     for label in sweep.settings:
         names = [r["name"] for r in rows if r["setting"] == label and r["status"] == "finished"]
@@ -177,13 +177,14 @@ def _series(metrics: list[dict]) -> dict:
     return {"val": val, "smooth": smooth}
 
 
-def _band(runs: list[dict], points: int = 400) -> tuple[list, list, list]:
+def _band(runs: list[dict], points: int = 400) -> tuple[list, list, list, list]:
     common = sorted(set.intersection(*(set(r) for r in runs))) if runs else []
     step = max(1, len(common) // points)
     xs = common[::step] + ([common[-1]] if common and (len(common) - 1) % step else [])
     mean = [statistics.fmean(r[x] for r in runs) for x in xs]
-    std = [statistics.stdev(r[x] for r in runs) if len(runs) > 1 else 0.0 for x in xs]
-    return xs, mean, std
+    lo = [min(r[x] for r in runs) for x in xs]
+    hi = [max(r[x] for r in runs) for x in xs]
+    return xs, mean, lo, hi
 
 
 def write_summary(sweep: Sweep, rows: list[dict], sweep_dir: Path) -> Path:
