@@ -42,13 +42,26 @@ def test_grid_times_zip_times_seeds(write_spec, spec_dir, base):
 def test_integers_become_floats_and_epochs_alone_lift_the_update_limit(write_spec):
     sweep = load_spec(
         write_spec(
-            '[base]\ncorpus = "text.txt"\nseq_length = 10\nepochs = 2\n[grid]\nlr = [1, 2]\n'
+            '[base]\ncorpus = "text.txt"\nseq_length = 10\nepochs = 2\nsig = 1\n'
+            "[grid]\nlr = [1, 2]\n"
         )
     )
     assert [r.config.lr for r in sweep.runs] == [1.0, 2.0]
     assert isinstance(sweep.runs[0].config.lr, float)
+    assert isinstance(sweep.runs[0].config.sig, float) and sweep.runs[0].config.sig == 1.0
     assert sweep.runs[0].config.updates == 0 and sweep.runs[0].config.epochs == 2
     assert [r.name for r in sweep.runs] == ["lr-1.0_seed-0", "lr-2.0_seed-0"]
+
+
+def test_cells_can_be_varied(write_spec, base):
+    grid = '[grid]\ncell = ["rnn", "gru", "lstm"]\nlayers = [1, 2]\n'
+    sweep = load_spec(write_spec(base + 'engine = "reference"\n' + grid))
+    assert [(r.config.cell, r.config.layers) for r in sweep.runs[:3]] == [
+        ("rnn", 1),
+        ("rnn", 2),
+        ("gru", 1),
+    ]
+    assert sweep.runs[5].name == "cell-lstm_layers-2_seed-0"
 
 
 def test_names_are_filesystem_safe_and_unique(write_spec, spec_dir):
@@ -74,6 +87,7 @@ BAD = [
     ("[base]\nhidden = 1.5\n", "--hidden must be a positive integer, got 1.5"),
     ("[grid]\nhidden = [8, 0]\n", "run hidden-0_seed-0: --hidden must be a positive integer"),
     ('[base]\noptimizer = "sgd"\n', "--optimizer must be one of adagrad, rmsprop, adam"),
+    ('[grid]\ncell = ["rnn", "tanh"]\n', "run cell-tanh_seed-0: --cell must be one of"),
     ('[base]\nlr = "fast"\n', "--lr must be a finite number, got 'fast'"),
     ("[base]\nupdates = 0\n", "nothing to do"),
     ("seed = [0, 0]\n", "seed repeats a value"),

@@ -31,10 +31,11 @@ from pathlib import Path
 
 from ..errors import CharnnError, ConfigError
 from ..run.config import TrainConfig
+from ..run.options import OPTIONS as TABLE
 
 TABLES = ("base", "grid", "zip")
 OPTIONS = {f.name: f for f in fields(TrainConfig)}
-FLOAT_OPTIONS = {n for n, f in OPTIONS.items() if isinstance(f.default, float)}
+FLOAT_OPTIONS = {o.name for o in TABLE if o.type is float}
 UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 MAX_NAME = 120
 
