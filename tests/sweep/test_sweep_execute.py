@@ -1,6 +1,8 @@
 """Sweeps on a Dask cluster: a tiny sweep end to end, skipping finished runs,
 exact resumption, divergence recorded once, and the shared-folder check."""
 
+import os
+
 import pytest
 
 from charnn.cli import main
@@ -124,3 +126,19 @@ def test_workers_option_checks(write_spec, base, tmp_path, capsys):
     (tmp_path / "full" / "x").write_text("")
     assert main(["sweep", str(spec), "--out", str(tmp_path / "full")]) == 2
     assert "is not empty and holds no sweep" in capsys.readouterr().err
+
+
+def test_a_run_in_use_elsewhere_fails_and_is_retried_next_time(write_spec, base, tmp_path, cluster):
+    from charnn.run.lock import RunLock
+
+    spec = write_spec("seed = [0, 1]\n" + base)
+    sweep, out = load_spec(spec), tmp_path / "out"
+    sf.prepare(out, sweep, spec.read_bytes())
+    folder = out / "runs" / "seed-0"
+    train.Run.start(folder, sweep.runs[0].config).close()  # stopped before its first update
+    with RunLock(folder):  # another writer, as a worker the scheduler gave up on would be
+        rows = execute(sweep, out, spec.read_bytes(), scheduler=cluster)
+    assert [r["status"] for r in rows] == ["failed", "finished"]
+    assert f"in use by another charnn process (pid {os.getpid()})" in rows[0]["message"]
+    rows = execute(sweep, out, spec.read_bytes(), scheduler=cluster)
+    assert [r["status"] for r in rows] == ["finished", "finished"]

@@ -2,11 +2,12 @@
 process, so that importing charnn, loading the compiled kernels and
 limiting BLAS to one thread are paid once per worker, not once per run.
 
-A run picks up where its folder stands: a checkpoint is resumed exactly
-(Run.resume), a folder with a configuration but no checkpoint yet (a
-worker killed before the first checkpoint) starts over, anything else
-starts fresh. A diverged run is recorded in status.json and returned as
-such; it is never retried.
+A run picks up where its folder stands: a run folder is resumed exactly
+(Run.resume: from its checkpoint, or from its start when it was stopped
+before the first one), an empty one starts fresh. The run folder's lock
+keeps a second writer out (a worker the scheduler gave up on but that still
+runs): that task fails, naming the holder. A diverged run is recorded in
+status.json and returned as such; it is never retried.
 """
 
 from __future__ import annotations
@@ -70,10 +71,10 @@ def run_one(sweep_dir: str, token: str, name: str, config: dict) -> dict:
     if sf.read_status(folder)["status"] not in sf.DONE:
         t0, c0 = time.perf_counter(), time.process_time()
         try:
-            if (folder / rundir.CHECKPOINT).exists():
+            if rundir.has_run(folder):
                 run = Run.resume(folder)
             else:
-                run = Run.start(folder, cfg, force=True)
+                run = Run.start(folder, cfg)
             run.train(lambda event: None)
             status, message = "finished", ""
         except DivergenceError as e:
