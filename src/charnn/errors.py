@@ -24,3 +24,7 @@ class CheckpointError(CharnnError):
 
 class DivergenceError(CharnnError):
     """Training produced a non-finite or exploding loss."""
+
+
+class SweepError(CharnnError):
+    """A cluster that cannot run a sweep: unreachable, no workers, no shared folder."""

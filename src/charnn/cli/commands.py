@@ -23,6 +23,7 @@ from ..run.config import TrainConfig
 from ..run.loop import Interrupted, Run
 from ..run.options import OPTIONS
 from .progress import Printer
+from .sweep import sweep  # noqa: F401  (the `charnn sweep` subcommand)
 
 
 def _err(msg: str) -> None:
@@ -343,6 +344,7 @@ def report(args) -> int:
 
 def compare(args) -> int:
     from ..report.compare import write_compare
+    from ..sweep.folder import expand_runs
 
-    print(write_compare(args.runs, args.out))
+    print(write_compare(expand_runs(args.runs), args.out))
     return 0

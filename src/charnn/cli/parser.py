@@ -116,8 +116,15 @@ def build_parser() -> Parser:
     r = sub.add_parser("report", help="write RUN_DIR/report.html and report.md")
     r.add_argument("run", type=Path)
 
-    c = sub.add_parser("compare", help="compare several runs in one plot and table")
-    c.add_argument("runs", type=Path, nargs="+")
+    sw = sub.add_parser("sweep", help="many runs, a grid of options times seeds, on Dask")
+    sw.add_argument("spec", type=Path, help="TOML spec: seed = [...], [base], [grid], [zip]")
+    sw.add_argument("--out", type=Path, required=True, help="sweep folder (again: resume)")
+    sw.add_argument("--workers", type=int, help="local worker processes (one per core)")
+    sw.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask cluster's scheduler")
+    sw.add_argument("--quiet", action="store_true", help="print only the ranking")
+
+    c = sub.add_parser("compare", help="compare several runs (or sweep folders) in one plot")
+    c.add_argument("runs", type=Path, nargs="+", help="run directories or sweep folders")
     c.add_argument("--out", type=Path, default=Path("compare"), help="output folder")
     return p
 

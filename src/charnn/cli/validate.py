@@ -59,6 +59,7 @@ RULES = {
         "max_entries": positive_int,
         "layers": positive_int,
     },
+    "sweep": {"workers": positive_int},
 }
 
 

@@ -1,0 +1,141 @@
+"""Throughput of `charnn sweep` on a local Dask cluster next to a serial loop
+of the same runs, side by side in one invocation.
+
+The serial loop trains the runs one after the other in this process (engine
+loaded once, one BLAS thread): the best a single core can do. The sweep is
+the whole `execute` call: starting the local cluster of single-threaded
+worker processes, each worker loading the engine once, the runs, and
+closing the cluster. Rounds alternate serial and sweep; the table gives
+each round and the median ratio, with the load average of the machine, and
+the CPU seconds of one run in this process and inside a worker (equal
+when a worker adds no per-run cost).
+
+On a machine shared with other people the ratio only means something when
+the cores are otherwise idle: Linux's autogroup scheduling
+(/proc/sys/kernel/sched_autogroup_enabled) shares a busy CPU equally
+between sessions, so the worker processes of one sweep together get no
+more CPU than a single process of the same session would.
+
+    python bench/bench_sweep.py [--runs 16] [--updates 10000] [--workers N] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from threadpoolctl import threadpool_limits
+
+from charnn import engine
+from charnn.run.loop import Run
+from charnn.sweep import folder as sf
+from charnn.sweep.execute import execute
+from charnn.sweep.spec import parse_spec
+
+
+def spec(args) -> dict:
+    lrs = [round(0.02 * (i + 1), 2) for i in range(args.runs // 2)]
+    base = {"corpus": args.corpus, "updates": args.updates, "eval_every": args.updates}
+    base |= {"sample_every": args.updates // 2, "checkpoint_every": args.updates // 2}
+    return {"seed": [0, 1], "base": base, "grid": {"lr": lrs}}
+
+
+def serial(sweep, folder: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds per run)."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    for r in sweep.runs:
+        Run.start(folder / r.name, r.config).train(lambda e: None)
+    return time.perf_counter() - t0, (time.process_time() - c0) / len(sweep.runs)
+
+
+def parallel(sweep, folder: Path, workers: int) -> tuple[float, float]:
+    """(wall seconds, CPU seconds per run inside the workers)."""
+    t0 = time.perf_counter()
+    rows = execute(sweep, folder, b"bench", workers=workers)
+    wall = time.perf_counter() - t0
+    assert all(r["status"] == "finished" for r in rows), rows
+    cpu = [sf.read_status(sf.run_folder(folder, r.name))["cpu_s"] for r in sweep.runs]
+    return wall, statistics.fmean(cpu)
+
+
+def autogroup() -> str:
+    try:
+        on = Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+    except OSError:
+        return "unknown"
+    return "on" if on else "off"
+
+
+def cpu() -> str:
+    name = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in open("/proc/cpuinfo")
+            if ln.startswith("model name")
+        ),
+        platform.machine(),
+    )
+    flags = next((ln for ln in open("/proc/cpuinfo") if ln.startswith("flags")), "").split()
+    vec = [f for f in ("avx2", "avx512f", "fma") if f in flags]
+    return f"{name} ({', '.join(vec)}), {os.cpu_count()} logical CPUs"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=16, help="runs (half as many lr values x 2 seeds)")
+    p.add_argument("--updates", type=int, default=10000, help="updates per run")
+    p.add_argument("--workers", type=int, default=os.cpu_count(), help="local workers")
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--corpus", default="tragedies")
+    p.add_argument("--out", default="bench/sweep.md")
+    args = p.parse_args()
+    threadpool_limits(1)
+    engine.warmup("float64")
+    sweep = parse_spec(spec(args), Path.cwd())
+    rows, loads = [], [os.getloadavg()[0]]
+    for i in range(args.rounds):
+        with tempfile.TemporaryDirectory() as tmp:
+            s, s_cpu = serial(sweep, Path(tmp) / "serial")
+            shutil.rmtree(Path(tmp) / "serial")
+            d, d_cpu = parallel(sweep, Path(tmp) / "sweep", args.workers)
+        loads.append(os.getloadavg()[0])
+        rows.append((i + 1, s, d, s / d, s_cpu, d_cpu))
+        print(
+            f"round {i + 1}: serial {s:.1f} s, sweep {d:.1f} s, x{s / d:.2f}; CPU s per run "
+            f"{s_cpu:.2f} serial, {d_cpu:.2f} in a worker",
+            flush=True,
+        )
+    ratio = statistics.median(r[3] for r in rows)
+    lines = [
+        "# charnn sweep: throughput against a serial loop",
+        "",
+        f"{len(sweep.runs)} runs of {args.updates} updates (m = 100, T = 25, AdaGrad, float64, "
+        f"corpus {args.corpus}), {args.workers} local workers; {cpu()}.",
+        "Load average (1 min) before and after each round: "
+        + ", ".join(f"{x:.1f}" for x in loads)
+        + ".",
+        "",
+        f"Autogroup scheduling: {autogroup()}.",
+        "",
+        "| round | serial (s) | sweep (s) | speed-up | CPU s/run serial | CPU s/run in a worker |",
+        "|---:|---:|---:|---:|---:|---:|",
+        *(
+            f"| {i} | {s:.1f} | {d:.1f} | {r:.2f}x | {a:.2f} | {b:.2f} |"
+            for i, s, d, r, a, b in rows
+        ),
+        "",
+        f"Median speed-up: {ratio:.2f}x.",
+        "",
+    ]
+    Path(args.out).write_text("\n".join(lines), encoding="utf-8")
+    print(f"median x{ratio:.2f}; table in {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""Running a sweep on Dask distributed: a local cluster of single-threaded
+worker processes (one per core by default), or any existing cluster given
+by its scheduler's address.
+
+The workers write the run folders themselves, so the sweep folder must be
+visible to every worker at the same path (on one machine it is; on a
+cluster, a shared filesystem). Before any run is submitted, each worker
+checks that it sees this sweep's token; a run task checks again, for
+workers that join later. Finished and diverged runs are not submitted
+again; a task that loses its worker is resumed from its last checkpoint
+on another one, up to Dask's allowed-failures limit.
+
+`execute` reports through a callback (the CLI draws the progress bar);
+it never prints.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import CharnnError, CheckpointError, ConfigError, SweepError
+from . import folder as sf
+from .spec import Sweep
+from .summary import collect
+from .worker import check_visible, run_one
+
+CONNECT_TIMEOUT = "10s"
+WORKER_WAIT_S = 60
+
+
+@dataclass
+class Event:
+    """What `execute` reports: kind 'cluster' (workers, dashboard), 'run' (one
+    run done: row) or 'skip' (runs already done: count)."""
+
+    kind: str
+    workers: int = 0
+    dashboard: str = ""
+    row: dict = field(default_factory=dict)
+    count: int = 0
+
+
+def import_dask():
+    """The distributed module, or a ConfigError saying how to install it."""
+    try:
+        import distributed
+    except ImportError:
+        raise ConfigError(
+            "sweeps run on Dask, which is not installed; install it with "
+            "pip install 'charnn[sweep]'"
+        ) from None
+    return distributed
+
+
+@contextmanager
+def connect(distributed, workers: int | None, scheduler: str | None):
+    """A Client on a new local cluster, or on the cluster at scheduler."""
+    quiet = logging.ERROR
+    if scheduler:
+        try:
+            client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError, ValueError) as e:
+            raise SweepError(
+                f"cannot reach the Dask scheduler at {scheduler} ({e}); "
+                "start one with 'dask scheduler'"
+            ) from None
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    n = workers or os.cpu_count() or 1
+    cluster = distributed.LocalCluster(
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+        silence_logs=quiet,
+    )
+    try:
+        with distributed.Client(cluster) as client:
+            yield client
+    finally:
+        cluster.close()
+
+
+def dashboard(client, local: bool) -> str:
+    """The dashboard's address, or '' when it is not running. Without bokeh a
+    local scheduler serves only a page asking for it, so that counts as none."""
+    import importlib.util
+
+    if local and importlib.util.find_spec("bokeh") is None:
+        return ""
+    try:
+        if "dashboard" in client.scheduler_info().get("services", {}):
+            return client.dashboard_link
+    except (OSError, KeyError, TypeError):
+        pass
+    return ""
+
+
+def check_workers(client, sweep_dir: Path, token: str) -> int:
+    """Wait for a worker, check that every worker sees the sweep folder;
+    returns the number of workers."""
+    try:
+        client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+    except TimeoutError:
+        raise SweepError(
+            f"no Dask worker joined the scheduler within {WORKER_WAIT_S} s; start "
+            f"one with 'dask worker {client.scheduler.address} --nthreads 1'"
+        ) from None
+    seen = client.run(check_visible, str(sweep_dir), token)
+    problems = [p for p in seen.values() if p]
+    if problems:
+        raise SweepError(
+            f"{problems[0]} ({len(problems)} of {len(seen)} workers): the workers "
+            "write the run folders, so the sweep folder must be on a filesystem "
+            "they share with this machine, at the same path"
+        )
+    return len(seen)
+
+
+def execute(
+    sweep: Sweep,
+    sweep_dir: Path,
+    spec_text: bytes,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    report: Callable[[Event], None] = lambda e: None,
+) -> list[dict]:
+    """Run every run of sweep not yet finished or diverged; returns the rows
+    of all runs (see summary.collect), in spec order."""
+    distributed = import_dask()
+    if workers is not None and scheduler:
+        raise ConfigError(
+            "--workers sizes the local cluster; with --scheduler the cluster's "
+            "own workers run the sweep"
+        )
+    if workers is not None and workers <= 0:
+        raise ConfigError(f"--workers must be a positive integer, got {workers}")
+    sweep_dir = Path(sweep_dir).resolve()
+    token = sf.prepare(sweep_dir, sweep, spec_text)
+    todo = [
+        r
+        for r in sweep.runs
+        if sf.read_status(sf.run_folder(sweep_dir, r.name))["status"] not in sf.DONE
+    ]
+    report(Event("skip", count=len(sweep.runs) - len(todo)))
+    failed = {}
+    if todo:
+        with connect(distributed, workers, scheduler) as client:
+            n = check_workers(client, sweep_dir, token)
+            report(Event("cluster", workers=n, dashboard=dashboard(client, not scheduler)))
+            futures = [
+                client.submit(
+                    run_one,
+                    str(sweep_dir),
+                    token,
+                    r.name,
+                    r.config.to_dict(),
+                    key=f"charnn-{token}-{r.name}",
+                    pure=False,
+                )
+                for r in todo
+            ]
+            names = {f.key: r.name for f, r in zip(futures, todo)}
+            for fut in distributed.as_completed(futures):
+                row = _result(distributed, fut, names[fut.key])
+                if row["status"] == "failed":
+                    failed[row["name"]] = row["message"]
+                report(Event("run", row=row))
+    return collect(sweep, sweep_dir, failed)
+
+
+def _result(distributed, fut, name: str) -> dict:
+    """The row a task returned, or a 'failed' row saying why it has none."""
+    try:
+        return fut.result()
+    except distributed.KilledWorker:
+        why = (
+            "its worker died each time it ran it; run the command again to resume "
+            "from its last checkpoint"
+        )
+    except CheckpointError as e:
+        if "filesystem they share" in str(e):
+            raise SweepError(str(e)) from None
+        why = str(e)
+    except CharnnError as e:
+        why = str(e)
+    except Exception as e:  # noqa: BLE001 - any failure of one run is that run's row
+        why = f"{type(e).__name__}: {e}"
+    return {"name": name, "status": "failed", "message": why}

@@ -1,0 +1,113 @@
+"""The same spec against a Dask cluster started apart from charnn: a
+`dask scheduler` and a `dask worker` as separate processes on 127.0.0.1,
+always torn down, with `charnn sweep --scheduler` as a separate process."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from charnn.run import loop as train
+from charnn.sweep import folder as sf
+from charnn.sweep import load_spec
+
+pytest.importorskip("distributed")
+DASK = Path(sys.executable).parent / "dask"
+
+
+def stop(procs):
+    """Workers first, then the scheduler; SIGKILL whatever outlives 15 s."""
+    for p in reversed(procs):
+        p.terminate()
+        try:
+            p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+@pytest.fixture
+def scheduler(tmp_path, warm_engine):
+    """A scheduler and one single-threaded worker; yields the scheduler's address."""
+    info, procs = tmp_path / "scheduler.json", []
+    log = open(tmp_path / "dask.log", "wb")
+    try:
+        procs.append(
+            subprocess.Popen(
+                [
+                    DASK,
+                    "scheduler",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    "0",
+                    "--no-dashboard",
+                    "--scheduler-file",
+                    info,
+                ],
+                stdout=log,
+                stderr=log,
+            )
+        )
+        deadline = time.monotonic() + 60
+        while not info.exists() and time.monotonic() < deadline:
+            assert procs[0].poll() is None, (tmp_path / "dask.log").read_text()
+            time.sleep(0.05)
+        address = json.loads(info.read_text())["address"]
+        procs.append(
+            subprocess.Popen(
+                [
+                    DASK,
+                    "worker",
+                    address,
+                    "--nthreads",
+                    "1",
+                    "--nworkers",
+                    "1",
+                    "--host",
+                    "127.0.0.1",
+                    "--no-dashboard",
+                    "--death-timeout",
+                    "60",
+                ],
+                stdout=log,
+                stderr=log,
+            )
+        )
+        yield address
+    finally:
+        stop(procs)
+        log.close()
+
+
+@pytest.mark.slow
+def test_sweep_against_a_scheduler_address(write_spec, base, tmp_path, scheduler, same_run):
+    spec = write_spec("seed = [0, 1]\n" + base + "[grid]\nlr = [0.05, 0.1]\n")
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "charnn",
+            "sweep",
+            str(spec),
+            "--out",
+            str(out),
+            "--scheduler",
+            scheduler,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Dask cluster: 1 worker" in done.stderr and "run 4/4" in done.stderr
+    assert "summary:" in done.stdout
+    sweep = load_spec(spec)
+    assert [sf.read_status(out / "runs" / r.name)["status"] for r in sweep.runs] == ["finished"] * 4
+    whole = train.Run.start(tmp_path / "whole", sweep.runs[3].config)
+    whole.train(lambda e: None)
+    same_run(out / "runs" / sweep.runs[3].name, tmp_path / "whole")

@@ -1,0 +1,135 @@
+"""The numbers of a sweep from its run folders: rows, means and spreads over
+seeds, ranking, which differences exceed the seed spread, and the files."""
+
+import csv
+import math
+import statistics
+
+import pytest
+
+from charnn.run import rundir
+from charnn.sweep import folder as sf
+from charnn.sweep import load_spec
+from charnn.sweep import summary as sm
+
+# Final validation bits/char per (lr, seed); None: the run diverged.
+FINAL = {
+    (0.05, 0): 2.0,
+    (0.05, 1): 2.1,
+    (0.05, 2): 2.2,
+    (0.1, 0): 1.0,
+    (0.1, 1): 1.1,
+    (0.1, 2): 1.2,
+    (0.2, 0): 1.05,
+    (0.2, 1): None,
+    (0.2, 2): 1.25,
+}
+
+
+def fake_run(folder, final, seed):
+    """A run folder whose metrics end at `final` bits/char (or diverge)."""
+    folder.mkdir(parents=True)
+    rows = [{"update": 0, "epoch": 0, "val_bpc": 4.0, "val_nats": 4.0 * math.log(2)}]
+    rows += [
+        {"update": u, "epoch": 0, "loss": 30.0 - u, "smooth_loss": 30.0 - u / 2 - seed}
+        for u in (1, 2, 3)
+    ]
+    if final is not None:
+        rows.append({"update": 3, "epoch": 0, "val_bpc": final, "elapsed_s": 1.5})
+    rundir.append_metrics(folder, rows)
+    sf.write_status(
+        folder,
+        "finished" if final is not None else "diverged",
+        message="" if final is not None else "training diverged at update 3",
+    )
+
+
+@pytest.fixture
+def sweep_dir(write_spec, base, tmp_path):
+    sweep = load_spec(write_spec("seed = [0, 1, 2]\n" + base + "[grid]\nlr = [0.05, 0.1, 0.2]\n"))
+    out = tmp_path / "out"
+    sf.prepare(out, sweep, b"spec")
+    for r in sweep.runs:
+        fake_run(sf.run_folder(out, r.name), FINAL[(r.config.lr, r.config.seed)], r.config.seed)
+    return sweep, out
+
+
+def test_rows_and_ranking(sweep_dir):
+    sweep, out = sweep_dir
+    rows = sm.collect(sweep, out)
+    assert [(r["lr"], r["seed"], r["status"]) for r in rows][3:6] == [
+        (0.1, 0, "finished"),
+        (0.1, 1, "finished"),
+        (0.1, 2, "finished"),
+    ]
+    assert rows[7]["status"] == "diverged" and "diverged at update 3" in rows[7]["message"]
+    assert rows[0]["updates"] == 3 and rows[0]["min_smooth_loss"] == 28.5
+    assert rows[0]["final_val_bpc"] == 2.0 and rows[0]["best_val_bpc"] == 2.0
+    ranked, metric = sm.settings(sweep, rows)
+    assert metric == "final_val_bpc"
+    assert [s.label for s in ranked] == ["lr=0.1", "lr=0.2", "lr=0.05"]
+    best, mid, worst = (s.stats[metric] for s in ranked)
+    assert (best.n, mid.n, worst.n) == (3, 2, 3)
+    assert best.mean == pytest.approx(1.1) and best.std == pytest.approx(0.1)
+    assert mid.mean == pytest.approx(1.15) and mid.std == pytest.approx(
+        statistics.stdev([1.05, 1.25])
+    )
+    assert ranked[1].counts == {"finished": 2, "diverged": 1}
+    se = math.sqrt(mid.std**2 / 2 + 0.01 / 3)
+    assert ranked[1].delta == pytest.approx(0.05) and ranked[1].se == pytest.approx(se)
+    assert ranked[1].clear is False  # 0.05 < 2 SE: within the seed spread
+    assert ranked[2].delta == pytest.approx(1.0) and ranked[2].clear is True
+    assert ranked[0].clear is None and math.isnan(ranked[0].delta)
+
+
+def test_one_seed_cannot_tell(write_spec, base, tmp_path):
+    sweep = load_spec(write_spec(base + "[grid]\nlr = [0.05, 0.1]\n"))
+    out = tmp_path / "one"
+    sf.prepare(out, sweep, b"spec")
+    for r, final in zip(sweep.runs, (2.0, 1.0)):
+        fake_run(sf.run_folder(out, r.name), final, 0)
+    ranked, _ = sm.settings(sweep, sm.collect(sweep, out))
+    assert [s.label for s in ranked] == ["lr=0.1", "lr=0.05"]
+    assert ranked[1].delta == pytest.approx(1.0) and ranked[1].clear is None
+    assert math.isnan(ranked[0].stats["final_val_bpc"].std)
+
+
+def test_curves_band(sweep_dir):
+    sweep, out = sweep_dir
+    bands = sm.curves(sweep, out, sm.collect(sweep, out))
+    xs, mean, lo, hi = bands["lr=0.1"]["val"]
+    assert xs == [0, 3]
+    assert mean == pytest.approx([4.0, 1.1]) and lo == [4.0, 1.0] and hi == [4.0, 1.2]
+    xs, mean, _, _ = bands["lr=0.2"]["smooth"]  # the diverged run is left out
+    assert xs == [1, 2, 3] and mean[0] == pytest.approx(29.5 - 1.0)
+
+
+def test_summary_files(sweep_dir):
+    sweep, out = sweep_dir
+    html = sm.write_summary(sweep, sm.collect(sweep, out), out)
+    with open(out / "summary.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 9
+    assert list(table[0]) == ["lr", *sm.CSV_TAIL]
+    assert table[4] == {
+        "lr": "0.1",
+        "seed": "1",
+        "status": "finished",
+        "updates": "3",
+        "final_val_bpc": "1.1",
+        "best_val_bpc": "1.1",
+        "min_smooth_loss": "27.5",
+        "wall_time_s": "1.5",
+        "name": "lr-0.1_seed-1",
+    }
+    assert (
+        table[7]["status"] == "diverged" and table[7]["final_val_bpc"] == "4.0"
+    )  # before it diverged
+    md = (out / "summary.md").read_text(encoding="utf-8")
+    assert "| **1** | **lr=0.1** | **3 finished** | **1.1000 ± 0.1000** |" in md
+    assert "| 2 | lr=0.2 | 2 finished, 1 diverged | 1.1500 ± 0.1414 |" in md
+    assert "+0.0500 | 0.1155 | within the seed spread |" in md
+    assert "+1.0000 | 0.0816 | clearly worse |" in md
+    assert "![validation bits per character" in md and (out / "summary.png").stat().st_size > 0
+    page = html.read_text(encoding="utf-8")
+    assert "clearly worse" in page and "data:image/png;base64," in page
