@@ -80,7 +80,7 @@ def torch_lstm(args) -> dict:
     opt = torch.optim.Adam(params, lr=2e-3)
     L = len(train) // B
     data = torch.from_numpy(np.asarray(train[: L * B], dtype=np.int64).reshape(B, L))
-    eye, state, p, trained, curve = torch.eye(K), None, 0, 0.0, []
+    eye, state, p, trained, curve, updates = torch.eye(K), None, 0, 0.0, [], 0
     next_eval = args.seconds / 10
     while trained < args.seconds:
         t0 = time.perf_counter()
@@ -94,12 +94,18 @@ def torch_lstm(args) -> dict:
         torch.nn.utils.clip_grad_value_(params, 5.0)
         opt.step()
         state = tuple(s.detach() for s in state)
-        p += T
+        p, updates = p + T, updates + 1
         trained += time.perf_counter() - t0
         if trained >= next_eval or trained >= args.seconds:
             curve.append((round(trained, 1), torch_nats(lstm, out, val, eye)))
             next_eval += args.seconds / 10
-    return {"name": "PyTorch LSTM 2x128 (char-rnn recipe)", "nats": curve[-1][1], "curve": curve}
+    name = "PyTorch LSTM 2x128 (char-rnn recipe)"
+    return result(name, curve, trained, updates * B * T)
+
+
+def result(name: str, curve: list, seconds: float, chars: int) -> dict:
+    """A contender's outcome: its final held-out nats and how much it read."""
+    return {"name": name, "nats": curve[-1][1], "curve": curve, "s": seconds, "chars": chars}
 
 
 def torch_nats(lstm, out, ids, eye) -> float:
@@ -122,14 +128,19 @@ def charnn_recipe(args, name: str, flags: str) -> dict:
     cmd += flags.split() + ["--max-time", str(args.seconds), "--quiet"]
     cmd += ["--val-fraction", str(args.val_fraction)]
     subprocess.run(cmd, check=True, env={**os.environ, **ONE_THREAD})
-    curve = []
+    curve, update = [], 0
     with open(folder / "run" / "metrics.csv", encoding="utf-8") as f:
         head = f.readline().strip().split(",")
         for line in f:
             row = dict(zip(head, line.strip().split(",")))
+            update = int(row["update"])
             if row.get("val_bpc"):
                 curve.append((float(row["elapsed_s"]), float(row["val_bpc"]) * math.log(2)))
-    return {"name": f"charnn {name}: {flags}", "nats": curve[-1][1], "curve": curve}
+    cfg = json.loads((folder / "run" / "config.json").read_text(encoding="utf-8"))
+    cfg = cfg.get("config", cfg)
+    chars = update * cfg["batch_size"] * cfg["seq_length"]
+    res = result(f"charnn {name}", curve, curve[-1][0], chars)
+    return {**res, "flags": flags}
 
 
 def child(args) -> None:
@@ -159,6 +170,7 @@ def main(argv=None) -> int:
     p.add_argument("--recipe", action="append", default=[], help="NAME=FLAGS of charnn train")
     p.add_argument("--no-torch", action="store_true", help="leave the PyTorch anchor out")
     p.add_argument("--out", type=Path, default=HERE / "quality.md", help="Markdown table")
+    p.add_argument("--plot", type=Path, help="also draw the held-out curves into this PNG")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -169,6 +181,7 @@ def main(argv=None) -> int:
     cores = os.cpu_count() or 1
     if len(contenders) > cores:
         print(f"note: {len(contenders)} contenders share {cores} cores", file=sys.stderr)
+    load0 = os.getloadavg()
     procs = [
         launch(args, c, i if len(contenders) <= cores else None) for i, c in enumerate(contenders)
     ]
@@ -179,19 +192,54 @@ def main(argv=None) -> int:
         if proc.returncode or not line:
             raise SystemExit(f"a contender failed (exit {proc.returncode})")
         results.append(json.loads(line[-1][len("RESULT ") :]))
-    rows = [
-        f"Held-out nats/char after {args.seconds:.0f} s of training on one core each, run side by "
-        f"side on {cpu_name()}, corpus {args.corpus}.",
-        "",
-        "| contender | held-out nats/char | bits/char |",
-        "|---|---:|---:|",
-    ]
-    rows += [f"| {r['name']} | {r['nats']:.3f} | {r['nats'] / math.log(2):.3f} |" for r in results]
+    rows = table(args, results, load0, os.getloadavg())
     args.out.write_text("\n".join(rows) + "\n", encoding="utf-8")
     print("\n".join(rows))
     for r in results:
         print(f"{r['name']}: " + ", ".join(f"{t:.0f}s {n:.3f}" for t, n in r["curve"]))
+    if args.plot:
+        plot(results, args.plot)
     return 0
+
+
+def table(args, results: list, load0: tuple, load1: tuple) -> list[str]:
+    """The Markdown table of the results, the machine and its load named."""
+    load = "/".join(f"{x:.1f}" for x in load0), "/".join(f"{x:.1f}" for x in load1)
+    rows = [
+        f"Held-out nats/char after {args.seconds:.0f} s of training on one core each, run side by "
+        f"side on {cpu_name()}, corpus {args.corpus}. Load average (1/5/15 min) "
+        f"{load[0]} before, {load[1]} after.",
+        "",
+        "| contender | trained s | chars/s | held-out nats/char | bits/char |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        rate = r["chars"] / r["s"] if r["s"] else 0.0
+        bits = r["nats"] / math.log(2)
+        rows.append(f"| {r['name']} | {r['s']:.0f} | {rate:,.0f} | {r['nats']:.3f} | {bits:.3f} |")
+    flags = [f"- {r['name']}: `{r['flags']}`" for r in results if r.get("flags")]
+    return rows + ([""] + flags if flags else [])
+
+
+def plot(results: list, path: Path) -> None:
+    """Held-out nats/char against training seconds, one line per contender."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for r in results:
+        t, n = zip(*r["curve"])
+        ax.plot(t, n, marker="o", markersize=3, label=f"{r['name']} ({r['nats']:.3f})")
+    ax.set_xlabel("training seconds (one core)")
+    ax.set_ylabel("held-out nats/char")
+    ax.set_ylim(top=min(3.0, ax.get_ylim()[1]))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from ..run import budget, identity, rundir, snapshot, timing
 from ..run.backend import for_model
 from ..run.config import TrainConfig
 from ..run.loop import Interrupted, Run
-from ..run.options import OPTIONS
+from ..run.options import OPTIONS, PRESETS
 from .progress import Printer
 from .sweep import sweep  # noqa: F401  (the `charnn sweep` subcommand)
 
@@ -194,6 +194,8 @@ def _open_run(args) -> Run:
             )
         if args.force:
             raise ConfigError("--force starts over; it cannot be combined with --resume")
+        if getattr(args, "preset", None):
+            raise ConfigError("--preset applies to new runs; a resumed run keeps its configuration")
         moved = None if args.corpus is None else _corpus_id(args.corpus)
         return Run.resume(args.resume, opts, corpus=moved)
     if args.out is None:
@@ -201,6 +203,7 @@ def _open_run(args) -> Run:
     given = {k: v for k, v in opts.items() if v is not None}
     if "epochs" in given and "updates" not in given:
         given["updates"] = 0
+    given = {**PRESETS.get(getattr(args, "preset", None) or "", {}), **given}
     cfg = TrainConfig(corpus=_corpus_id(args.corpus), **given).validate()
     return Run.start(args.out, cfg, force=args.force)
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from .. import __version__
-from ..run.options import BY_NAME, OPTIONS
+from ..run.options import BY_NAME, OPTIONS, PRESETS
 
 
 class Parser(argparse.ArgumentParser):
@@ -30,6 +30,12 @@ def build_parser() -> Parser:
     t.add_argument("--force", action="store_true", help="replace a run already in --out")
     t.add_argument("--quiet", action="store_true", help="print only the final summary")
     t.add_argument("--report", action="store_true", help="write the report when done")
+    t.add_argument(
+        "--preset",
+        choices=tuple(PRESETS),
+        help="a named recipe: fills the options a new run does not give "
+        "(quality-5min: GRU 2x128, Adam, float32, 300 s)",
+    )
     for o in OPTIONS:
         t.add_argument(
             o.flag,

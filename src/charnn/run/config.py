@@ -38,6 +38,7 @@ class TrainConfig:
     updates: int = DEFAULTS["updates"]
     epochs: int = DEFAULTS["epochs"]
     max_time: float = DEFAULTS["max_time"]
+    anneal: float = DEFAULTS["anneal"]
     documents: str = DEFAULTS["documents"]
     val_fraction: float = DEFAULTS["val_fraction"]
     eval_every: int = DEFAULTS["eval_every"]
@@ -46,11 +47,17 @@ class TrainConfig:
     checkpoint_every: int = DEFAULTS["checkpoint_every"]
     log_every: int = DEFAULTS["log_every"]
 
-    def optim(self):
-        """The update rule's hyper-parameters (an nn.optim.OptimConfig)."""
+    def optim(self, elapsed: float = 0.0):
+        """The update rule's hyper-parameters (an nn.optim.OptimConfig) after
+        elapsed seconds of training: with --anneal F, the learning rate is
+        lr * min(1, (max_time - elapsed) / (F * max_time)), a straight fall to
+        zero over the last fraction F of the budget."""
         from ..nn.optim import OptimConfig
 
-        return OptimConfig(self.optimizer, self.lr, self.eps, self.rho, self.beta1, self.beta2)
+        lr = self.lr
+        if self.anneal and self.max_time:
+            lr *= min(1.0, max(0.0, self.max_time - elapsed) / (self.anneal * self.max_time))
+        return OptimConfig(self.optimizer, lr, self.eps, self.rho, self.beta1, self.beta2)
 
     def resolved(self) -> TrainConfig:
         """The same configuration with the cell's default sig filled in, as a run records it."""
@@ -87,12 +94,17 @@ class TrainConfig:
         _nonneg_int(self, "updates", "epochs", "sample_length", "seed", "threads")
         _positive_float(self, "lr", "eps")
         _finite(self, "clip", "rho", "beta1", "beta2", "val_fraction", "max_time", "dropout")
+        _finite(self, "anneal")
         if self.sig is not None:
             _finite(self, "sig")
         if self.max_time < 0:
             raise ConfigError(
                 f"--max-time must be >= 0 seconds (0 = no limit), got {self.max_time}"
             )
+        if not 0 <= self.anneal <= 1:
+            raise ConfigError(f"--anneal must be a fraction in [0, 1], got {self.anneal}")
+        if self.anneal and not self.max_time:
+            raise ConfigError("--anneal is a fraction of the time budget; give --max-time too")
         if self.sig is not None and not 0 <= self.sig <= 10:  # beyond, every tanh saturates
             raise ConfigError(f"--sig must be in [0, 10], got {self.sig}")
         if self.clip < 0:

@@ -41,6 +41,7 @@ from .split import Data, prepare_data
 from .timing import Stopwatch
 
 CHUNK = 500
+ANNEAL_STEPS = 50  # chunks over the --anneal part of the budget, each at one rate
 NO_LIMIT = 2**62
 
 
@@ -269,6 +270,8 @@ class Run:
         cap = CHUNK if cfg.engine == "fast" else max(1, 2000 // work)
         if cfg.max_time:  # a short first chunk measures the rate; then stop near the budget
             left_s = cfg.max_time - self.count.elapsed
+            if cfg.anneal:  # the learning rate steps down once per chunk
+                left_s = min(left_s, cfg.anneal * cfg.max_time / ANNEAL_STEPS)
             cap = min(cap, 10 if math.isnan(self.rate) else max(1, int(left_s * self.rate) + 1))
         return min(cap, end - u, nxt - u, left)
 
@@ -319,7 +322,7 @@ class Run:
     def _train(self, emit: Callable[[Event], None], should_stop: Callable[[], int]):
         cfg, st = self.cfg, self.state
         T, L = cfg.seq_length, self.data.train.shape[1]
-        end, optc = self.end(), cfg.optim()
+        end = self.end()
         self.threads = use_threads(cfg.engine, cfg.threads, cfg.batch_size)
         tick = time.perf_counter()
         while True:
@@ -339,6 +342,7 @@ class Run:
                 self.save()
                 raise Interrupted(signum, st.update)
             n, smooth0, t0 = self.chunk_size(end), st.smooth, time.perf_counter()
+            optc = cfg.optim(self.count.elapsed)  # --anneal: the rate at this point of the budget
             with self.clock.part("updates"):
                 losses = self.backend.train_chunk(
                     st, self.data.train, n, T, cfg.clip, optc, reset_id=self.reset_id

@@ -12,8 +12,6 @@ from typing import NamedTuple
 
 CELLS = ("rnn", "gru", "lstm")  # nn.arch.CELLS; a test keeps the two equal
 
-CELLS = ("rnn", "gru", "lstm")  # nn.arch.CELLS; a test keeps the two equal
-
 
 class Option(NamedTuple):
     name: str
@@ -75,6 +73,13 @@ OPTIONS = (
         "stop cleanly once the run has trained this many seconds, wall time (0 = no limit)",
     ),
     Option(
+        "anneal",
+        float,
+        0.0,
+        "with --max-time: over this last fraction of the budget the learning rate falls "
+        "linearly to zero (0 = constant)",
+    ),
+    Option(
         "documents",
         str,
         "",
@@ -91,3 +96,25 @@ OPTIONS = (
 
 BY_NAME = {o.name: o for o in OPTIONS}
 DEFAULTS = {o.name: o.default for o in OPTIONS}
+
+# Named recipes: `--preset NAME` fills these for the options a new run does not
+# give; config.json records the values used. quality-5min: the best held-out
+# loss per CPU-second found on `tragedies` (bench/bench_quality.py, bench/quality.md).
+PRESETS = {
+    "quality-5min": {
+        "cell": "gru",
+        "layers": 2,
+        "hidden": 128,
+        "batch_size": 32,
+        "seq_length": 64,
+        "optimizer": "adam",
+        "lr": 5e-3,
+        "dtype": "float32",
+        "max_time": 300.0,
+        "anneal": 0.4,
+        "updates": 0,
+        "eval_every": 1000,
+        "sample_every": 1000,
+        "checkpoint_every": 1000,
+    },
+}
