@@ -46,7 +46,7 @@ class FakeClock:
 
 
 def test_loop_steps_the_rate_down_chunk_by_chunk(tmp_path, text_file, monkeypatch):
-    monkeypatch.setattr(loop.time, "perf_counter", FakeClock(0.05))
+    monkeypatch.setattr(loop.time, "perf_counter", FakeClock(0.01))
     cfg = config(
         text_file,
         updates=0,
@@ -70,6 +70,6 @@ def test_loop_steps_the_rate_down_chunk_by_chunk(tmp_path, text_file, monkeypatc
     for elapsed, _, lr in seen:
         assert lr == pytest.approx(0.1 * min(1.0, (4.0 - elapsed) / 2.0))
     late = [s for s in seen if s[0] >= 2.0]
-    assert len(late) >= 10  # many small steps down, not one
+    assert len(late) >= 5  # many small steps down, not one
     assert [s[2] for s in late] == sorted((s[2] for s in late), reverse=True)
     assert late[-1][2] < 0.1 * 0.1
