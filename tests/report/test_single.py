@@ -4,6 +4,8 @@ outside, images that are real PNGs, and the CLI's report subcommand."""
 
 import base64
 import html
+import json
+import math
 import re
 import struct
 from html.parser import HTMLParser
@@ -18,16 +20,29 @@ from charnn.run import rundir
 from charnn.run.config import TrainConfig
 from charnn.run.loop import Run
 
-SECTIONS = ("data", "config", "untrained", "gradcheck", "loss", "evolution", "best", "outcome")
+SECTIONS = (
+    "summary",
+    "data",
+    "config",
+    "untrained",
+    "gradcheck",
+    "loss",
+    "evolution",
+    "best",
+    "sampling",
+    "outcome",
+)
 MD_TITLES = (
+    "Summary",
     "1. The data",
     "2. Configuration",
     "3. Text from the randomly initialized network",
     "4. Gradient check",
-    "5. Smoothed loss",
+    "5. Training and validation loss",
     "6. Text evolution",
     "7. Text from the best model",
-    "8. Validation and throughput",
+    "8. Sampling: temperature, top-k and nucleus",
+    "9. Validation and throughput",
 )
 HOSTILE = (
     "<script>alert(1)</script> &amp; \"q\" 'a' ``` x\x07y\rz\tw caf\u00e9 \U0001f600 "
@@ -158,16 +173,33 @@ def test_numbers_equal_the_metrics(clean):
     page = parse(path)
     rows = train_rows(run)
     best = min(rows, key=lambda r: r["smooth_loss"])
-    assert page.row("loss-table", "minimum smoothed loss") == [f"{best['smooth_loss']:.4f}"]
+    bpc = best["smooth_loss"] / (10 * math.log(2))
+    assert best["smooth_bpc"] == pytest.approx(bpc, rel=1e-12)
+    assert page.row("loss-table", "minimum smoothed loss") == [
+        f"{bpc:.4f} bits/char ({best['smooth_loss']:.2f} nats/seq)"
+    ]
     assert page.row("loss-table", "reached at update") == [str(int(best["update"]))]
+    out = json.loads((run / "outcome.json").read_text(encoding="utf-8"))
+    assert out["best_smooth"]["update"] == best["update"] - 1  # one numbering: updates done
     val = [r for r in rundir.read_metrics(run) if r["val_bpc"] is not None]
-    assert page.row("outcome-table", "final validation bits/char") == [f"{val[-1]['val_bpc']:.4f}"]
-    assert page.row("outcome-table", "final validation: update") == ["60"]
+    assert val[-1]["update"] == 60 and out["final_val_bpc"] == val[-1]["val_bpc"]
     low = min(val, key=lambda r: r["val_bpc"])
-    assert page.row("outcome-table", "best validation bits/char") == [f"{low['val_bpc']:.4f}"]
+    assert (out["best_val"]["update"], out["best_val"]["val_bpc"]) == (
+        low["update"],
+        low["val_bpc"],
+    )
+    final = f"{val[-1]['val_bpc']:.4f} bits/char"
+    assert page.row("summary-table", "validation, final model") == [final]
+    assert page.row("outcome-table", "validation, best by validation") == [
+        f"{low['val_bpc']:.4f} bits/char (parameters after {int(low['update'])} updates)"
+    ]
+    smooth_val = out["best_smooth"]["val_bpc"]
+    assert page.row("summary-table", "validation, best by smoothed loss") == [
+        f"{smooth_val:.4f} bits/char (parameters after {int(best['update']) - 1} updates)"
+    ]
     rate = 60 / rows[-1]["elapsed_s"]
-    assert page.row("outcome-table", "updates per second (whole run)") == [f"{rate:.1f}"]
-    assert page.row("outcome-table", "characters per second (whole run)") == [f"{rate * 10:.0f}"]
+    assert page.row("outcome-table", "updates per second (whole run)") == [f"{rate:,.1f}"]
+    assert page.row("outcome-table", "characters per second (whole run)") == [f"{rate * 10:,.0f}"]
     assert page.row("config-table", "hidden") == ["8"]
     assert page.row("data-table", "vocabulary size K") == [
         str(len(rundir.read_config(run)["vocab"]))
@@ -182,11 +214,11 @@ def test_every_sample_appears_with_its_update(clean):
     for s in samples:
         assert f'<pre class="text">{html.escape(s["text"], quote=True)}</pre>' in raw
         loss = (
-            "n/a, before the first update"
+            "before the first update"
             if s["smooth_loss"] is None
-            else f"{s['smooth_loss']:.4f}"
+            else f"smoothed loss {s['smooth_loss'] / (10 * math.log(2)):.3f} bits/char"
         )
-        assert f"After {s['update']} updates (smoothed loss {loss}):" in page.captions
+        assert f"After {s['update']} updates ({loss}):" in page.captions
     for n in (200, 1000):
         assert (run / f"best_{n}.txt").read_text(encoding="utf-8") in page.pres
 
@@ -199,7 +231,7 @@ def test_untrained_samples_and_gradient_check(clean):
     grads = page.tables["gradcheck-table"]
     assert [r[0] for r in grads[1:]] == ["W", "U", "V", "b", "c", "h0"]
     assert all(r[-1] == "pass" and float(r[4]) < 1e-6 for r in grads[1:])
-    # Re-created from the run's seed, so a second report is byte-identical.
+    # Read from the record, so a second report is byte-identical.
     first = path.read_bytes()
     assert single.write_report(run).read_bytes() == first
 
@@ -237,7 +269,10 @@ def test_markdown_has_sections_and_fenced_texts(clean, hostile):
     for run, _ in (clean, hostile):
         md = (run / "report.md").read_text(encoding="utf-8")
         assert [line[3:] for line in md.splitlines() if line.startswith("## ")] == list(MD_TITLES)
-        assert "![smoothed loss against updates](loss.png)" in md and (run / "loss.png").exists()
+        assert (
+            "![training and validation bits per character against updates](loss.png)" in md
+            and (run / "loss.png").exists()
+        )
         for s in rundir.read_samples(run):
             assert fence(visible(s["text"])) in md
         assert fence(visible((run / "best_1000.txt").read_text(encoding="utf-8"))) in md
@@ -253,15 +288,19 @@ def test_missing_run_is_a_clear_error(tmp_path):
     with pytest.raises(CheckpointError, match="holds no run"):
         single.write_report(tmp_path)
     with pytest.raises(CheckpointError, match="holds no run"):
-        compare.write_compare([tmp_path], tmp_path / "out")
+        compare.write_compare([tmp_path, tmp_path / "x"], tmp_path / "out")
 
 
-def test_unreadable_corpus_falls_back_to_samples(tmp_path, text_file):
+def test_report_is_rendered_from_the_folder_alone(tmp_path, text_file):
     run = make_run(tmp_path / "run", text_file, updates=20)
-    text_file.unlink()
-    page = parse(single.write_report(run))
-    assert "the run's samples (the corpus could not be read)" in " ".join(page.captions)
+    first = single.write_report(run).read_bytes()
+    text_file.unlink()  # the corpus is gone: the report does not change
+    assert single.write_report(run).read_bytes() == first
+    page = parse(run / "report.html")
     assert len(page.tables["gradcheck-table"]) == 7
+    from conftest import TEXT
+
+    assert TEXT[:300] in page.pres
 
 
 def test_compare_two_learning_rates(tmp_path, clean, text_file):
@@ -275,9 +314,11 @@ def test_compare_two_learning_rates(tmp_path, clean, text_file):
     assert marked
     w, h = png_size(page.images[0])
     assert (w, h) == struct.unpack(">II", (tmp_path / "cmp" / "compare.png").read_bytes()[16:24])
-    mins = page.tables["outcome-compare"][2][1:]
+    mins = page.tables["outcome-compare"][3][1:]
     expect = [min(r["smooth_loss"] for r in train_rows(d)) for d in (clean[0], other)]
-    assert mins == [f"{v:.4f}" for v in expect]
+    assert mins == [f"{v:.2f}" for v in expect]
+    # differing options first (the two corpus files are distinct files)
+    assert {r[0] for r in page.tables["config-compare"][1:3]} == {"corpus", "lr"}
     md = (tmp_path / "cmp" / "compare.md").read_text(encoding="utf-8")
     assert "| **lr** | **0.1** | **0.05** |" in md and "![" in md and "compare.png" in md
 

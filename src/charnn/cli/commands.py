@@ -17,9 +17,10 @@ from ..errors import CheckpointError, ConfigError, CorpusError
 from ..nn import gradcheck as gc
 from ..nn import sampling, stack
 from ..nn.arch import default_sig
-from ..run import budget, identity, rundir, snapshot, timing
+from ..run import bestval, budget, identity, rundir, snapshot, timing
 from ..run.backend import for_model
 from ..run.config import TrainConfig
+from ..run.evaluation import per_char_bpc, score, start_state, uniform_bpc, uniform_warning
 from ..run.loop import Interrupted, Run
 from ..run.options import OPTIONS, PRESETS
 from .progress import Printer
@@ -78,11 +79,12 @@ def format_gradcheck(rows) -> str:
 def _model_path(source: str | Path, which: str) -> Path:
     p = Path(source)
     if p.is_dir():
-        name = rundir.BEST if which == "best" else rundir.CHECKPOINT
-        if not (p / name).exists():
-            raise CheckpointError(f"{p} has no {name}; is it a charnn run directory?")
-        identity.check_checkpoint(p, p / name)
-        return p / name
+        rundir.read_config(p)
+        path = bestval.model_file(p, which)
+        if not path.exists():
+            raise CheckpointError(f"{p} has no {path.name}; is it a finished charnn run?")
+        identity.check_checkpoint(p, path)
+        return path
     if not p.exists():
         raise CheckpointError(f"no run directory or checkpoint at {p}")
     return p
@@ -101,14 +103,19 @@ def _load_model(source: str | Path, which: str):
         raise
 
 
-def sample(args) -> int:
-    budget.check_sample(args.length)
-    if args.documents is not None:
-        from .documents import sample_documents
+def _prime_text(args) -> str:
+    if args.prime is not None and args.prime_file is not None:
+        raise ConfigError("give --prime TEXT or --prime-file PATH, not both")
+    if args.prime_file is not None:
+        text = read_text(args.prime_file)
+        if not text:
+            raise ConfigError(f"--prime-file {args.prime_file} is empty")
+        return text
+    return args.prime or ""
 
-        budget.check_sample(args.documents * args.max_length, "--documents × --max-length")
-        return sample_documents(args, _model_path)
-    rng = np.random.default_rng(args.seed)
+
+def _sample_model(args, rng: np.random.Generator):
+    """(cfg, vocab, params, h, x, what): the model and the state sampling starts from."""
     if args.untrained is not None:
         c = corpus.load(args.untrained or None)
         vocab = Vocab.from_text(c.text)
@@ -122,23 +129,54 @@ def sample(args) -> int:
         )
         params = stack.init_params(vocab.size, args.hidden, rng, None, args.cell, args.layers)
         h = np.zeros(stack.describe(params).state_size)
-        x, dtype = int(vocab.encode(c.text[0])[0]), "float64"
-    elif args.source is None:
+        x = int(vocab.encode(c.text[0])[0])
+        return cfg, vocab, params, h, x, "an untrained model, from h = 0"
+    if args.source is None:
         raise ConfigError("give a run directory or checkpoint, or --untrained [CORPUS]")
-    else:
-        cfg, vocab, params, h, x = _load_model(args.source, args.checkpoint)
-        dtype = cfg.dtype
-    if args.prime:
-        ids = vocab.encode(args.prime)
+    cfg, vocab, params, h, x = _load_model(args.source, args.checkpoint)
+    h = start_state(h, args.start)
+    state = "its carried state" if args.start == "model" else "h = 0"
+    name = _model_path(args.source, args.checkpoint).name
+    return cfg, vocab, params, h, x, f"{name}, from {state}"
+
+
+def sample(args) -> int:
+    budget.check_sample(args.length)  # samples are made one at a time
+    if args.documents is not None:
+        from .documents import sample_documents
+
+        budget.check_sample(args.documents * args.max_length, "--documents × --max-length")
+        return sample_documents(args, _model_path)
+    prime = _prime_text(args)
+    seed = args.seed
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy % 2**32)
+    rng = np.random.default_rng(seed)
+    cfg, vocab, params, h, x, what = _sample_model(args, rng)
+    if prime:
         if cfg.cell == "rnn" and cfg.layers == 1:  # the compiled recurrence
-            from ..engine import prime
+            from ..engine import prime as run_prime
         else:
-            prime = sampling.prime
-        h, x = prime(params, np.zeros_like(h), ids)
-    out = for_model(cfg).synthesize(
-        params, h.astype(dtype), x, args.length, rng, args.temperature, args.top_k, args.top_p
-    )
-    print(((args.prime or "") + vocab.decode(out)).replace(END, END_MARK))
+            run_prime = sampling.prime
+        h, x = run_prime(params, h, vocab.encode(prime))
+        what += f", primed with {len(prime):,} characters"
+    chosen = "" if args.seed is not None else " (chosen; give --seed to repeat)"
+    _err(f"charnn sample: {what}; seed {seed}{chosen}")
+    synthesize = for_model(cfg).synthesize
+    for i in range(args.num_samples):
+        out = synthesize(
+            params,
+            h.astype(cfg.dtype),
+            x,
+            args.length,
+            rng,
+            args.temperature,
+            args.top_k,
+            args.top_p,
+        )
+        if args.num_samples > 1:
+            print(f"=== sample {i + 1} of {args.num_samples} ===")
+        print((prime + vocab.decode(out)).replace(END, END_MARK))
     return 0
 
 
@@ -148,7 +186,8 @@ def evaluate(args) -> int:
         from .documents import evaluate_documents
 
         return evaluate_documents(args, _model_path)
-    cfg, vocab, params, _, _ = _load_model(args.run, args.checkpoint)
+    cfg, vocab, params, h, _ = _load_model(args.run, args.checkpoint)
+    name = _model_path(args.run, args.checkpoint).name
     text = read_text(args.text)
     unknown = vocab.unknown(text)
     kept = "".join(ch for ch in text if ch in vocab.index) if unknown else text
@@ -160,23 +199,32 @@ def evaluate(args) -> int:
     from ..engine.threads import use_threads
 
     use_threads(1, 1)  # one stream: BLAS threads would only contend
-    nats, count = for_model(cfg).text_loss(params, vocab.encode(kept))
+    ids = vocab.encode(kept)
+    nats, bpc = score(for_model(cfg).text_loss, params, ids, start_state(h, args.start))
+    warning = uniform_warning(bpc, vocab.size)
     result = {
         "text": str(args.text),
-        "characters": count,
+        "model": name,
+        "start": "carried" if args.start == "model" else "zero",
+        "characters": len(ids) - 1,
         "skipped": len(text) - len(kept),
-        "nats_per_char": nats / count,
-        "bits_per_char": nats / count / np.log(2),
+        "nats_per_char": nats,
+        "bits_per_char": bpc,
+        "uniform_bits_per_char": uniform_bpc(vocab.size),
         "unknown": unknown[:50],
+        "warning": warning,
     }
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:
+        state = "its carried state" if args.start == "model" else "h = 0"
         print(
-            f"{result['bits_per_char']:.4f} bits/char ({result['nats_per_char']:.4f} nats/char)"
-            f" over {count} characters of {args.text}; {result['skipped']} unknown "
-            "characters skipped"
+            f"{bpc:.4f} bits/char ({nats:.4f} nats/char) over {len(ids) - 1:,} characters of "
+            f"{args.text}, {name} from {state}; uniform guessing: "
+            f"{uniform_bpc(vocab.size):.4f}; {result['skipped']:,} unknown characters skipped"
         )
+        if warning:
+            print(warning)
     return 0
 
 
@@ -227,7 +275,7 @@ def _warm_engine(cfg, quiet: bool) -> None:
 
     if not engine.cache_ready(cfg.dtype):
         if not quiet:
-            _err(f"compiling the fast engine for {cfg.dtype} (first run only, about a minute)...")
+            _err(f"compiling the fast engine for {cfg.dtype} (first run only, 20 to 60 s)...")
         code = f"from charnn.engine import warmup; warmup({cfg.dtype!r})"
         done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True)
         if done.returncode or not engine.cache_ready(cfg.dtype):
@@ -297,11 +345,27 @@ def _train(args, run: Run) -> int:
     split = {**run.clock.split(st.update - first), "threads": run.threads}
     rundir.write_json(run.folder / rundir.TIMING, split)
     print(timing.format_split(split))
-    print(
-        f"done: {st.update} updates ({st.update / run.per_epoch:.2f} epochs), min smoothed loss "
-        f"{st.best_smooth:.2f} at update {st.best_update}; run in {run.folder}"
-    )
+    print(done_line(run))
     return _maybe_report(args, run)
+
+
+def done_line(run: Run) -> str:
+    """The summary train prints: update numbers count updates done."""
+    st, T = run.state, run.cfg.seq_length
+    out = bestval.read_outcome(run.folder)
+    val = ""
+    if "final_val_bpc" in out:
+        val = (
+            f"; validation {out['final_val_bpc']:.4f} bits/char (final model), "
+            f"{out['best_smooth']['val_bpc']:.4f} (best by smoothed loss), "
+            f"{out['best_val']['val_bpc']:.4f} (best by validation, after "
+            f"{out['best_val']['update']:,} updates)"
+        )
+    return (
+        f"done: {st.update:,} updates ({st.update / run.per_epoch:.2f} epochs); min smoothed "
+        f"loss {per_char_bpc(st.best_smooth, T):.4f} bits/char ({st.best_smooth:.2f} "
+        f"nats/sequence) at update {st.best_update + 1:,}{val}; run in {run.folder}"
+    )
 
 
 def _stopped(run: Run, e: Interrupted, output_error: OSError | None) -> int:
@@ -346,8 +410,12 @@ def report(args) -> int:
 
 
 def compare(args) -> int:
-    from ..report.compare import write_compare
+    from ..report.compare import compare as run_compare
     from ..sweep.folder import expand_runs
 
-    print(write_compare(expand_runs(args.runs), args.out))
+    page, table, warned = run_compare(expand_runs(args.runs), args.out)
+    print(table)
+    for w in warned:
+        _err(w)
+    print(f"written: {page}")
     return 0

@@ -21,6 +21,10 @@ def main(argv=None) -> int:
     escape_unencodable()
     stdout, sys.stdout = sys.stdout, GuardedStream(sys.stdout)
     command = "charnn"
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:  # bare `charnn`: the usage and the list of commands
+        build_parser().print_help(sys.stderr)
+        return 2
     try:
         try:
             args = build_parser().parse_args(argv)

@@ -9,6 +9,9 @@ from pathlib import Path
 from .. import __version__
 from ..run.options import BY_NAME, OPTIONS, PRESETS
 
+DEFAULT_SHOWN = {"epochs": "0 = no limit", "max_time": "0 = no limit"}
+MODELS = ("best", "best-smooth", "best-val", "latest")
+
 
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors: 'charnn CMD: error: ...', exit code 2."""
@@ -21,12 +24,19 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> Parser:
     p = Parser(prog="charnn", description="Character-level vanilla RNN language models.")
     p.add_argument("--version", action="version", version=f"charnn {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+    sub = p.add_subparsers(
+        dest="command", required=True, parser_class=Parser, title="commands", metavar="COMMAND"
+    )
 
     t = sub.add_parser("train", help="train a model (AdaGrad by default) into a run directory")
     t.add_argument("corpus", nargs="?", help="corpus name or text file (default: tragedies)")
     t.add_argument("--out", type=Path, help="run directory to create")
-    t.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run exactly")
+    t.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="continue a run exactly (only the limits and intervals may change)",
+    )
     t.add_argument("--force", action="store_true", help="replace a run already in --out")
     t.add_argument("--quiet", action="store_true", help="print only the final summary")
     t.add_argument("--report", action="store_true", help="write the report when done")
@@ -42,18 +52,23 @@ def build_parser() -> Parser:
             type=o.type,
             default=None,
             choices=o.choices,
-            help=f"{o.help} (default {o.default})" if o.default != "" else o.help,
+            help=f"{o.help} (default {DEFAULT_SHOWN.get(o.name, o.default)})"
+            if o.default != ""
+            else o.help,
         )
 
     s = sub.add_parser(
-        "sample", help="synthesize text from a run, a checkpoint or an untrained model"
+        "sample",
+        help="synthesize text from a run, a checkpoint or an untrained model",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     s.add_argument("source", nargs="?", help="run directory or .npz checkpoint")
     s.add_argument(
         "--checkpoint",
-        choices=("best", "latest"),
+        choices=MODELS,
         default="best",
-        help="which model of a run directory (default best)",
+        help="which model of a run directory: best (by the run's --best-by), best-smooth "
+        "(lowest smoothed training loss), best-val (lowest validation loss), latest",
     )
     s.add_argument(
         "--untrained",
@@ -62,14 +77,25 @@ def build_parser() -> Parser:
         const="",
         help="sample from a randomly initialized model on CORPUS's vocabulary",
     )
-    s.add_argument("--hidden", type=int, default=100, help="hidden size for --untrained")
+    s.add_argument("--hidden", type=int, default=100, help="hidden size m for --untrained")
     _arch_flags(s, "for --untrained")
-    s.add_argument("--length", type=int, default=200, help="characters to generate")
-    s.add_argument("--temperature", type=float, default=1.0, help="0 = greedy argmax")
-    s.add_argument("--top-k", type=int, default=0, help="keep the k most likely (0 = all)")
-    s.add_argument("--top-p", type=float, default=1.0, help="nucleus mass in (0, 1]")
+    s.add_argument("--length", type=int, default=200, help="characters to generate per sample")
+    s.add_argument("--num-samples", type=int, default=1, help="how many samples to print")
+    s.add_argument(
+        "--temperature", type=float, default=1.0, help="divide the logits by it; 0 = greedy"
+    )
+    s.add_argument(
+        "--top-k", type=int, default=0, help="draw among the k most likely only (0 = all)"
+    )
+    s.add_argument(
+        "--top-p", type=float, default=1.0, help="nucleus: the smallest set of this mass, (0, 1]"
+    )
     s.add_argument("--prime", default=None, help="text run through the network first")
-    s.add_argument("--seed", type=int, default=None, help="random seed (default: fresh)")
+    s.add_argument("--prime-file", type=Path, default=None, help="read the prime from a file")
+    _start_option(s, "sampling (and the prime)")
+    s.add_argument(
+        "--seed", type=int, default=None, help="random seed (default: a fresh one, printed)"
+    )
     s.add_argument(
         "--documents",
         type=int,
@@ -81,34 +107,45 @@ def build_parser() -> Parser:
         "--max-length",
         type=int,
         default=280,
-        help="with --documents: characters at most per document (default 280)",
+        help="with --documents: characters at most per document",
     )
     s.add_argument("--json", action="store_true", help="with --documents: JSON Lines output")
 
-    g = sub.add_parser("gradcheck", help="analytic vs numerical gradients, every entry")
+    g = sub.add_parser(
+        "gradcheck",
+        help="analytic vs numerical gradients, every entry",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     g.add_argument("corpus", nargs="?", help="corpus name or text file (default: tragedies)")
-    g.add_argument("--hidden", type=int, default=5, help="hidden size m (default 5)")
-    g.add_argument("--seq-length", type=int, default=25, help="sequence length T (default 25)")
-    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    g.add_argument("--hidden", type=int, default=5, help="hidden size m")
+    g.add_argument("--seq-length", type=int, default=25, help="sequence length T")
+    g.add_argument("--seed", type=int, default=0, help="random seed")
     g.add_argument(
         "--sig",
         type=float,
         default=None,
-        help="std of the weights (rnn: 0.01, gru/lstm: 1/sqrt(m))",
+        help="std of the weights (default: rnn 0.01, gru/lstm 1/sqrt(m))",
     )
     _arch_flags(g, "to check")
     g.add_argument(
         "--max-entries",
         type=int,
         default=2000,
-        help="check at most this many entries per parameter (default 2000)",
+        help="check at most this many entries per parameter",
     )
 
-    e = sub.add_parser("evaluate", help="nats and bits per character of a model on a text")
+    e = sub.add_parser(
+        "evaluate",
+        help="nats and bits per character of a model on a text",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     e.add_argument("run", type=Path, help="run directory or .npz checkpoint")
-    e.add_argument("text", type=Path, help="UTF-8 text file")
-    e.add_argument("--checkpoint", choices=("best", "latest"), default="best")
-    e.add_argument("--json", action="store_true", help="print JSON")
+    e.add_argument("text", type=Path, help="UTF-8 text file to score")
+    e.add_argument(
+        "--checkpoint", choices=MODELS, default="best", help="which model of a run directory"
+    )
+    _start_option(e, "scoring")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
     e.add_argument(
         "--documents",
         metavar="MODE",
@@ -117,10 +154,10 @@ def build_parser() -> Parser:
     )
 
     pl = sub.add_parser("plot", help="write RUN_DIR/loss.png")
-    pl.add_argument("run", type=Path)
+    pl.add_argument("run", type=Path, help="run directory")
 
     r = sub.add_parser("report", help="write RUN_DIR/report.html and report.md")
-    r.add_argument("run", type=Path)
+    r.add_argument("run", type=Path, help="run directory")
 
     sw = sub.add_parser("sweep", help="many runs, a grid of options times seeds, on Dask")
     sw.add_argument("spec", type=Path, help="TOML spec: seed = [...], [base], [grid], [zip]")
@@ -129,8 +166,14 @@ def build_parser() -> Parser:
     sw.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask cluster's scheduler")
     sw.add_argument("--quiet", action="store_true", help="print only the ranking")
 
-    c = sub.add_parser("compare", help="compare several runs (or sweep folders) in one plot")
-    c.add_argument("runs", type=Path, nargs="+", help="run directories or sweep folders")
+    c = sub.add_parser(
+        "compare",
+        help="compare several runs (or sweep folders) in one plot and table",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    c.add_argument(
+        "runs", type=Path, nargs="+", help="two or more run directories or sweep folders"
+    )
     c.add_argument("--out", type=Path, default=Path("compare"), help="output folder")
     return p
 
@@ -138,4 +181,14 @@ def build_parser() -> Parser:
 def _arch_flags(p: argparse.ArgumentParser, what: str) -> None:
     """--cell and --layers of a model built on the spot (not read from a run)."""
     p.add_argument("--cell", choices=BY_NAME["cell"].choices, default="rnn", help=f"cell {what}")
-    p.add_argument("--layers", type=int, default=1, help=f"stacked layers {what} (default 1)")
+    p.add_argument("--layers", type=int, default=1, help=f"stacked layers {what}")
+
+
+def _start_option(p, what: str) -> None:
+    p.add_argument(
+        "--start",
+        choices=("model", "zero"),
+        default="model",
+        help=f"the state {what} starts from: the model's carried state (the state after "
+        "its last training sequence) or h = 0",
+    )

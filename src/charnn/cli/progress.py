@@ -3,14 +3,29 @@
 Standard output may fail under a running training (a closed pipe, a full
 disk): the printer then stops printing and records the error, and training
 stops at the next chunk with its checkpoint saved (see commands.train).
+
+Every figure is shown in bits per character (training: the loss of an update
+over its T characters; validation: over the held-out text), with the seed's
+smoothed loss in nats per sequence alongside where it is named. Update
+numbers count updates done; epochs are fractional (updates / updates per
+epoch). Log lines come at multiples of --log-every and at the end.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 
+from ..run.evaluation import per_char_bpc, uniform_warning
 from ..run.loop import NO_LIMIT, Run, stop_update
 from .output import StdoutError, silence_stdout
+
+BAR = "{percentage:3.0f}%|{bar:10}| {n_fmt}/{total_fmt} {postfix} [{elapsed}<{remaining}]"
+BAR_OPEN = "{n_fmt} updates {postfix} [{elapsed}]"
+
+
+def nats(v: float) -> str:
+    return "n/a" if math.isnan(v) else f"{v:.2f}"
 
 
 class Printer:
@@ -27,12 +42,17 @@ class Printer:
             self.bar = tqdm(
                 total=self.total,
                 initial=run.state.update,
-                unit="upd",
-                dynamic_ncols=True,
+                bar_format=BAR if self.total else BAR_OPEN,
+                ncols=80,
                 file=sys.stderr,
             )
-        self.next_log = run.state.update
         self.failed: OSError | None = None  # the error that ended printing to stdout
+
+    def bpc(self, loss: float) -> float:
+        return per_char_bpc(loss, self.run.cfg.seq_length)
+
+    def epochs(self, update: int) -> str:
+        return f"{update / max(self.run.per_epoch, 1):.2f}"
 
     def write(self, text: str) -> None:
         if self.failed is not None:
@@ -46,34 +66,59 @@ class Printer:
             self.failed = e.error if isinstance(e, StdoutError) else e
             silence_stdout()
 
+    def warn(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
     def __call__(self, ev) -> None:
         if self.quiet:
             return
         if ev.kind == "sample":
-            smooth = "n/a" if ev.smooth != ev.smooth else f"{ev.smooth:.2f}"
-            self.write(f"--- sample at update {ev.update} (smooth loss {smooth}) ---\n{ev.text}\n")
+            smooth = (
+                "before the first update"
+                if math.isnan(ev.smooth)
+                else f"smoothed loss {self.bpc(ev.smooth):.3f} bits/char"
+            )
+            self.write(f"--- sample after {ev.update:,} updates ({smooth}) ---\n{ev.text}\n")
         elif ev.kind == "eval":
-            self.write(f"update {ev.update}: validation {ev.val_bpc:.4f} bits/char")
+            self.eval_line(ev)
         elif ev.kind == "best":
             self.write(
-                f"--- best model (update {ev.update}, smooth loss {ev.smooth:.2f}), "
-                f"{len(ev.text)} characters ---\n{ev.text}\n"
+                f"--- the best model (parameters after {ev.update:,} updates; smoothed loss "
+                f"{self.bpc(ev.smooth):.3f} bits/char), {len(ev.text):,} characters ---\n"
+                f"{ev.text}\n"
             )
         elif ev.kind == "progress":
-            if self.bar is not None:
-                self.bar.n = ev.update
-                self.bar.set_postfix(
-                    loss=f"{ev.loss:.2f}", smooth=f"{ev.smooth:.2f}", epoch=ev.epoch, refresh=False
-                )
-                self.bar.refresh()
-            elif ev.update >= self.next_log or ev.update == self.total:
-                self.next_log = ev.update + self.run.cfg.log_every
-                of = "" if self.total is None else f"/{self.total}"
-                print(
-                    f"update {ev.update}{of} epoch {ev.epoch} loss {ev.loss:.2f} "
-                    f"smooth {ev.smooth:.2f} ({ev.rate:.0f} updates/s)",
-                    file=sys.stderr,
-                )
+            self.progress(ev)
+
+    def eval_line(self, ev) -> None:
+        train = "" if math.isnan(ev.smooth) else f", training {self.bpc(ev.smooth):.4f} (smoothed)"
+        self.write(
+            f"update {ev.update:,} (epoch {self.epochs(ev.update)}): bits/char validation "
+            f"{ev.val_bpc:.4f}{train}"
+        )
+        warning = uniform_warning(ev.val_bpc, self.run.data.vocab.size)
+        if warning:
+            self.warn(warning)
+
+    def progress(self, ev) -> None:
+        if self.bar is not None:
+            self.bar.n = ev.update
+            self.bar.set_postfix_str(
+                f"{self.bpc(ev.smooth):.3f} bpc, epoch {self.epochs(ev.update)}", refresh=False
+            )
+            self.bar.refresh()
+        elif ev.update % self.run.cfg.log_every == 0 or ev.update == self.total:
+            of = "" if self.total is None else f"/{self.total:,}"
+            print(
+                f"update {ev.update:,}{of} epoch {self.epochs(ev.update)} bits/char: loss "
+                f"{self.bpc(ev.loss):.3f}, smoothed {self.bpc(ev.smooth):.3f} "
+                f"(smoothed {nats(ev.smooth)} nats/sequence); {ev.rate:,.0f} updates/s",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def close(self):
         if self.bar is not None:

@@ -43,6 +43,7 @@ RULES = {
     "sample": {
         "hidden": positive_int,
         "length": nonneg_int,
+        "num_samples": positive_int,
         "temperature": nonneg_finite,
         "top_k": nonneg_int,
         "top_p": probability,

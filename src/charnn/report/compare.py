@@ -1,7 +1,12 @@
-"""Several runs side by side: one figure (smoothed loss and validation bits
-per character, each against updates and against wall time of training) and
-one table of configurations (differing options highlighted) and outcomes,
-written to OUT_DIR/compare.html, compare.md and compare.png.
+"""Several runs side by side: one figure (smoothed training and validation
+bits per character, each against updates and against wall time of training)
+and one table of configurations (differing options first and highlighted) and
+outcomes, written to OUT_DIR/compare.html, compare.md and compare.png; the
+outcome table also as plain text for the terminal.
+
+Runs on different corpora or sequence lengths are compared with a warning:
+bits per character are comparable, the per-sequence smoothed loss is not, and
+validation on another corpus is another held-out text.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from pathlib import Path
 from ..errors import CheckpointError
 from ..run import rundir
 from .render import Document, Image, Para, Section, Table, write_doc
-from .summary import fmt, summarize
+from .summary import fmt, option_value, summarize
 
 # Bookkeeping options that never change what a run learns.
 IGNORED = ("log_every", "checkpoint_every")
@@ -41,8 +46,15 @@ def load_runs(folders: list[Path]) -> list[dict]:
             rows = rundir.read_metrics(folder)
         except (ValueError, KeyError) as e:
             raise CheckpointError(f"{folder / rundir.METRICS} is malformed ({e})") from None
+        T = info["config"]["seq_length"]
         runs.append(
-            {"name": name, "folder": folder, "info": info, "rows": rows, "summary": summarize(rows)}
+            {
+                "name": name,
+                "folder": folder,
+                "info": info,
+                "rows": rows,
+                "summary": summarize(rows, T),
+            }
         )
     return runs
 
@@ -71,26 +83,34 @@ def spread_time(elapsed: list[float]) -> list[float]:
 
 
 def figure(runs: list[dict], names: list[str], path: Path) -> Path:
-    """2x2 panels: smoothed loss and validation bits/char against updates and time."""
+    """2x2 panels: smoothed training and validation bits/char against updates and
+    time; the y-ranges leave out the untrained start (update 0)."""
     from .plot import figure as pyplot
-    from .plot import save_png, series
+    from .plot import save_png, series, y_range
 
     plt = pyplot()
     names = [textwrap.fill(n, 120, subsequent_indent="    ") for n in names]
     legend_h = 0.2 * sum(n.count("\n") + 1 for n in names) + 0.3  # inches, one line each
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5 + legend_h), dpi=100)
     panels = [
-        ("update", "smooth", "smoothed loss (nats per sequence)", "updates"),
-        ("elapsed", "smooth", "smoothed loss (nats per sequence)", "wall time of training (s)"),
-        ("val_update", "val_bpc", "validation bits per character", "updates"),
-        ("val_elapsed", "val_bpc", "validation bits per character", "wall time of training (s)"),
+        ("update", "smooth_bpc", "training bits/char (smoothed)", "updates done"),
+        ("elapsed", "smooth_bpc", "training bits/char (smoothed)", "wall time of training (s)"),
+        ("val_update", "val_bpc", "validation bits/char", "updates done"),
+        ("val_elapsed", "val_bpc", "validation bits/char", "wall time of training (s)"),
     ]
+    all_s = [series(r["rows"], r["info"]["config"]["seq_length"]) for r in runs]
+    for s in all_s:
+        s["elapsed"] = spread_time(s["elapsed"])
     for ax, (x, y, ylabel, xlabel) in zip(axes.flat, panels):
-        for r, name in zip(runs, names):
-            s = series(r["rows"])
-            s["elapsed"] = spread_time(s["elapsed"])
+        shown = []
+        for s, name in zip(all_s, names):
             style = "o-" if x.startswith("val") else "-"
             ax.plot(s[x], s[y], style, ms=3, lw=1.2, label=name)
+            skip = len(s[y]) // 50 if y == "smooth_bpc" else 1  # the untrained start
+            shown += s[y][skip:]
+        rng = y_range(shown)
+        if rng:
+            ax.set_ylim(*rng)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
@@ -108,7 +128,8 @@ def figure(runs: list[dict], names: list[str], path: Path) -> Path:
 def tables(runs: list[dict], diff: list[str]) -> list:
     names = [r["name"] for r in runs]
     keys = list(dict.fromkeys(k for r in runs for k in r["info"]["config"]))
-    cfg_rows = [[k] + [str(r["info"]["config"].get(k, "")) for r in runs] for k in keys]
+    keys = [k for k in keys if k in diff] + [k for k in keys if k not in diff]
+    cfg_rows = [[k] + [option_value(k, r["info"]["config"].get(k, "")) for r in runs] for k in keys]
     marked = {i for i, k in enumerate(keys) if k in diff}
     corpus_rows = [
         ["corpus characters"] + [fmt(r["info"].get("corpus", {}).get("chars")) for r in runs],
@@ -129,7 +150,8 @@ def tables(runs: list[dict], diff: list[str]) -> list:
 
     results = [
         outcome("updates", "updates"),
-        outcome("min smoothed loss", "min_smooth"),
+        outcome("min smoothed training bits/char", "min_smooth_bpc"),
+        outcome("min smoothed loss (nats/sequence)", "min_smooth", 2),
         outcome("min smoothed loss: update", "min_update"),
         outcome("final validation bits/char", "val_final"),
         outcome("best validation bits/char", "val_best"),
@@ -144,12 +166,56 @@ def tables(runs: list[dict], diff: list[str]) -> list:
     ]
 
 
-def write_compare(run_dirs: list[Path], out_dir: Path) -> Path:
-    """Write out_dir/compare.{png,html,md} for run_dirs; returns the HTML path.
-    Raises CheckpointError naming the first folder that holds no run."""
+def check_runs(folders: list[Path]) -> None:
+    """Refuse what cannot be compared: fewer than two runs, or one run twice."""
+    if len(folders) < 2:
+        raise CheckpointError(
+            "compare needs two or more run directories; for a single run use "
+            f"'charnn report {folders[0] if folders else 'RUN_DIR'}'"
+        )
+    seen = {}
+    for f in folders:
+        key = f.resolve()
+        if key in seen:
+            raise CheckpointError(f"{f} is given twice (as {seen[key]} too); give distinct runs")
+        seen[key] = f
+
+
+def warnings(runs: list[dict]) -> list[str]:
+    """Warnings for runs whose figures do not compare one to one."""
+    out = []
+    corpora = {repr(r["info"]["config"].get("corpus")) for r in runs}
+    if len(corpora) > 1:
+        out.append(
+            "WARNING: the runs were trained on different corpora: their validation figures "
+            "are on different held-out texts and do not compare directly."
+        )
+    lengths = {r["info"]["config"]["seq_length"] for r in runs}
+    if len(lengths) > 1:
+        out.append(
+            "WARNING: the runs differ in sequence length ("
+            + ", ".join(map(str, sorted(lengths)))
+            + "): compare bits per character; the smoothed loss in nats per sequence "
+            "does not compare across lengths."
+        )
+    return out
+
+
+def plain_table(table: Table) -> str:
+    """A Table as aligned plain text for the terminal."""
+    rows = [table.header, *table.rows]
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(table.header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def compare(run_dirs: list[Path], out_dir: Path) -> tuple[Path, str, list[str]]:
+    """Write out_dir/compare.{png,html,md} for run_dirs. Returns (the HTML
+    path, the outcome table as plain text, warnings). Raises CheckpointError
+    for fewer than two runs, a run given twice, or a folder with no run."""
     folders = [Path(f) for f in run_dirs]
-    if not folders:
-        raise CheckpointError("give at least one run directory to compare")
+    check_runs(folders)
     runs = load_runs(folders)
     out_dir = Path(out_dir)
     try:
@@ -160,10 +226,12 @@ def write_compare(run_dirs: list[Path], out_dir: Path) -> Path:
     names = labels(runs, [k for k in diff if k not in UNLABELLED])
     png = figure(runs, names, out_dir / "compare.png")
     what = (
-        f"They differ in {', '.join(diff)} (highlighted)."
+        f"They differ in {', '.join(diff)} (first in the table, highlighted)."
         if diff
         else "Their configurations are the same."
     )
+    warned = warnings(runs)
+    config_table, outcome_table = tables(runs, diff)
     sections = [
         Section(
             "curves",
@@ -172,18 +240,29 @@ def write_compare(run_dirs: list[Path], out_dir: Path) -> Path:
                 Image(
                     png.name,
                     png.read_bytes(),
-                    "smoothed loss and validation bits per character",
-                    "Top: smoothed training loss; bottom: validation bits per character; left "
-                    "against updates, right against wall time of training (spread evenly over "
-                    "the updates of each logged chunk).",
+                    "training and validation bits per character",
+                    "Top: smoothed training bits per character; bottom: validation bits per "
+                    "character; left against updates done, right against wall time of training "
+                    "(spread evenly over the updates of each logged chunk). The y-ranges leave "
+                    "out the untrained start.",
                 )
             ],
         ),
-        Section("table", "Configurations and outcomes", [Para(what), *tables(runs, diff)]),
+        Section(
+            "table",
+            "Configurations and outcomes",
+            [*map(Para, warned), Para(what), config_table, outcome_table],
+        ),
     ]
     doc = Document(
         "charnn: runs compared",
-        f"{len(runs)} runs: " + "; ".join(str(f) for f in folders),
+        f"{len(runs)} runs: " + "; ".join(r["name"] for r in runs),
         sections,
     )
-    return write_doc(doc, out_dir / "compare.html", out_dir / "compare.md")
+    page = write_doc(doc, out_dir / "compare.html", out_dir / "compare.md")
+    return page, plain_table(outcome_table), warned
+
+
+def write_compare(run_dirs: list[Path], out_dir: Path) -> Path:
+    """compare(), returning the HTML path alone."""
+    return compare(run_dirs, out_dir)[0]

@@ -1,25 +1,35 @@
-"""Loss plots from metrics.csv (matplotlib, non-interactive backend)."""
+"""Loss plots from metrics.csv (matplotlib, non-interactive backend).
+
+Training and validation share one axis in bits per character: the smoothed
+training loss (the seed's 0.999 moving average of the per-sequence loss,
+divided by T ln 2) as a line, validation as markers, epoch starts dashed
+and numbered.
+"""
 
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 
 import numpy as np
 
 from ..fsio import atomic_write
 from ..run import rundir
+from ..run.evaluation import per_char_bpc
 
 
-def series(rows: list[dict]) -> dict:
-    """Columns of a run's metrics: training (update, smooth loss), epoch
-    starts, and validation (update, bits per char)."""
+def series(rows: list[dict], T: int) -> dict:
+    """Columns of a run's metrics: training (update, smoothed bits/char),
+    epoch starts (update counts), validation (update, bits per char). T is the
+    run's seq_length (metrics.csv of older runs has no bits/char columns)."""
     train = [r for r in rows if r["loss"] is not None]
     val = [r for r in rows if r["val_bpc"] is not None]
     epochs = [b["update"] - 1 for a, b in zip(train, train[1:]) if b["epoch"] != a["epoch"]]
     return {
         "update": [r["update"] for r in train],
         "smooth": [r["smooth_loss"] for r in train],
+        "smooth_bpc": [r.get("smooth_bpc") or per_char_bpc(r["smooth_loss"], T) for r in train],
         "elapsed": [r["elapsed_s"] for r in train],
         "epochs": epochs,
         "val_update": [r["update"] for r in val],
@@ -28,13 +38,15 @@ def series(rows: list[dict]) -> dict:
     }
 
 
-def column_series(cols: dict) -> dict:
+def column_series(cols: dict, T: int) -> dict:
     """series() from the NumPy columns of rundir.read_metric_columns."""
     train, val = ~np.isnan(cols["loss"]), ~np.isnan(cols["val_bpc"])
     upd, ep = cols["update"][train], cols["epoch"][train]
+    smooth = cols["smooth_loss"][train]
     return {
         "update": upd,
-        "smooth": cols["smooth_loss"][train],
+        "smooth": smooth,
+        "smooth_bpc": (smooth / (T * math.log(2))).tolist(),
         "elapsed": cols["elapsed_s"][train],
         "epochs": (upd[1:][ep[1:] != ep[:-1]] - 1).tolist(),
         "val_update": cols["update"][val],
@@ -52,35 +64,50 @@ def figure():
     return plt
 
 
+def y_range(values: list[float], uniform: float | None = None) -> tuple[float, float] | None:
+    """A y-range that shows the learning: from the lowest value to the highest
+    after update 0 (whose untrained figure would flatten the curve), capped at
+    uniform guessing plus a margin when given."""
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    if not vals:
+        return None
+    lo, hi = min(vals), max(vals)
+    if uniform is not None:
+        hi = min(hi, uniform * 1.05)
+    pad = 0.05 * (hi - lo) or 0.1
+    return lo - pad, hi + pad
+
+
 def plot_run(folder: Path, out: Path | None = None, title: str | None = None) -> Path:
-    """Smoothed loss against updates, epoch starts dashed, validation bits/char
-    on a second axis. Returns the PNG written (RUN_DIR/loss.png by default)."""
+    """Smoothed training and validation bits/char against updates, epoch
+    starts dashed and numbered. Returns the PNG (RUN_DIR/loss.png by default)."""
     plt = figure()
-    s = column_series(rundir.read_metric_columns(folder))
+    info = rundir.read_config(folder)
+    T, K = info["config"]["seq_length"], len(info["vocab"])
+    s = column_series(rundir.read_metric_columns(folder), T)
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
-    ax.plot(s["update"], s["smooth"], color="tab:blue", lw=1.2, label="smoothed training loss")
+    ax.plot(s["update"], s["smooth_bpc"], color="tab:blue", lw=1.4, label="training (smoothed)")
+    if len(s["val_update"]):
+        ax.plot(s["val_update"], s["val_bpc"], "o", color="tab:orange", ms=6, label="validation")
+    later = [float(v) for u, v in zip(s["val_update"], s["val_bpc"]) if u > 0]
+    rng = y_range(s["smooth_bpc"][len(s["smooth_bpc"]) // 50 :] + later, math.log2(K))
+    if rng:
+        ax.set_ylim(*rng)
     for i, u in enumerate(s["epochs"]):
         ax.axvline(u, color="gray", ls="--", lw=0.8, label="epoch start" if i == 0 else None)
-    ax.set_xlabel("update")
-    ax.set_ylabel("smoothed loss (nats per sequence)")
-    handles, labels = ax.get_legend_handles_labels()
-    if len(s["val_update"]):
-        ax2 = ax.twinx()
-        ax2.plot(
-            s["val_update"],
-            s["val_bpc"],
-            "o-",
-            color="tab:orange",
-            ms=3,
-            lw=1,
-            label="validation bits/char",
+        ax.annotate(
+            f"epoch {i + 2}",
+            (u, 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -12),
+            textcoords="offset points",
+            fontsize=8,
+            color="gray",
         )
-        ax2.set_ylabel("validation bits per character")
-        h2, l2 = ax2.get_legend_handles_labels()
-        handles, labels = handles + h2, labels + l2
-    if handles:
-        ax.legend(handles, labels, loc="upper right", fontsize=8)
-    ax.set_title(title or f"Training run {folder.name}")
+    ax.set_xlabel("updates done")
+    ax.set_ylabel("bits per character")
+    ax.legend(loc="upper right", fontsize=9)
+    ax.set_title(title or f"Training run {folder.resolve().name}")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     out = out or folder / rundir.PLOT

@@ -136,7 +136,7 @@ pre, code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberat
   monospace; font-size: .85rem; }
 pre { background: var(--tint); border: 1px solid var(--line); border-radius: 6px;
   padding: .6rem .75rem; margin: .25rem 0 1rem; white-space: pre-wrap;
-  overflow-wrap: anywhere; max-height: 40rem; overflow: auto; }
+  overflow-wrap: anywhere; }
 .hidden-char { color: var(--bad); background: #ffe4e0; border-radius: 3px; }
 .scroll { overflow-x: auto; margin: .5rem 0 1rem; }
 table { border-collapse: collapse; font-size: .9rem; }
@@ -153,8 +153,10 @@ ul.vocab li { border: 1px solid var(--line); border-radius: 4px; padding: 0 .35r
 ul.vocab small { color: var(--muted); margin-left: .25rem; }
 figure { margin: .5rem 0 1rem; }
 img { max-width: 100%; height: auto; border: 1px solid var(--line); }
+td, th { overflow-wrap: break-word; }
 @media (max-width: 36rem) { main { padding: .5rem .75rem 2rem; } h1 { font-size: 1.35rem; }
-  pre { font-size: .78rem; } }
+  pre { font-size: .78rem; } table { font-size: .78rem; } th, td { padding: .2rem .3rem; }
+  td.num { white-space: normal; } }
 @media print {
   body { font-size: 10.5pt; } main { max-width: none; padding: 0; }
   nav { display: none; } a { color: inherit; text-decoration: none; }

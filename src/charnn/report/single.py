@@ -1,46 +1,104 @@
 """The report of one run: RUN_DIR/report.html (one self-contained page) and
-RUN_DIR/report.md (images as files next to it), in the order of the seed's
-report: the data, configuration, samples from the untrained network, the
-gradient check, the smoothed-loss plot, the text evolution, text from the
-best model, and the outcome (validation bits per character, throughput).
+RUN_DIR/report.md (images as files next to it): a summary, then the seed's
+report in its order: the data, configuration, samples from the untrained
+network, the gradient check, the loss plot, the text evolution, text from the
+best model, sampling settings, and validation and throughput.
 
-Everything is recomputed from the run directory alone; the untrained samples
-and the gradient check are re-created from the run's seed, so the same run
-always gives the same report. `write_compare` lives in report_compare.
+The report is a record: it is rendered from the run folder alone (what the
+run computed when it started is in record.json, at its end in outcome.json
+and sampling.json), so the same run always gives the same report, with or
+without its corpus at hand.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
-from ..errors import CharnnError, CheckpointError
-from ..run import identity, rundir
+from ..errors import CheckpointError
+from ..run import bestval, identity, record, rundir
+from ..run.evaluation import per_char_bpc, uniform_bpc, uniform_warning
 from .documents import data_blocks, sample_note
+from .recorded import gradcheck_section, sampling_section, untrained_section
 from .render import Chars, Document, Image, Para, Section, Table, Text, char_label, write_doc
-from .summary import best_counters, fmt, summarize
-
-UNTRAINED_SAMPLES = 3
-EXCERPT = 300
+from .summary import applicable, fmt, summarize
 
 
-def load_corpus_text(info: dict) -> tuple[str | None, str]:
-    """(text, note): the run's corpus, or None and why it could not be read."""
-    from ..data.corpus import load
+def val_rows(info: dict, out: dict, s: dict) -> list[list[str]]:
+    """Validation bits/char of the final model and of both best models."""
+    rows = []
+    if "final_val_bpc" in out:
+        b, v = out["best_smooth"], out["best_val"]
+        rows += [
+            ["validation, final model", f"{fmt(out['final_val_bpc'])} bits/char"],
+            [
+                "validation, best by smoothed loss",
+                f"{fmt(b['val_bpc'])} bits/char (parameters after {fmt(b['update'])} updates)",
+            ],
+            [
+                "validation, best by validation",
+                f"{fmt(v['val_bpc'])} bits/char (parameters after {fmt(v['update'])} updates)",
+            ],
+        ]
+    elif "val_final" in s:
+        rows.append(["validation, last", f"{fmt(s['val_final'])} bits/char"])
+    if rows:
+        rows.append(["uniform guessing", f"{fmt(uniform_bpc(len(info['vocab'])))} bits/char"])
+    return rows
 
-    try:
-        return load(info["config"].get("corpus")).text, ""
-    except (CharnnError, OSError) as e:
-        return None, str(e)
+
+def warnings(info: dict, out: dict, s: dict) -> list[str]:
+    K = len(info["vocab"])
+    figures = [out.get("final_val_bpc"), s.get("val_final")]
+    figures += [out.get(k, {}).get("val_bpc") for k in ("best_smooth", "best_val")]
+    return list(
+        dict.fromkeys(w for f in figures if f is not None for w in [uniform_warning(f, K)] if w)
+    )
 
 
-# -- the sections ------------------------------------------------------------
-def data_section(info: dict, text: str | None, note: str) -> Section:
+def summary_section(folder: Path, info: dict, s: dict, out: dict) -> Section:
+    cfg, c = info["config"], info.get("corpus", {})
+    per_epoch = (
+        max(c.get("train_chars", 0) // max(cfg["batch_size"], 1) - 1, 1) // cfg["seq_length"]
+    )
+    rows = [
+        ["corpus", option_name(info)],
+        ["vocabulary size K", fmt(len(info["vocab"]))],
+        ["hidden size m", fmt(cfg["hidden"])],
+        ["sequence length T", fmt(cfg["seq_length"])],
+        ["updates", fmt(s["updates"])],
+        ["epochs", f"{s['updates'] / max(per_epoch, 1):.2f}"],
+        ["wall time of training", f"{fmt(float(s['elapsed']), 1)} s"],
+    ]
+    if "min_smooth" in s:
+        rows.append(
+            [
+                "min smoothed training loss",
+                f"{fmt(s['min_smooth_bpc'])} bits/char ({fmt(s['min_smooth'], 2)} nats per "
+                f"sequence) at update {fmt(s['min_update'])}",
+            ]
+        )
+    rows += val_rows(info, out, s)
+    blocks = [Table(["quantity", "value"], rows, key="summary-table")]
+    blocks += [Para(w) for w in warnings(info, out, s)]
+    best = "lowest validation loss" if cfg.get("best_by") == "val" else "lowest smoothed loss"
+    blocks.append(
+        Para(
+            f"Update numbers count updates done. The best model is the one with the {best} "
+            "(--best-by); validation starts from the model's carried state."
+        )
+    )
+    return Section("summary", "Summary", blocks)
+
+
+def option_name(info: dict) -> str:
+    c = info.get("corpus", {})
+    return Path(str(c.get("name") or info["config"].get("corpus"))).name
+
+
+def data_section(info: dict, rec: dict) -> Section:
     c, vocab = info.get("corpus", {}), info["vocab"]
     rows = [
-        ["corpus", str(c.get("name", info["config"].get("corpus")))],
-        ["file", str(c.get("path", ""))],
+        ["corpus", option_name(info)],
         ["characters", fmt(c.get("chars"))],
         ["training characters", fmt(c.get("train_chars"))],
         ["validation characters (held out at the end)", fmt(c.get("val_chars"))],
@@ -55,23 +113,24 @@ def data_section(info: dict, text: str | None, note: str) -> Section:
         ),
         Chars(vocab),
     ]
-    if text is not None:
+    corpus = rec.get("corpus")
+    if corpus:
+        n = corpus["counted_chars"]
+        top = [
+            [" ".join(filter(None, char_label(ch))), fmt(k), f"{100 * k / n:.1f} %"]
+            for ch, k in corpus["top_chars"]
+        ]
+        blocks.append(Table(["most frequent", "count", "share"], top, key="top-chars"))
         blocks.append(
-            Text(text[:EXCERPT], f"The first {min(EXCERPT, len(text))} characters of the corpus:")
+            Text(corpus["excerpt"], f"The first {len(corpus['excerpt'])} characters of the corpus:")
         )
     else:
-        blocks.append(
-            Para(
-                f"The corpus could not be read now ({note}); the numbers above are "
-                "those recorded when the run started."
-            )
-        )
+        blocks.append(Para("This run was made before charnn recorded a corpus excerpt."))
     return Section("data", "1. The data", blocks)
 
 
 def config_section(info: dict) -> Section:
-    cfg = info["config"]
-    rows = [[k, str(v)] for k, v in cfg.items()]
+    rows = [[k, v] for k, v in applicable(info["config"])]
     vers = [[k, str(v)] for k, v in (info.get("versions") or {}).items()]
     blocks = [
         Table(["option", "value"], rows, key="config-table"),
@@ -81,122 +140,12 @@ def config_section(info: dict) -> Section:
         ),
         Table(["package", "version"], vers, key="versions-table"),
     ]
+    for r in info.get("resumed", []):
+        blocks.append(Para(f"Resumed after {fmt(r['update'])} updates on {r['at']}."))
     return Section("config", "2. Configuration", blocks)
 
 
-def initial_params(info: dict) -> dict:
-    """The parameters the run started from, drawn exactly as training drew them."""
-    from ..run.config import TrainConfig
-    from ..run.loop import new_state
-
-    cfg = TrainConfig.from_dict(info["config"])
-    state = new_state(cfg, len(info["vocab"]), np.random.default_rng(cfg.seed))
-    return {k: v.astype(np.float64) for k, v in state.params.items()}
-
-
-def untrained_section(info: dict, text: str | None) -> Section:
-    from ..data.vocab import Vocab
-    from ..nn.sampling import synthesize
-    from ..nn.stack import describe
-
-    cfg = info["config"]
-    vocab = Vocab.from_chars(info["vocab"])
-    params = initial_params(info)
-    n = cfg["sample_length"] or 200
-    # a document-mode run starts every text at the end symbol, id 0
-    x0 = vocab.index.get(text[0], 0) if text and not info.get("documents") else 0
-    # A generator of its own, so these draws never depend on training's.
-    rng = np.random.default_rng([cfg["seed"], 1])
-    first = " ".join(filter(None, char_label(vocab.chars[x0])))
-    blocks = [
-        Para(
-            f"{UNTRAINED_SAMPLES} samples of {n} characters from the network as "
-            f"initialized (seed {cfg['seed']}, before any update), from h = 0 and the "
-            f"input {first}, reference float64 sampling."
-        )
-    ]
-    for i in range(UNTRAINED_SAMPLES):
-        ids = synthesize(params, np.zeros(describe(params).state_size), x0, n, rng)
-        blocks.append(Text(vocab.decode(ids), f"Untrained sample {i + 1}:"))
-    return Section("untrained", "3. Text from the randomly initialized network", blocks)
-
-
-def gradcheck_text(folder: Path, info: dict, text: str | None, T: int) -> tuple[str, str]:
-    """(text, where it came from) for the gradient check: T+1 vocabulary characters."""
-    known = set(info["vocab"])
-    if text is not None:
-        head = "".join(ch for ch in text[: 50 * (T + 1)] if ch in known)[: T + 1]
-        if len(head) >= 2:
-            return head, "the first characters of the corpus"
-    pooled = "".join(ch for s in rundir.read_samples(folder) for ch in s["text"] if ch in known)[
-        : T + 1
-    ]
-    return pooled, "the run's samples (the corpus could not be read)"
-
-
-def gradcheck_section(folder: Path, info: dict, text: str | None) -> Section:
-    from ..data.vocab import Vocab
-    from ..nn.gradcheck import STEP, check_on_text
-
-    cfg = info["config"]
-    vocab = Vocab.from_chars(info["vocab"])
-    source, where = gradcheck_text(folder, info, text, cfg["seq_length"])
-    if len(source) < 2:
-        return Section(
-            "gradcheck",
-            "4. Gradient check",
-            [
-                Para(
-                    "No text is available to check the gradients on (the corpus is unreadable "
-                    "and the run has no samples)."
-                )
-            ],
-        )
-    m, cell, layers = 5, cfg.get("cell", "rnn"), cfg.get("layers", 1)
-    rows, T = check_on_text(
-        vocab, source, m=m, T=cfg["seq_length"], seed=cfg["seed"], cell=cell, layers=layers
-    )
-    table = [
-        [
-            r.name,
-            "×".join(map(str, r.shape)),
-            str(r.checked),
-            f"{r.max_abs:.2e}",
-            f"{r.max_rel:.2e}",
-            "pass" if r.passed else "FAIL",
-        ]
-        for r in rows
-    ]
-    ok = all(r.passed for r in rows)
-    return Section(
-        "gradcheck",
-        "4. Gradient check",
-        [
-            Para(
-                f"Analytic gradients of the sequence loss against fourth-order centred "
-                f"differences (step {STEP:g}) for a fresh {cell} network of {layers} layer(s) "
-                f"with m = {m}, K = {vocab.size}, T = {T}, on {where}, from a random non-zero "
-                "initial state, float64. Relative error "
-                "|a − n| / max(|a| + |n|, 1e-30); an entry passes below 1e-6."
-            ),
-            Table(
-                [
-                    "parameter",
-                    "shape",
-                    "entries checked",
-                    "max abs error",
-                    "max rel error",
-                    "result",
-                ],
-                table,
-                key="gradcheck-table",
-            ),
-            Para("All gradients pass." if ok else "Some gradients FAIL the check."),
-        ],
-    )
-
-
-def loss_section(folder: Path, s: dict, best: dict) -> Section:
+def loss_section(folder: Path, s: dict, T: int) -> Section:
     from . import plot
 
     png_path = plot.plot_run(folder)
@@ -204,79 +153,89 @@ def loss_section(folder: Path, s: dict, best: dict) -> Section:
         Image(
             png_path.name,
             png_path.read_bytes(),
-            "smoothed loss against updates",
-            "Smoothed training loss (0.999 moving average, nats per sequence) over the "
-            "whole run; dashed lines are epoch starts, orange is validation bits/char.",
+            "training and validation bits per character against updates",
+            "Bits per character against updates done: the smoothed training loss (the seed's "
+            "0.999 moving average of the per-sequence loss, divided by T ln 2) as a line, "
+            "validation as dots; dashed lines are epoch starts.",
         )
     ]
     if "min_smooth" in s:
         rows = [
-            ["minimum smoothed loss", fmt(s["min_smooth"])],
-            ["reached at update", str(s["min_update"])],
-            ["final smoothed loss", fmt(s["final_smooth"])],
-            ["updates", str(s["updates"])],
-            ["final epoch index", str(s["epoch"])],
+            [
+                "minimum smoothed loss",
+                f"{fmt(s['min_smooth_bpc'])} bits/char ({fmt(s['min_smooth'], 2)} nats/seq)",
+            ],
+            ["reached at update", fmt(s["min_update"])],
+            [
+                "final smoothed loss",
+                f"{fmt(s['final_smooth_bpc'])} bits/char ({fmt(s['final_smooth'], 2)} nats/seq)",
+            ],
+            ["updates", fmt(s["updates"])],
+            [
+                "best model (by smoothed loss)",
+                f"the parameters after {fmt(s['min_update'] - 1)} updates (those update "
+                f"{fmt(s['min_update'])} computed its loss with)",
+            ],
         ]
-        if "best_update" in best:
-            rows.append(
-                [
-                    "best model saved",
-                    f"parameters after {best['best_update']} updates "
-                    "(those the minimum loss was computed with)",
-                ]
-            )
         blocks.append(Table(["quantity", "value"], rows, key="loss-table"))
     else:
         blocks.append(Para("No training update has been logged yet."))
-    return Section("loss", "5. Smoothed loss", blocks)
+    return Section("loss", "5. Training and validation loss", blocks)
 
 
-def evolution_section(samples: list[dict]) -> Section:
+def evolution_section(samples: list[dict], T: int) -> Section:
     blocks = [
         Para(
-            "Text synthesized during training from the current hidden state, "
+            "Text synthesized during training from the carried state, "
             f"{len(samples)} samples; each is labelled with the number of updates done "
             "before it and the smoothed loss at that moment."
         )
     ]
     for smp in samples:
         loss = smp.get("smooth_loss")
-        loss = "n/a, before the first update" if loss is None else fmt(float(loss))
-        caption = f"After {smp['update']} updates (smoothed loss {loss}{sample_note(smp)}):"
+        loss = (
+            "before the first update"
+            if loss is None
+            else f"smoothed loss {fmt(per_char_bpc(float(loss), T), 3)} bits/char"
+        )
+        caption = f"After {fmt(smp['update'])} updates ({loss}{sample_note(smp)}):"
         blocks.append(Text(smp["text"], caption))
     if not samples:
         blocks.append(Para("The run has no samples (samples.jsonl is empty or missing)."))
     return Section("evolution", "6. Text evolution", blocks)
 
 
-def best_section(folder: Path, best: dict) -> Section:
-    who = (
-        f"the best model (parameters after update {best['best_update']}, smoothed loss "
-        f"{fmt(float(best['best_smooth']))})"
-        if "best_update" in best
-        else "the best model"
+def best_section(folder: Path, info: dict, out: dict) -> Section:
+    by_val = info["config"].get("best_by") == "val"
+    model = out.get("best_val" if by_val else "best_smooth", {})
+    who = "the best model" + (
+        f" (parameters after {fmt(model['update'])} updates, lowest "
+        f"{'validation' if by_val else 'smoothed'} loss)"
+        if "update" in model
+        else ""
     )
     blocks = []
     for n in (200, 1000):
         path = folder / f"best_{n}.txt"
         if path.exists():
-            blocks.append(Text(path.read_text(encoding="utf-8"), f"{n:,} characters from {who}:"))
+            text = path.read_text(encoding="utf-8")
+            blocks.append(Text(text, f"{n:,} characters from {who}, from its carried state:"))
         else:
             blocks.append(Para(f"{path.name} is missing: the run has not finished."))
     return Section("best", "7. Text from the best model", blocks)
 
 
-def outcome_section(info: dict, s: dict) -> Section:
+def outcome_section(info: dict, s: dict, out: dict) -> Section:
     cfg = info["config"]
     per = cfg["seq_length"] * cfg["batch_size"]
-    rows = []
-    if "val_final" in s:
-        rows += [
-            ["final validation bits/char", fmt(s["val_final"])],
-            ["final validation: update", str(s["val_final_update"])],
-            ["best validation bits/char", fmt(s["val_best"])],
-            ["best validation: update", str(s["val_best_update"])],
-        ]
+    rows = val_rows(info, out, s)
+    if "val_best" in s:
+        rows.append(
+            [
+                "lowest validation during training",
+                f"{fmt(s['val_best'])} bits/char at update {fmt(s['val_best_update'])}",
+            ]
+        )
     if s.get("rate"):
         rows += [
             ["updates per second (whole run)", fmt(s["rate"], 1)],
@@ -284,7 +243,7 @@ def outcome_section(info: dict, s: dict) -> Section:
         ]
     if s.get("median_rate"):
         rows += [["updates per second (median chunk)", fmt(s["median_rate"], 1)]]
-    rows.append(["wall time of training (s)", fmt(float(s["elapsed"]), 2)])
+    rows.append(["wall time of training", f"{fmt(float(s['elapsed']), 2)} s"])
     notes = [
         Para(
             f"Characters per second = updates per second × seq_length × batch_size "
@@ -294,9 +253,10 @@ def outcome_section(info: dict, s: dict) -> Section:
     ]
     if "val_final" not in s:
         notes.insert(0, Para("No validation was run (val_fraction is 0)."))
+    notes += [Para(w) for w in warnings(info, out, s)]
     return Section(
         "outcome",
-        "8. Validation and throughput",
+        "9. Validation and throughput",
         [Table(["quantity", "value"], rows, key="outcome-table"), *notes],
     )
 
@@ -305,29 +265,32 @@ def build(folder: Path) -> Document:
     """The report of the run in folder as a Document."""
     info = rundir.read_config(folder)
     identity.check_folder(folder)
-    text, note = load_corpus_text(info)
+    T, K = info["config"]["seq_length"], len(info["vocab"])
     try:
-        s, samples = summarize(rundir.read_metrics(folder)), rundir.read_samples(folder)
+        s, samples = summarize(rundir.read_metrics(folder), T), rundir.read_samples(folder)
     except (ValueError, KeyError, TypeError) as e:
         raise CheckpointError(
             f"{folder}: metrics.csv or samples.jsonl is malformed ({e})"
         ) from None
-    best = best_counters(folder)
+    rec, out = record.read_record(folder), bestval.read_outcome(folder)
     sections = [
-        data_section(info, text, note),
+        summary_section(folder, info, s, out),
+        data_section(info, rec),
         config_section(info),
-        untrained_section(info, text),
-        gradcheck_section(folder, info, text),
-        loss_section(folder, s, best),
-        evolution_section(samples),
-        best_section(folder, best),
-        outcome_section(info, s),
+        untrained_section(rec, 3),
+        gradcheck_section(rec, K, 4),
+        loss_section(folder, s, T),
+        evolution_section(samples, T),
+        best_section(folder, info, out),
+        sampling_section(record.read_sampling(folder), 8),
+        outcome_section(info, s, out),
     ]
+    name = folder.resolve().name
     sub = (
-        f"Character-level vanilla RNN (m = {info['config']['hidden']}, K = "
-        f"{len(info['vocab'])}) trained for {s['updates']} updates; run directory {folder}."
+        f"Character-level vanilla RNN (m = {info['config']['hidden']}, K = {K}) trained "
+        f"for {fmt(s['updates'])} updates on {option_name(info)}; run folder {name}."
     )
-    return Document(f"charnn report: {folder.resolve().name}", sub, sections)
+    return Document(f"charnn report: {name}", sub, sections)
 
 
 def write_report(run_dir: Path) -> Path:

@@ -10,23 +10,55 @@ from pathlib import Path
 from ..errors import CharnnError
 from ..run import rundir
 from ..run.checkpoint import read_meta
+from ..run.evaluation import per_char_bpc
+
+# Options that apply only to some optimizers.
+OPTIMIZER_ONLY = {"rho": ("rmsprop",), "beta1": ("adam",), "beta2": ("adam",)}
+NO_LIMIT = {"updates", "epochs", "max_time"}
 
 
 def fmt(v, digits: int = 4) -> str:
-    """A number as the report shows it: integers exactly, floats to digits
-    decimals; '' for a missing one."""
+    """A number as the report shows it: integers with thousands separators,
+    floats to digits decimals; '' for a missing one."""
     if v is None:
         return ""
-    return str(v) if isinstance(v, int) else f"{v:.{digits}f}"
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    return f"{v:,.{digits}f}"
 
 
-def summarize(rows: list[dict]) -> dict:
-    """The numbers of a run from its metrics.csv rows (see plot.series).
+def option_value(key: str, value) -> str:
+    """An option as the report shows it: 'no limit' for a zero limit, numbers
+    with separators, a corpus file by its name alone (no paths of the machine)."""
+    if key in NO_LIMIT and not value:
+        return "no limit"
+    if key == "corpus" and isinstance(value, str):
+        return Path(value).name
+    if isinstance(value, float) and value == int(value) and abs(value) >= 1000:
+        return fmt(int(value))
+    return fmt(value) if isinstance(value, int) else str(value)
 
-    min_smooth/min_update: the lowest smoothed loss and the update count at
-    which it was logged; val_*: last and lowest validation bits per char;
-    rate: updates per second over the whole run, median_rate: the median of
-    the per-chunk rates; elapsed: wall seconds of training at the end.
+
+def applicable(cfg: dict) -> list[tuple[str, str]]:
+    """(option, shown value) for the options that apply to this run."""
+    out = []
+    for k, v in cfg.items():
+        if k in OPTIMIZER_ONLY and cfg.get("optimizer") not in OPTIMIZER_ONLY[k]:
+            continue
+        out.append((k, option_value(k, v)))
+    return out
+
+
+def summarize(rows: list[dict], T: int | None = None) -> dict:
+    """The numbers of a run from its metrics.csv rows.
+
+    min_smooth/min_update: the lowest smoothed loss (nats per sequence) and
+    the update (counted as updates done) whose row logged it; *_bpc: the same
+    in bits per character when T is given; val_*: last and lowest validation
+    bits per char; rate: updates per second over the whole run, median_rate:
+    the median of the per-chunk rates; elapsed: wall seconds of training.
     """
     train = [r for r in rows if r["loss"] is not None]
     val = [r for r in rows if r["val_bpc"] is not None]
@@ -39,6 +71,9 @@ def summarize(rows: list[dict]) -> dict:
         best = min(train, key=lambda r: r["smooth_loss"])
         out["min_smooth"], out["min_update"] = best["smooth_loss"], int(best["update"])
         out["final_smooth"] = train[-1]["smooth_loss"]
+        if T:
+            out["min_smooth_bpc"] = per_char_bpc(out["min_smooth"], T)
+            out["final_smooth_bpc"] = per_char_bpc(out["final_smooth"], T)
         t = train[-1]["elapsed_s"] or 0.0
         out["rate"] = out["updates"] / t if t > 0 else None
         rates = [r["updates_per_s"] for r in train if r["updates_per_s"]]

@@ -36,10 +36,11 @@ class TrainConfig:
     threads: int = DEFAULTS["threads"]
     seed: int = DEFAULTS["seed"]
     updates: int = DEFAULTS["updates"]
-    epochs: int = DEFAULTS["epochs"]
+    epochs: float = DEFAULTS["epochs"]
     max_time: float = DEFAULTS["max_time"]
     anneal: float = DEFAULTS["anneal"]
     documents: str = DEFAULTS["documents"]
+    best_by: str = DEFAULTS["best_by"]
     val_fraction: float = DEFAULTS["val_fraction"]
     eval_every: int = DEFAULTS["eval_every"]
     sample_every: int = DEFAULTS["sample_every"]
@@ -91,7 +92,10 @@ class TrainConfig:
             "checkpoint_every",
             "log_every",
         )
-        _nonneg_int(self, "updates", "epochs", "sample_length", "seed", "threads")
+        _nonneg_int(self, "updates", "sample_length", "seed", "threads")
+        _finite(self, "epochs")
+        if self.epochs < 0:
+            raise ConfigError(f"--epochs must be >= 0 (0 = no limit), got {self.epochs}")
         _positive_float(self, "lr", "eps")
         _finite(self, "clip", "rho", "beta1", "beta2", "val_fraction", "max_time", "dropout")
         _finite(self, "anneal")
@@ -114,7 +118,7 @@ class TrainConfig:
                 raise ConfigError(f"--{name} must be in [0, 1), got {getattr(self, name)}")
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
-        for name in ("cell", "optimizer", "dtype", "engine"):
+        for name in ("cell", "optimizer", "dtype", "engine", "best_by"):
             _choice(self, name, BY_NAME[name].choices)
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")

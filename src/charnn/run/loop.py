@@ -5,8 +5,9 @@ Updates run in chunks through the backend (the engine's `train_chunk`, or
 the reference `nn.step.reference_chunk`); between chunks come the events, at
 update counts u (updates done so far):
 
-    u % sample_every == 0   synthesize sample_length chars from the current h and input
-    u % eval_every == 0     validation loss from a zero state, nats and bits per char
+    u % sample_every == 0   synthesize sample_length chars from the carried h and input
+    u % eval_every == 0     validation from the carried state, nats and bits per char;
+                            with validation, best_val.npz keeps the lowest one's model
     u % checkpoint_every == 0 (u > 0) and at the end: checkpoint.npz and best.npz
 
 The seed's text evolution ("before the first and every 10,000th update") is
@@ -16,6 +17,11 @@ In document mode (cfg.documents) the state restarts at every end symbol
 (reset_id = END_ID in the backend calls), validation reads the held-out
 documents likewise, and samples are whole documents from a fresh state
 (run.docgen) until they hold sample_length characters.
+
+The carried state is stream 0's hidden state after the last update; an
+epoch start resets the training state to zero but not the carried one, so
+samples and validation always start from a state the model knows (see
+run/evaluation.py).
 """
 
 from __future__ import annotations
@@ -33,8 +39,8 @@ from ..data.documents import END_ID
 from ..errors import CheckpointError, ConfigError, DivergenceError
 from ..nn import stack, step
 from ..nn.step import TrainState
-from . import budget, docgen, identity, reopen, rundir, snapshot
-from .backend import backend, use_threads, validate
+from . import bestval, budget, docgen, evaluation, identity, record, reopen, rundir, snapshot
+from .backend import backend, use_threads
 from .config import TrainConfig
 from .lock import RunLock
 from .split import Data, prepare_data
@@ -55,7 +61,7 @@ def new_state(cfg: TrainConfig, K: int, rng: np.random.Generator) -> TrainState:
 def stop_update(cfg: TrainConfig, per_epoch: int) -> int:
     """The update count at which training ends (the first limit reached), leaving
     --max-time aside; with no update or epoch limit, an effectively endless count."""
-    limits = [u for u in (cfg.updates, cfg.epochs * per_epoch) if u > 0]
+    limits = [u for u in (cfg.updates, math.ceil(cfg.epochs * per_epoch)) if u > 0]
     return min(limits) if limits else NO_LIMIT
 
 
@@ -72,6 +78,7 @@ class Event:
     text: str = ""
     val_bpc: float = math.nan
     rate: float = math.nan
+    train_bpc: float = math.nan  # the smoothed loss in bits per character
 
 
 @dataclass
@@ -81,10 +88,14 @@ class Counters:
     first_loss: float = math.nan  # the loss of the first update: the divergence reference
     events_done: bool = False  # the events of the current update count have run
     elapsed: float = 0.0  # wall seconds of training so far
+    best_val_bpc: float = math.inf  # the lowest validation so far, and its update
+    best_val_update: int = -1
 
     @classmethod
     def from_meta(cls, counters: dict) -> Counters:
-        return cls(**{f.name: counters[f.name] for f in dataclasses.fields(cls)})
+        """The counters of a checkpoint; those it predates keep their defaults."""
+        names = (f.name for f in dataclasses.fields(cls))
+        return cls(**{n: counters[n] for n in names if n in counters})
 
 
 class Run:
@@ -111,6 +122,7 @@ class Run:
         self.run_id: str | None = None
         self.threads = 0  # the threads train() runs with
         self.clock = Stopwatch()  # the CLI may set its start to that of the process
+        self.carried = state.h[0].astype(np.float64)  # stream 0 after its last update
 
     @classmethod
     def start(cls, folder: Path, cfg: TrainConfig, force: bool = False) -> Run:
@@ -126,14 +138,18 @@ class Run:
             run = cls(folder, cfg, data, state, rng)
             run.lock, run.run_id = lock, identity.new_id()
             run.write_config()
+            record.write_record(folder, cfg, data, state.params)
         except BaseException:
             lock.release()
             raise
         return run
 
-    def write_config(self, created: str | None = None) -> None:
-        """config.json: from this moment the folder is a run that --resume continues."""
+    def write_config(self, created: str | None = None, resumed: list | None = None) -> None:
+        """config.json: from this moment the folder is a run that --resume continues;
+        rewritten on every resume, so it describes the run as it now stands."""
         info = {"config": self.cfg.to_dict(), "vocab": list(self.data.vocab.chars)}
+        if resumed:
+            info["resumed"] = resumed
         if self.data.documents:
             info["documents"] = self.data.documents
         rundir.write_config(self.folder, info, self.data.info, self.run_id, created)
@@ -173,8 +189,13 @@ class Run:
         counters = Counters.from_meta(saved.counters) if saved.counters else None
         run = cls(folder, cfg, data, state, rng, counters)
         run.run_id = saved.run_id
-        if saved.info is None or moved:
-            run.write_config(saved.info.get("created") if saved.info else None)
+        if saved.counters and saved.counters.get("carried_h") is not None:
+            run.carried = np.asarray(saved.counters["carried_h"], dtype=np.float64)
+        old = saved.info or {}
+        resumed = list(old.get("resumed", []))
+        if saved.state is not None:
+            resumed.append({"update": state.update, "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        run.write_config(old.get("created"), resumed)
         return run
 
     def close(self) -> None:
@@ -209,16 +230,33 @@ class Run:
             self.evaluate(emit)
         if u % cfg.sample_every == 0 and cfg.sample_length > 0:
             with self.clock.part("samples"):
-                text, docs = self.sample(st.params, st.h[0], self.next_input(), cfg.sample_length)
+                text, docs = self.sample(
+                    st.params, self.carried, self.next_input(), cfg.sample_length
+                )
                 rundir.append_sample(self.folder, u, st.smooth, text, **docs)
                 emit(Event("sample", u, st.epoch, st.smooth, text=text))
         self.count.events_done = True
 
+    def eval_state(self) -> np.ndarray:
+        """The state validation starts from: the carried one; in document mode
+        zero, the state every document starts from in training."""
+        return np.zeros_like(self.carried) if self.reset_id >= 0 else self.carried
+
     def evaluate(self, emit: Callable[[Event], None]) -> None:
-        """Validation of the current parameters: a metrics row and an 'eval' event."""
+        """Validation of the current parameters from the carried state: a metrics
+        row, an 'eval' event, and best_val.npz at a new lowest figure."""
         st = self.state
         with self.clock.part("validation"):
-            nats, bpc = validate(self.backend, st.params, self.data.val, self.reset_id)
+            h0 = self.eval_state()
+            nats, bpc = evaluation.score(
+                self.backend.text_loss, st.params, self.data.val, h0, self.reset_id
+            )
+            if bpc < self.count.best_val_bpc:
+                self.count.best_val_bpc, self.count.best_val_update = bpc, st.update
+                model = bestval.Model(
+                    st.params, self.carried, self.next_input(), st.update, st.smooth
+                )
+                bestval.save(self.folder / rundir.BEST_VAL, self.cfg, self.data.vocab, model, bpc)
         rundir.append_metrics(
             self.folder,
             [
@@ -238,6 +276,7 @@ class Run:
         extra = {
             **dataclasses.asdict(self.count),
             "next_x": self.next_input(),
+            "carried_h": self.carried.tolist(),
         }
         with self.clock.part("checkpoints"):
             run = identity.meta_of(self.run_id, self.data.corpus.fingerprint)
@@ -263,7 +302,7 @@ class Run:
         u = st.update
         nxt = min(
             -(-(u + 1) // every) * every
-            for every in (cfg.eval_every, cfg.sample_every, cfg.checkpoint_every)
+            for every in (cfg.eval_every, cfg.sample_every, cfg.checkpoint_every, cfg.log_every)
         )
         left = step.updates_left_in_epoch(st.pointer, self.data.train.shape[1], cfg.seq_length)
         work = cfg.batch_size * cfg.hidden * cfg.layers
@@ -281,6 +320,7 @@ class Run:
         for i, loss in enumerate(losses.tolist()):
             s = step.smoothed(s, loss, u0 + i == 0)
             smooth.append(s)
+        per_char = self.cfg.seq_length * evaluation.LN2
         columns = {
             "update": np.arange(u0 + 1, st.update + 1),
             "epoch": st.epoch,
@@ -288,6 +328,8 @@ class Run:
             "smooth_loss": smooth,
             "elapsed_s": round(self.count.elapsed, 3),
             "updates_per_s": round(len(losses) / dt, 1) if dt > 0 else None,
+            "train_bpc": losses / per_char,
+            "smooth_bpc": np.asarray(smooth) / per_char,
         }
         rundir.append_metric_columns(self.folder, columns, len(losses))
 
@@ -327,6 +369,7 @@ class Run:
         tick = time.perf_counter()
         while True:
             if step.updates_left_in_epoch(st.pointer, L, T) == 0:
+                self.carried = st.h[0].astype(np.float64)
                 st.start_epoch()  # also at the very end, so a resume continues identically
                 if st.update < end:
                     emit(Event("epoch", st.update, st.epoch, st.smooth))
@@ -355,6 +398,7 @@ class Run:
             if self.out_of_time():
                 end = st.update
             if len(losses):
+                self.carried = st.h[0].astype(np.float64)
                 self.count.events_done = False
                 if st.update == len(losses):
                     self.count.first_loss = float(losses[0])
@@ -377,11 +421,19 @@ class Run:
             self.evaluate(emit)
         if st.update != self.last_checkpoint:
             self.save()
+        best = bestval.chosen(self.folder, self.cfg, st)
+        bestval.write_outcome(
+            self.folder,
+            bestval.outcome(
+                self.cfg, st, self.data.val, self.backend.text_loss, self.count, self.carried
+            ),
+        )
+        record.write_sampling(self.folder, cfg, self.data.vocab, self.backend.synthesize, best)
         for n in (200, 1000):
             with self.clock.part("samples"):
-                text, _ = self.sample(st.best_params, st.best_h, st.best_x, n)
+                text, _ = self.sample(best.params, best.h, best.x, n)
                 rundir.write_text(self.folder / f"best_{n}.txt", text)
-                emit(Event("best", st.best_update, st.epoch, st.best_smooth, text=text))
+                emit(Event("best", best.update, st.epoch, best.smooth, text=text))
 
 
 class Interrupted(Exception):
@@ -393,7 +445,15 @@ class Interrupted(Exception):
 
 
 # options that do not alter the results (threads: see engine/threads.py)
-RESUMABLE_CHANGES = ("updates", "epochs", "max_time", "checkpoint_every", "log_every", "threads")
+RESUMABLE_CHANGES = (
+    "updates",
+    "epochs",
+    "max_time",
+    "checkpoint_every",
+    "log_every",
+    "threads",
+    "best_by",
+)
 
 
 def apply_changes(cfg: TrainConfig, changes: dict) -> TrainConfig:

@@ -65,7 +65,7 @@ OPTIONS = (
     ),
     Option("seed", int, 0, "random seed of every draw"),
     Option("updates", int, 100_000, "stop after this many updates (0 = no update limit)"),
-    Option("epochs", int, 0, "stop after this many epochs (0 = no epoch limit)"),
+    Option("epochs", float, 0.0, "stop after this many epochs, fractions allowed (0 = no limit)"),
     Option(
         "max_time",
         float,
@@ -85,6 +85,14 @@ OPTIONS = (
         "",
         "read the corpus as documents, each from a fresh state: lines, paragraphs, "
         "jsonl[:FIELD] or json[:FIELD] (FIELD defaults to text); off by default",
+    ),
+    Option(
+        "best_by",
+        str,
+        "smooth",
+        "which model is 'the best': the lowest smoothed training loss (the seed's) "
+        "or the lowest validation loss",
+        ("smooth", "val"),
     ),
     Option("val_fraction", float, 0.05, "fraction of the text held out for validation, at its end"),
     Option("eval_every", int, 10_000, "validate every N updates"),

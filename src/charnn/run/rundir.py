@@ -3,6 +3,9 @@
 config.json      the resolved configuration, vocabulary, corpus, versions
 checkpoint.npz   the latest full training state (resume from it)
 best.npz         the model at the minimum smoothed loss
+best_val.npz     the model at the minimum validation loss
+outcome.json     validation of the best models and the final one
+record.json      what the report shows of the run's start (run/record.py)
 metrics.csv      one row per update, plus validation rows
 samples.jsonl    the text evolution: {"update", "smooth_loss", "text"} per line
 best_200.txt, best_1000.txt   text from the best model at the end
@@ -29,6 +32,7 @@ from .lock import RunLock
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.npz"
 BEST = "best.npz"
+BEST_VAL = "best_val.npz"
 METRICS = "metrics.csv"
 SAMPLES = "samples.jsonl"
 PLOT = "loss.png"
@@ -42,6 +46,8 @@ METRIC_FIELDS = (
     "val_bpc",
     "elapsed_s",
     "updates_per_s",
+    "train_bpc",
+    "smooth_bpc",
 )
 
 
@@ -53,6 +59,10 @@ RUN_FILES = (
     CONFIG,
     CHECKPOINT,
     BEST,
+    BEST_VAL,
+    "outcome.json",
+    "record.json",
+    "sampling.json",
     METRICS,
     SAMPLES,
     PLOT,
@@ -175,32 +185,45 @@ def _fmt(v) -> str:
     return repr(float(v)) if isinstance(v, float) else str(v)
 
 
+def metric_fields(folder: Path) -> tuple[str, ...]:
+    """The columns of the run's metrics.csv: its header (a run made before
+    columns were added keeps its own), or METRIC_FIELDS for a new file."""
+    try:
+        with open(folder / METRICS, encoding="utf-8") as f:
+            header = f.readline().strip()
+    except FileNotFoundError:
+        return METRIC_FIELDS
+    return tuple(header.split(",")) if header else METRIC_FIELDS
+
+
 def append_metrics(folder: Path, rows) -> None:
     """Append rows (dicts keyed by METRIC_FIELDS) to metrics.csv, header first."""
     path = folder / METRICS
-    new = not path.exists()
+    new = not path.exists() or path.stat().st_size == 0
+    fields = METRIC_FIELDS if new else metric_fields(folder)
     with open(path, "a", encoding="utf-8", newline="") as f:
         if new:
-            f.write(",".join(METRIC_FIELDS) + "\n")
-        f.writelines(",".join(_fmt(r.get(k)) for k in METRIC_FIELDS) + "\n" for r in rows)
+            f.write(",".join(fields) + "\n")
+        f.writelines(",".join(_fmt(r.get(k)) for k in fields) + "\n" for r in rows)
 
 
 def append_metric_columns(folder: Path, columns: dict, n: int) -> None:
     """Append n rows given column-wise: each METRIC_FIELDS key maps to a
     sequence of n values or to one value for every row (absent: empty).
     The same text as append_metrics, formatted a column at a time."""
+    path = folder / METRICS
+    new = not path.exists() or path.stat().st_size == 0
+    fields = METRIC_FIELDS if new else metric_fields(folder)  # an older run keeps its header
     cells = []
-    for k in METRIC_FIELDS:
+    for k in fields:
         v = columns.get(k)
         if isinstance(v, (list, tuple, np.ndarray)):
             cells.append(list(map(_fmt, np.asarray(v).tolist())))
         else:
             cells.append([_fmt(v)] * n)
-    path = folder / METRICS
-    new = not path.exists()
     with open(path, "a", encoding="utf-8", newline="") as f:
         if new:
-            f.write(",".join(METRIC_FIELDS) + "\n")
+            f.write(",".join(fields) + "\n")
         f.write("".join(",".join(row) + "\n" for row in zip(*cells)))
 
 
@@ -254,26 +277,38 @@ def read_metrics(folder: Path) -> list[dict]:
         return []
     with open(path, encoding="utf-8", errors="replace", newline="") as f:
         lines = f.read().split("\n")
-    if lines[0].rstrip("\r").split(",") != list(METRIC_FIELDS):
+    fields = _header_fields(lines[0])
+    if fields is None:
         raise _damaged(path, 1, f"the header is not {','.join(METRIC_FIELDS)}")
     rows = []
     for i, line in enumerate(lines[1:], start=2):
         if not line:
             continue
-        row = _metrics_row(line)
+        row = _metrics_row(line, fields)
         if row is None:
-            raise _damaged(path, i, f"expected {len(METRIC_FIELDS)} numbers, got {line[:40]!r}")
+            raise _damaged(path, i, f"expected {len(fields)} numbers, got {line[:40]!r}")
         rows.append(row)
     return rows
 
 
-def _metrics_row(line: str) -> dict | None:
+OLD_FIELDS = 8  # runs made before the bits-per-character columns have the first 8
+
+
+def _header_fields(line: str) -> tuple[str, ...] | None:
+    """The columns a metrics.csv header names: METRIC_FIELDS, or the shorter
+    list of an older run; None for anything else."""
+    fields = tuple(line.rstrip("\r\n").split(","))
+    ok = len(fields) >= OLD_FIELDS and fields == METRIC_FIELDS[: len(fields)]
+    return fields if ok else None
+
+
+def _metrics_row(line: str, fields: tuple[str, ...] = METRIC_FIELDS) -> dict | None:
     """One metrics line as a dict, or None when it is not one."""
     cells = line.rstrip("\r").split(",")
-    if len(cells) != len(METRIC_FIELDS):
+    if len(cells) != len(fields):
         return None
-    row = {}
-    for k, v in zip(METRIC_FIELDS, cells):
+    row = dict.fromkeys(METRIC_FIELDS)
+    for k, v in zip(fields, cells):
         try:
             row[k] = float(v) if v else None
         except ValueError:
@@ -340,8 +375,10 @@ def truncate_logs(folder: Path, update: int, events_done: bool, eval_every: int)
     def keep_event(u):
         return u < update or (u == update and events_done)
 
+    fields = _header_fields(",".join(metric_fields(folder))) or METRIC_FIELDS
+
     def keep_row(line):
-        row = _metrics_row(line.rstrip("\n"))
+        row = _metrics_row(line.rstrip("\n"), fields)
         if not line.endswith("\n") or row is None:
             return False  # cut short by a crash, or damaged
         u = int(row["update"])
@@ -356,7 +393,7 @@ def truncate_logs(folder: Path, update: int, events_done: bool, eval_every: int)
     path = folder / METRICS
     if path.exists():
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
-        header = ",".join(METRIC_FIELDS) + "\n"
+        header = ",".join(fields) + "\n"
         data = "".join([header] + [ln for ln in lines[1:] if ln.strip() and keep_row(ln)])
         atomic_write(path, lambda f: f.write(data.encode("utf-8")))
     path = folder / SAMPLES

@@ -220,4 +220,25 @@ def load_model(path) -> tuple[TrainConfig, Vocab, dict, np.ndarray, int]:
     c = meta["counters"]
     if meta["kind"] == "best":
         return cfg, vocab, _unprefix(arrays, "p"), arrays["h"], c["best_x"]
-    return cfg, vocab, _unprefix(arrays, "p"), arrays["h"][0], c["next_x"]
+    return cfg, vocab, _unprefix(arrays, "p"), _carried(c, arrays["h"], path), c["next_x"]
+
+
+def _carried(counters: dict, h: np.ndarray, path) -> np.ndarray:
+    """Stream 0's carried state: kept apart from h, which an epoch start zeroes
+    (older checkpoints have only h)."""
+    carried = counters.get("carried_h")
+    if carried is None:
+        return h[0]
+    try:
+        out = np.asarray(carried, dtype=np.float64)
+    except (TypeError, ValueError):
+        out = None
+    if out is None or out.shape != h[0].shape or not np.all(np.isfinite(out)):
+        raise CheckpointError(f"checkpoint {path}: counter 'carried_h' is not {h.shape[1]} numbers")
+    return out.astype(h.dtype)
+
+
+def load_best(path) -> tuple[dict, dict, np.ndarray]:
+    """A best-kind checkpoint: (counters, params, h (m,))."""
+    meta, _, _, arrays = _load(path, ("best",))
+    return meta["counters"], _unprefix(arrays, "p"), arrays["h"]

@@ -1,0 +1,98 @@
+"""The report's sections on what the run recorded when it started and ended
+(record.json, sampling.json): the network as initialized, the gradient check
+and the sampling settings. Nothing here is recomputed."""
+
+from __future__ import annotations
+
+from .render import Para, Section, Table, Text, char_label
+from .summary import fmt
+
+NOT_RECORDED = (
+    "This run was made before charnn recorded {what} with each run, so the report "
+    "cannot show it (train a new run to see it)."
+)
+
+# One sentence each on what a setting does (the report's sampling section).
+EXPLAIN = {
+    "temperature": "Temperature divides the logits before the softmax: below 1 the likely "
+    "characters gain (safer, more repetitive text), above 1 the distribution flattens "
+    "(more surprising text and more misspellings); 0 always takes the most likely character.",
+    "top_k": "Top-k keeps only the k most likely characters and renormalizes, cutting off "
+    "the long tail of unlikely ones.",
+    "top_p": "Nucleus (top-p) sampling keeps the smallest set of most likely characters whose "
+    "probabilities add up to p, so the number kept adapts to how sure the model is.",
+}
+
+
+def untrained_section(rec: dict, number: int) -> Section:
+    title = f"{number}. Text from the randomly initialized network"
+    u = rec.get("untrained")
+    if not u:
+        return Section("untrained", title, [Para(NOT_RECORDED.format(what="these samples"))])
+    first = " ".join(filter(None, char_label(u["first"])))
+    blocks = [
+        Para(
+            f"{len(u['texts'])} samples of {fmt(u['length'])} characters from the network as "
+            f"initialized (before any update), from h = 0 and the input {first}, drawn when "
+            "the run started."
+        )
+    ]
+    blocks += [Text(t, f"Untrained sample {i + 1}:") for i, t in enumerate(u["texts"])]
+    return Section("untrained", title, blocks)
+
+
+def gradcheck_section(rec: dict, K: int, number: int) -> Section:
+    title = f"{number}. Gradient check"
+    g = rec.get("gradcheck")
+    if not g:
+        return Section("gradcheck", title, [Para(NOT_RECORDED.format(what="the check"))])
+    rows = [
+        [
+            r["name"],
+            "×".join(map(str, r["shape"])),
+            fmt(r["checked"]),
+            f"{r['max_abs']:.2e}",
+            f"{r['max_rel']:.2e}",
+            "pass" if r["passed"] else "FAIL",
+        ]
+        for r in g["rows"]
+    ]
+    ok = all(r["passed"] for r in g["rows"])
+    header = ["param", "shape", "checked", "max abs err", "max rel err", "result"]
+    return Section(
+        "gradcheck",
+        title,
+        [
+            Para(
+                "Checked when the run started: analytic gradients of the sequence loss against "
+                f"fourth-order centred differences (step {g.get('step', 1e-5):g}) for a fresh "
+                f"{g.get('cell', 'rnn')} network of {g.get('layers', 1)} layer(s) with "
+                f"m = {g['m']} and the run's K = {K}, T = {g['T']}, on the first characters of "
+                "the training text, from a random non-zero initial state, float64. Relative "
+                "error |a − n| / max(|a| + |n|, 1e-30); an entry passes below 1e-6."
+            ),
+            Table(header, rows, key="gradcheck-table"),
+            Para("All gradients pass." if ok else "Some gradients FAIL the check."),
+        ],
+    )
+
+
+def sampling_section(smp: dict, number: int) -> Section:
+    title = f"{number}. Sampling: temperature, top-k and nucleus"
+    if not smp:
+        return Section(
+            "sampling", title, [Para(NOT_RECORDED.format(what="samples at several settings"))]
+        )
+    blocks = [
+        Para(
+            f"Samples of {fmt(smp['length'])} characters from the best model (parameters after "
+            f"{fmt(smp['update'])} updates), each from its carried state, drawn when training "
+            "ended. The same settings are options of charnn sample."
+        ),
+        Para(EXPLAIN["temperature"]),
+        Para(EXPLAIN["top_k"]),
+        Para(EXPLAIN["top_p"]),
+    ]
+    for s in smp["samples"]:
+        blocks.append(Text(s["text"], f"{s['label']}:"))
+    return Section("sampling", title, blocks)

@@ -1,0 +1,115 @@
+"""The two best models of a run and what is known about them.
+
+best.npz      the seed's best model: the lowest smoothed training loss
+best_val.npz  the model with the lowest validation loss (when validation runs)
+
+`--best-by smooth|val` picks which of them is "the best model": the one the
+best_200/1000 texts come from and that `sample` and `evaluate` use by
+default. outcome.json records the validation of both and of the final model.
+Both files hold one model in the format of best.npz: parameters, the carried
+state h (m,) after the model's sequence and the next input id.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..data.vocab import Vocab
+from ..nn.step import TrainState
+from . import checkpoint, evaluation, rundir, snapshot
+from .config import TrainConfig
+
+OUTCOME = "outcome.json"
+
+
+@dataclass
+class Model:
+    """A model to continue from: parameters after `update` updates, its carried
+    state h (m,), the next input id x, and the smoothed loss it had then."""
+
+    params: dict
+    h: np.ndarray
+    x: int
+    update: int
+    smooth: float
+
+
+def save(path: Path, cfg: TrainConfig, vocab: Vocab, model: Model, val_bpc: float) -> None:
+    """Write model as a best-kind checkpoint, with its validation figure."""
+    meta = {
+        "kind": "best",
+        "config": cfg.to_dict(),
+        "vocab": list(vocab.chars),
+        "counters": {
+            "best_x": int(model.x),
+            "best_update": int(model.update),
+            "best_smooth": float(model.smooth),
+            "val_bpc": float(val_bpc),
+        },
+    }
+    arrays = {f"p_{k}": v for k, v in model.params.items()}
+    arrays["h"] = np.asarray(model.h, dtype=model.params["W"].dtype)
+    checkpoint.save(path, meta, arrays)
+
+
+def chosen(folder: Path, cfg: TrainConfig, state: TrainState) -> Model:
+    """The best model by cfg.best_by: the lowest validation (best_val.npz) or
+    the lowest smoothed loss (the state's best model, also when no validation ran)."""
+    path = folder / rundir.BEST_VAL
+    if cfg.best_by == "val" and path.exists():
+        c, params, h = snapshot.load_best(path)
+        return Model(params, h, c["best_x"], c["best_update"], c["best_smooth"])
+    return Model(
+        state.best_params, state.best_h, state.best_x, state.best_update, state.best_smooth
+    )
+
+
+def model_file(folder: Path, which: str) -> Path:
+    """The file of a run's model: which is 'best' (by the run's --best-by),
+    'best-smooth', 'best-val' or 'latest'."""
+    if which == "best":
+        cfg = rundir.read_config(folder)["config"]
+        which = "best-val" if cfg.get("best_by") == "val" else "best-smooth"
+        if which == "best-val" and not (folder / rundir.BEST_VAL).exists():
+            which = "best-smooth"
+    return (
+        folder
+        / {
+            "best-smooth": rundir.BEST,
+            "best-val": rundir.BEST_VAL,
+            "latest": rundir.CHECKPOINT,
+        }[which]
+    )
+
+
+def outcome(
+    cfg, state: TrainState, val: np.ndarray, text_loss, count, carried, reset_id: int = -1
+) -> dict:
+    """Validation (bits per char) of both best models and of the final one
+    (count: the loop's Counters; carried: the state validation starts from)."""
+    out = {"best_by": cfg.best_by, "updates": state.update}
+    out["best_smooth"] = {"update": state.best_update, "smooth_loss": state.best_smooth}
+    if val.size:
+        best_h = state.best_h if reset_id < 0 else np.zeros_like(carried)
+        _, bpc = evaluation.score(text_loss, state.best_params, val, best_h, reset_id)
+        out["best_smooth"]["val_bpc"] = bpc
+        out["best_val"] = {"update": count.best_val_update, "val_bpc": count.best_val_bpc}
+        _, out["final_val_bpc"] = evaluation.score(text_loss, state.params, val, carried, reset_id)
+    return out
+
+
+def write_outcome(folder: Path, outcome: dict) -> None:
+    rundir.write_json(folder / OUTCOME, outcome)
+
+
+def read_outcome(folder: Path) -> dict:
+    """outcome.json, or {} for a run that has not finished (or predates it)."""
+    try:
+        out = json.loads((folder / OUTCOME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return out if isinstance(out, dict) else {}

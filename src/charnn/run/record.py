@@ -1,0 +1,152 @@
+"""What the report shows of a run's start, computed once when the run starts
+and kept in RUN_DIR/record.json, so the report is a record of the run and
+never a re-run: the corpus excerpt and character counts, samples from the
+network as initialized, and the gradient check on the run's vocabulary.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..nn import gradcheck, sampling, stack
+from . import rundir
+from .config import TrainConfig
+from .split import Data
+
+RECORD = "record.json"
+EXCERPT = 300
+UNTRAINED_SAMPLES = 3
+GRADCHECK_HIDDEN = 5
+GRADCHECK_ENTRIES = 500
+TOP_CHARS = 10
+
+
+def corpus_part(data: Data) -> dict:
+    """The corpus's first characters and its most frequent ones (char, count)."""
+    ids = data.train[0] if data.documents else data.corpus.ids
+    counts = np.bincount(np.asarray(ids[: 1 << 26]), minlength=data.vocab.size)
+    top = np.argsort(-counts, kind="stable")[:TOP_CHARS]
+    return {
+        "excerpt": data.vocab.decode(np.asarray(ids[:EXCERPT])),
+        "top_chars": [[data.vocab.chars[i], int(counts[i])] for i in top],
+        "counted_chars": int(counts.sum()),
+    }
+
+
+def untrained_part(cfg: TrainConfig, data: Data, params: dict) -> dict:
+    """Samples from the initial parameters, from h = 0 and the corpus's first
+    character, with a generator of their own (training's draws are untouched)."""
+    n = cfg.sample_length or 200
+    # a document-mode run starts every text at the end symbol, id 0
+    x0 = 0 if data.documents else int(data.corpus.ids[0])
+    rng = np.random.default_rng([cfg.seed, 1])
+    p64 = {k: v.astype(np.float64) for k, v in params.items()}
+    S = stack.describe(p64).state_size
+    texts = [
+        data.vocab.decode(sampling.synthesize(p64, np.zeros(S), x0, n, rng))
+        for _ in range(UNTRAINED_SAMPLES)
+    ]
+    return {"first": data.vocab.chars[x0], "length": n, "texts": texts}
+
+
+def gradcheck_part(cfg: TrainConfig, data: Data) -> dict:
+    """The gradient check of a fresh small network (m = 5) with the run's K,
+    on the first T + 1 characters of the corpus."""
+    head = data.vocab.decode(np.asarray(data.train[0, : cfg.seq_length + 1]))
+    rows, T = gradcheck.check_on_text(
+        data.vocab,
+        head,
+        GRADCHECK_HIDDEN,
+        cfg.seq_length,
+        cfg.seed,
+        cfg.sig,
+        GRADCHECK_ENTRIES,
+        cfg.cell,
+        cfg.layers,
+    )
+    return {
+        "m": GRADCHECK_HIDDEN,
+        "T": T,
+        "step": gradcheck.STEP,
+        "cell": cfg.cell,
+        "layers": cfg.layers,
+        "rows": [
+            {
+                "name": r.name,
+                "shape": list(r.shape),
+                "checked": r.checked,
+                "max_abs": r.max_abs,
+                "max_rel": r.max_rel,
+                "passed": bool(r.passed),
+            }
+            for r in rows
+        ],
+    }
+
+
+def write_record(folder: Path, cfg: TrainConfig, data: Data, params: dict) -> None:
+    """Compute and write RUN_DIR/record.json (params: the initial parameters)."""
+    rundir.write_json(
+        folder / RECORD,
+        {
+            "corpus": corpus_part(data),
+            "untrained": untrained_part(cfg, data, params),
+            "gradcheck": gradcheck_part(cfg, data),
+        },
+    )
+
+
+def read_record(folder: Path) -> dict:
+    """record.json, or {} for a run made before runs kept one."""
+    try:
+        out = json.loads((folder / RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return out if isinstance(out, dict) else {}
+
+
+SAMPLING = "sampling.json"
+# (label, temperature, top_k, top_p): the settings the report shows samples at
+SETTINGS = (
+    ("temperature 1 (the model's distribution)", 1.0, 0, 1.0),
+    ("temperature 0.5", 0.5, 0, 1.0),
+    ("temperature 1.5", 1.5, 0, 1.0),
+    ("greedy (temperature 0)", 0.0, 0, 1.0),
+    ("top-k 5", 1.0, 5, 1.0),
+    ("nucleus top-p 0.9", 1.0, 0, 0.9),
+)
+SAMPLING_LENGTH = 300
+
+
+def write_sampling(folder: Path, cfg: TrainConfig, vocab, synthesize, model) -> None:
+    """Samples of the best model (a bestval.Model) at each of SETTINGS, from
+    its carried state, with a generator of their own; kept in sampling.json."""
+    rng = np.random.default_rng([cfg.seed, 2])
+    rows = []
+    for label, temperature, top_k, top_p in SETTINGS:
+        ids = synthesize(
+            model.params, model.h, model.x, SAMPLING_LENGTH, rng, temperature, top_k, top_p
+        )
+        rows.append(
+            {
+                "label": label,
+                "temperature": temperature,
+                "top_k": top_k,
+                "top_p": top_p,
+                "text": vocab.decode(ids),
+            }
+        )
+    out = {"update": int(model.update), "length": SAMPLING_LENGTH, "samples": rows}
+    rundir.write_json(folder / SAMPLING, out)
+
+
+def read_sampling(folder: Path) -> dict:
+    """sampling.json, or {} when the run has not finished (or predates it)."""
+    try:
+        out = json.loads((folder / SAMPLING).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return out if isinstance(out, dict) else {}
