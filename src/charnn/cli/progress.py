@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import sys
 
-from ..run.evaluation import per_char_bpc, uniform_warning
+from ..run.evaluation import per_char_bpc, uniform_bpc, uniform_warning
 from ..run.loop import NO_LIMIT, Run, stop_update
 from .output import StdoutError, silence_stdout
 
@@ -99,7 +99,11 @@ class Printer:
             f"update {ev.update:,} (epoch {self.epochs(ev.update)}): bits/char validation "
             f"{ev.val_bpc:.4f}{train}"
         )
-        warning = uniform_warning(ev.val_bpc, self.run.data.vocab.size)
+        K = self.run.data.vocab.size
+        if ev.update == 0:  # the untrained network guesses about uniformly: no warning
+            self.write(f"  (untrained; uniform guessing: {uniform_bpc(K):.4f} bits/char)")
+            return
+        warning = uniform_warning(ev.val_bpc, K)
         if warning:
             self.warn(warning)
 
