@@ -85,15 +85,17 @@ def test_killed_worker_loses_at_most_one_checkpoint_interval(
             pid = kill_worker_running(cluster.scheduler_address, "seed-0")
             wait_for(lambda: not _alive(pid), 10, "the worker to die")
             saved = snapshot.load_train(run / rundir.CHECKPOINT)[3].update
-            created = (run / rundir.CONFIG).stat().st_mtime_ns
+            created = rundir.read_config(run)["created"]
             assert sf.read_status(run)["status"] == "partial"  # killed in the middle
             assert 1000 <= saved < 20000
         finally:
             thread.join(timeout=180)
     assert not thread.is_alive()
     assert [r["status"] for r in results[0]] == ["finished", "finished"]
-    # resumed from the checkpoint (a restart would have written a new config.json)
-    assert (run / rundir.CONFIG).stat().st_mtime_ns == created
+    # resumed from the checkpoint: config.json keeps its start and notes the resume
+    # (a restart would have written a new one, with no resume in it)
+    info = rundir.read_config(run)
+    assert info["created"] == created and info["resumed"][-1]["update"] == saved
     whole = train.Run.start(tmp_path / "whole", sweep.runs[0].config)
     whole.train(lambda e: None)
     same_run(run, tmp_path / "whole")
