@@ -26,7 +26,7 @@ def test_metric_columns_write_what_rows_write(tmp_path):
     rundir.append_metric_columns(b, {"update": 9, "epoch": 2, "val_bpc": 1.25}, 1)
     text = (a / rundir.METRICS).read_text()
     assert text == (b / rundir.METRICS).read_text()
-    assert text.splitlines()[2] == "8,2,0.3333333333333333,4.2,,,1.5,"
+    assert text.splitlines()[2] == "8,2,0.3333333333333333,4.2,,,1.5,,,"  # no rate, no bpc
 
 
 def test_metric_columns_read_what_csv_reads(tmp_path):
