@@ -17,7 +17,8 @@ import math
 import sys
 
 from ..run.evaluation import per_char_bpc, uniform_bpc, uniform_warning
-from ..run.loop import NO_LIMIT, Run, stop_update
+from ..run.loop import Run
+from ..run.schedule import NO_LIMIT, stop_update
 from .output import StdoutError, silence_stdout
 
 BAR = "{percentage:3.0f}%|{bar:10}| {n_fmt}/{total_fmt} {postfix} [{elapsed}<{remaining}]"

@@ -36,19 +36,18 @@ from pathlib import Path
 import numpy as np
 
 from ..data.documents import END_ID
-from ..errors import CheckpointError, ConfigError, DivergenceError
+from ..errors import CheckpointError
 from ..nn import stack, step
 from ..nn.step import TrainState
-from . import bestval, budget, docgen, evaluation, identity, record, reopen, rundir, snapshot
+from . import bestval, budget, identity, record, reopen, rundir
 from .backend import backend, use_threads
 from .config import TrainConfig
+from .events import Event, RunEvents
 from .lock import RunLock
+from .reopen import apply_changes
+from .schedule import RunSchedule
 from .split import Data, prepare_data
 from .timing import Stopwatch
-
-CHUNK = 500
-ANNEAL_STEPS = 50  # chunks over the --anneal part of the budget, each at one rate
-NO_LIMIT = 2**62
 
 
 def new_state(cfg: TrainConfig, K: int, rng: np.random.Generator) -> TrainState:
@@ -56,29 +55,6 @@ def new_state(cfg: TrainConfig, K: int, rng: np.random.Generator) -> TrainState:
     params = stack.init_params(K, cfg.hidden, rng, cfg.sig, cfg.cell, cfg.layers)
     params = {k: v.astype(cfg.dtype) for k, v in params.items()}
     return TrainState.fresh(params, cfg.batch_size)
-
-
-def stop_update(cfg: TrainConfig, per_epoch: int) -> int:
-    """The update count at which training ends (the first limit reached), leaving
-    --max-time aside; with no update or epoch limit, an effectively endless count."""
-    limits = [u for u in (cfg.updates, math.ceil(cfg.epochs * per_epoch)) if u > 0]
-    return min(limits) if limits else NO_LIMIT
-
-
-@dataclass
-class Event:
-    """Something the loop reports: kind is 'sample', 'eval', 'progress',
-    'checkpoint' or 'epoch'; the other fields as they apply."""
-
-    kind: str
-    update: int
-    epoch: int = 0
-    smooth: float = math.nan
-    loss: float = math.nan
-    text: str = ""
-    val_bpc: float = math.nan
-    rate: float = math.nan
-    train_bpc: float = math.nan  # the smoothed loss in bits per character
 
 
 @dataclass
@@ -98,7 +74,7 @@ class Counters:
         return cls(**{n: counters[n] for n in names if n in counters})
 
 
-class Run:
+class Run(RunEvents, RunSchedule):
     """A training run in a directory: start or resume it, then `train`."""
 
     def __init__(
@@ -203,155 +179,6 @@ class Run:
         self.lock.release()
 
     # -- events ---------------------------------------------------------
-    def next_input(self) -> int:
-        data, p = self.data.train, self.state.pointer
-        return int(data[0, p]) if p < data.shape[1] else int(data[0, 0])
-
-    def synthesize(self, params, h, x, n: int) -> str:
-        ids = self.backend.synthesize(params, h, x, n, self.rng)
-        return self.data.vocab.decode(ids)
-
-    def sample(self, params, h, x, n: int) -> tuple[str, dict]:
-        """n characters from state h and input x, or in document mode whole
-        documents from a fresh state holding n characters, and their record."""
-        if self.reset_id < 0:
-            return self.synthesize(params, h, x, n), {}
-        limit = max(docgen.MAX_LENGTH, self.data.documents["lengths"]["max"])
-        docs = docgen.generate(
-            self.backend.synthesize, params, self.data.vocab, self.rng, budget=n, max_length=limit
-        )
-        return docgen.join(docs), docgen.record(docs)
-
-    def events(self, emit: Callable[[Event], None]) -> None:
-        """The evaluation, sample and log due at the current update count."""
-        cfg, st = self.cfg, self.state
-        u = st.update
-        if u % cfg.eval_every == 0 and self.data.val.size:
-            self.evaluate(emit)
-        if u % cfg.sample_every == 0 and cfg.sample_length > 0:
-            with self.clock.part("samples"):
-                text, docs = self.sample(
-                    st.params, self.carried, self.next_input(), cfg.sample_length
-                )
-                rundir.append_sample(self.folder, u, st.smooth, text, **docs)
-                emit(Event("sample", u, st.epoch, st.smooth, text=text))
-        self.count.events_done = True
-
-    def eval_state(self) -> np.ndarray:
-        """The state validation starts from: the carried one; in document mode
-        zero, the state every document starts from in training."""
-        return np.zeros_like(self.carried) if self.reset_id >= 0 else self.carried
-
-    def evaluate(self, emit: Callable[[Event], None]) -> None:
-        """Validation of the current parameters from the carried state: a metrics
-        row, an 'eval' event, and best_val.npz at a new lowest figure."""
-        st = self.state
-        with self.clock.part("validation"):
-            h0 = self.eval_state()
-            nats, bpc = evaluation.score(
-                self.backend.text_loss, st.params, self.data.val, h0, self.reset_id
-            )
-            if bpc < self.count.best_val_bpc:
-                self.count.best_val_bpc, self.count.best_val_update = bpc, st.update
-                model = bestval.Model(
-                    st.params, self.carried, self.next_input(), st.update, st.smooth
-                )
-                bestval.save(self.folder / rundir.BEST_VAL, self.cfg, self.data.vocab, model, bpc)
-        rundir.append_metrics(
-            self.folder,
-            [
-                {
-                    "update": st.update,
-                    "epoch": st.epoch,
-                    "val_nats": nats,
-                    "val_bpc": bpc,
-                    "elapsed_s": self.count.elapsed,
-                }
-            ],
-        )
-        emit(Event("eval", st.update, st.epoch, st.smooth, val_bpc=bpc))
-
-    def save(self) -> None:
-        st = self.state
-        extra = {
-            **dataclasses.asdict(self.count),
-            "next_x": self.next_input(),
-            "carried_h": self.carried.tolist(),
-        }
-        with self.clock.part("checkpoints"):
-            run = identity.meta_of(self.run_id, self.data.corpus.fingerprint)
-            snapshot.save_train(
-                self.folder / rundir.CHECKPOINT, self.cfg, self.data.vocab, st, extra, self.rng, run
-            )
-            snapshot.save_best(self.folder / rundir.BEST, self.cfg, self.data.vocab, st, run)
-        self.last_checkpoint = st.update
-
-    # -- the loop -------------------------------------------------------
-    def out_of_time(self) -> bool:
-        """Whether the run has used its --max-time budget of training seconds."""
-        return 0 < self.cfg.max_time <= self.count.elapsed
-
-    def end(self) -> int:
-        """The update count this run stops at: its update or epoch limit, or now
-        when its time budget is spent."""
-        return self.state.update if self.out_of_time() else stop_update(self.cfg, self.per_epoch)
-
-    def chunk_size(self, end: int) -> int:
-        """Updates until the next event, epoch end, stop, or progress report."""
-        cfg, st = self.cfg, self.state
-        u = st.update
-        nxt = min(
-            -(-(u + 1) // every) * every
-            for every in (cfg.eval_every, cfg.sample_every, cfg.checkpoint_every, cfg.log_every)
-        )
-        left = step.updates_left_in_epoch(st.pointer, self.data.train.shape[1], cfg.seq_length)
-        work = cfg.batch_size * cfg.hidden * cfg.layers
-        cap = CHUNK if cfg.engine == "fast" else max(1, 2000 // work)
-        if cfg.max_time:  # a short first chunk measures the rate; then stop near the budget
-            left_s = cfg.max_time - self.count.elapsed
-            if cfg.anneal:  # the learning rate steps down once per chunk
-                left_s = min(left_s, cfg.anneal * cfg.max_time / ANNEAL_STEPS)
-            cap = min(cap, 10 if math.isnan(self.rate) else max(1, int(left_s * self.rate) + 1))
-        return min(cap, end - u, nxt - u, left)
-
-    def log_chunk(self, losses: np.ndarray, smooth0: float, dt: float) -> None:
-        st, u0 = self.state, self.state.update - len(losses)
-        s, smooth = smooth0, []
-        for i, loss in enumerate(losses.tolist()):
-            s = step.smoothed(s, loss, u0 + i == 0)
-            smooth.append(s)
-        per_char = self.cfg.seq_length * evaluation.LN2
-        columns = {
-            "update": np.arange(u0 + 1, st.update + 1),
-            "epoch": st.epoch,
-            "loss": losses,
-            "smooth_loss": smooth,
-            "elapsed_s": round(self.count.elapsed, 3),
-            "updates_per_s": round(len(losses) / dt, 1) if dt > 0 else None,
-            "train_bpc": losses / per_char,
-            "smooth_bpc": np.asarray(smooth) / per_char,
-        }
-        rundir.append_metric_columns(self.folder, columns, len(losses))
-
-    def check_divergence(self, done: int, wanted: int) -> None:
-        st = self.state
-        kept = (
-            f"the last good checkpoint (update {self.last_checkpoint}) is kept"
-            if self.last_checkpoint > 0
-            else "no checkpoint was written"
-        )
-        advice = "a resume would diverge again: start a new run (--force) with a smaller --lr"
-        if done < wanted:
-            raise DivergenceError(
-                f"training diverged at update {st.update + 1}: the loss is not "
-                f"finite; {kept}, but {advice} or --clip"
-            )
-        if st.smooth > 2 * self.count.first_loss:
-            raise DivergenceError(
-                f"training diverged at update {st.update}: smoothed loss {st.smooth:.1f} is more "
-                f"than twice its start ({self.count.first_loss:.1f}); {kept}, but {advice}"
-            )
-
     def train(self, emit: Callable[[Event], None], should_stop: Callable[[], int] = lambda: 0):
         """Run to the configured end. should_stop() returns a signal number to
         stop at the next chunk boundary (after saving a checkpoint). The run
@@ -442,29 +269,3 @@ class Interrupted(Exception):
     def __init__(self, signum: int, update: int):
         super().__init__(f"stopped by signal {signum} at update {update}; checkpoint saved")
         self.signum, self.update = signum, update
-
-
-# options that do not alter the results (threads: see engine/threads.py)
-RESUMABLE_CHANGES = (
-    "updates",
-    "epochs",
-    "max_time",
-    "checkpoint_every",
-    "log_every",
-    "threads",
-    "best_by",
-)
-
-
-def apply_changes(cfg: TrainConfig, changes: dict) -> TrainConfig:
-    """The saved config with allowed changes; any other differing option is an error."""
-    saved = cfg.to_dict()
-    for key, value in changes.items():
-        if value is not None and key not in RESUMABLE_CHANGES and saved.get(key) != value:
-            raise ConfigError(
-                f"--{key.replace('_', '-')} {value} differs from the run's "
-                f"{saved.get(key)}; a resumed run keeps its configuration "
-                f"(only {', '.join(RESUMABLE_CHANGES)} may change)"
-            )
-    allowed = {k: v for k, v in changes.items() if k in RESUMABLE_CHANGES and v is not None}
-    return dataclasses.replace(cfg, **allowed).validate()

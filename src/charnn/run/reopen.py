@@ -10,6 +10,7 @@ same text, found at its recorded path or at a new one given on resume.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from ..data.fingerprint import Fingerprint
 from ..data.vocab import Vocab
-from ..errors import CharnnError, CheckpointError, CorpusError
+from ..errors import CharnnError, CheckpointError, ConfigError, CorpusError
 from ..nn.step import TrainState
 from . import identity, rundir, snapshot
 from .config import TrainConfig
@@ -86,3 +87,29 @@ def tidy(folder: Path, update: int, counters: dict | None, eval_every: int) -> N
         (folder / rundir.BEST).unlink(missing_ok=True)
     done = bool(counters["events_done"]) if counters else False
     rundir.truncate_logs(folder, update, done, eval_every)
+
+
+# options that do not alter the results (threads: see engine/threads.py)
+RESUMABLE_CHANGES = (
+    "updates",
+    "epochs",
+    "max_time",
+    "checkpoint_every",
+    "log_every",
+    "threads",
+    "best_by",
+)
+
+
+def apply_changes(cfg: TrainConfig, changes: dict) -> TrainConfig:
+    """The saved config with allowed changes; any other differing option is an error."""
+    saved = cfg.to_dict()
+    for key, value in changes.items():
+        if value is not None and key not in RESUMABLE_CHANGES and saved.get(key) != value:
+            raise ConfigError(
+                f"--{key.replace('_', '-')} {value} differs from the run's "
+                f"{saved.get(key)}; a resumed run keeps its configuration "
+                f"(only {', '.join(RESUMABLE_CHANGES)} may change)"
+            )
+    allowed = {k: v for k, v in changes.items() if k in RESUMABLE_CHANGES and v is not None}
+    return dataclasses.replace(cfg, **allowed).validate()

@@ -1,0 +1,119 @@
+"""What a training run does between chunks of updates: samples, validation
+(with best_val.npz at a new lowest figure) and checkpoints, and the Event
+each reports. RunEvents is a part of run.loop's Run, which holds the state
+these methods read (folder, cfg, data, state, rng, backend, clock, count).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import bestval, docgen, evaluation, identity, rundir, snapshot
+
+
+@dataclass
+class Event:
+    """Something the loop reports: kind is 'sample', 'eval', 'progress',
+    'checkpoint' or 'epoch'; the other fields as they apply."""
+
+    kind: str
+    update: int
+    epoch: int = 0
+    smooth: float = math.nan
+    loss: float = math.nan
+    text: str = ""
+    val_bpc: float = math.nan
+    rate: float = math.nan
+    train_bpc: float = math.nan  # the smoothed loss in bits per character
+
+
+class RunEvents:
+    """The events of a Run (see run.loop)."""
+
+    def next_input(self) -> int:
+        data, p = self.data.train, self.state.pointer
+        return int(data[0, p]) if p < data.shape[1] else int(data[0, 0])
+
+    def synthesize(self, params, h, x, n: int) -> str:
+        ids = self.backend.synthesize(params, h, x, n, self.rng)
+        return self.data.vocab.decode(ids)
+
+    def sample(self, params, h, x, n: int) -> tuple[str, dict]:
+        """n characters from state h and input x, or in document mode whole
+        documents from a fresh state holding n characters, and their record."""
+        if self.reset_id < 0:
+            return self.synthesize(params, h, x, n), {}
+        limit = max(docgen.MAX_LENGTH, self.data.documents["lengths"]["max"])
+        docs = docgen.generate(
+            self.backend.synthesize, params, self.data.vocab, self.rng, budget=n, max_length=limit
+        )
+        return docgen.join(docs), docgen.record(docs)
+
+    def events(self, emit: Callable[[Event], None]) -> None:
+        """The evaluation, sample and log due at the current update count."""
+        cfg, st = self.cfg, self.state
+        u = st.update
+        if u % cfg.eval_every == 0 and self.data.val.size:
+            self.evaluate(emit)
+        if u % cfg.sample_every == 0 and cfg.sample_length > 0:
+            with self.clock.part("samples"):
+                text, docs = self.sample(
+                    st.params, self.carried, self.next_input(), cfg.sample_length
+                )
+                rundir.append_sample(self.folder, u, st.smooth, text, **docs)
+                emit(Event("sample", u, st.epoch, st.smooth, text=text))
+        self.count.events_done = True
+
+    def eval_state(self) -> np.ndarray:
+        """The state validation starts from: the carried one; in document mode
+        zero, the state every document starts from in training."""
+        return np.zeros_like(self.carried) if self.reset_id >= 0 else self.carried
+
+    def evaluate(self, emit: Callable[[Event], None]) -> None:
+        """Validation of the current parameters from the carried state: a metrics
+        row, an 'eval' event, and best_val.npz at a new lowest figure."""
+        st = self.state
+        with self.clock.part("validation"):
+            h0 = self.eval_state()
+            nats, bpc = evaluation.score(
+                self.backend.text_loss, st.params, self.data.val, h0, self.reset_id
+            )
+            if bpc < self.count.best_val_bpc:
+                self.count.best_val_bpc, self.count.best_val_update = bpc, st.update
+                model = bestval.Model(
+                    st.params, self.carried, self.next_input(), st.update, st.smooth
+                )
+                bestval.save(self.folder / rundir.BEST_VAL, self.cfg, self.data.vocab, model, bpc)
+        rundir.append_metrics(
+            self.folder,
+            [
+                {
+                    "update": st.update,
+                    "epoch": st.epoch,
+                    "val_nats": nats,
+                    "val_bpc": bpc,
+                    "elapsed_s": self.count.elapsed,
+                }
+            ],
+        )
+        emit(Event("eval", st.update, st.epoch, st.smooth, val_bpc=bpc))
+
+    def save(self) -> None:
+        st = self.state
+        extra = {
+            **dataclasses.asdict(self.count),
+            "next_x": self.next_input(),
+            "carried_h": self.carried.tolist(),
+        }
+        with self.clock.part("checkpoints"):
+            run = identity.meta_of(self.run_id, self.data.corpus.fingerprint)
+            snapshot.save_train(
+                self.folder / rundir.CHECKPOINT, self.cfg, self.data.vocab, st, extra, self.rng, run
+            )
+            snapshot.save_best(self.folder / rundir.BEST, self.cfg, self.data.vocab, st, run)
+        self.last_checkpoint = st.update

@@ -1,0 +1,96 @@
+"""How a training run schedules its updates: the stop, the size of each
+chunk (up to the next event, epoch end, stop or time budget), the metrics
+rows of a chunk and the divergence checks after it. RunSchedule is a part
+of run.loop's Run, which holds the state these methods read.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import DivergenceError
+from ..nn import step
+from . import evaluation, rundir
+from .config import TrainConfig
+
+CHUNK = 500
+ANNEAL_STEPS = 50  # chunks over the --anneal part of the budget, each at one rate
+NO_LIMIT = 2**62
+
+
+def stop_update(cfg: TrainConfig, per_epoch: int) -> int:
+    """The update count at which training ends (the first limit reached), leaving
+    --max-time aside; with no update or epoch limit, an effectively endless count."""
+    limits = [u for u in (cfg.updates, math.ceil(cfg.epochs * per_epoch)) if u > 0]
+    return min(limits) if limits else NO_LIMIT
+
+
+class RunSchedule:
+    """The chunk scheduling and divergence checks of a Run (see run.loop)."""
+
+    def out_of_time(self) -> bool:
+        """Whether the run has used its --max-time budget of training seconds."""
+        return 0 < self.cfg.max_time <= self.count.elapsed
+
+    def end(self) -> int:
+        """The update count this run stops at: its update or epoch limit, or now
+        when its time budget is spent."""
+        return self.state.update if self.out_of_time() else stop_update(self.cfg, self.per_epoch)
+
+    def chunk_size(self, end: int) -> int:
+        """Updates until the next event, epoch end, stop, or progress report."""
+        cfg, st = self.cfg, self.state
+        u = st.update
+        nxt = min(
+            -(-(u + 1) // every) * every
+            for every in (cfg.eval_every, cfg.sample_every, cfg.checkpoint_every, cfg.log_every)
+        )
+        left = step.updates_left_in_epoch(st.pointer, self.data.train.shape[1], cfg.seq_length)
+        work = cfg.batch_size * cfg.hidden * cfg.layers
+        cap = CHUNK if cfg.engine == "fast" else max(1, 2000 // work)
+        if cfg.max_time:  # a short first chunk measures the rate; then stop near the budget
+            left_s = cfg.max_time - self.count.elapsed
+            if cfg.anneal:  # the learning rate steps down once per chunk
+                left_s = min(left_s, cfg.anneal * cfg.max_time / ANNEAL_STEPS)
+            cap = min(cap, 10 if math.isnan(self.rate) else max(1, int(left_s * self.rate) + 1))
+        return min(cap, end - u, nxt - u, left)
+
+    def log_chunk(self, losses: np.ndarray, smooth0: float, dt: float) -> None:
+        st, u0 = self.state, self.state.update - len(losses)
+        s, smooth = smooth0, []
+        for i, loss in enumerate(losses.tolist()):
+            s = step.smoothed(s, loss, u0 + i == 0)
+            smooth.append(s)
+        per_char = self.cfg.seq_length * evaluation.LN2
+        columns = {
+            "update": np.arange(u0 + 1, st.update + 1),
+            "epoch": st.epoch,
+            "loss": losses,
+            "smooth_loss": smooth,
+            "elapsed_s": round(self.count.elapsed, 3),
+            "updates_per_s": round(len(losses) / dt, 1) if dt > 0 else None,
+            "train_bpc": losses / per_char,
+            "smooth_bpc": np.asarray(smooth) / per_char,
+        }
+        rundir.append_metric_columns(self.folder, columns, len(losses))
+
+    def check_divergence(self, done: int, wanted: int) -> None:
+        st = self.state
+        kept = (
+            f"the last good checkpoint (update {self.last_checkpoint}) is kept"
+            if self.last_checkpoint > 0
+            else "no checkpoint was written"
+        )
+        advice = "a resume would diverge again: start a new run (--force) with a smaller --lr"
+        if done < wanted:
+            raise DivergenceError(
+                f"training diverged at update {st.update + 1}: the loss is not "
+                f"finite; {kept}, but {advice} or --clip"
+            )
+        if st.smooth > 2 * self.count.first_loss:
+            raise DivergenceError(
+                f"training diverged at update {st.update}: smoothed loss {st.smooth:.1f} is more "
+                f"than twice its start ({self.count.first_loss:.1f}); {kept}, but {advice}"
+            )
