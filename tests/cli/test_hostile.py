@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from charnn import cli
-from charnn.cli import commands
+from charnn.cli import train as train_command
 from charnn.run import rundir, snapshot
 
 SMALL = ["--hidden", "8", "--seq-length", "10", "--updates", "40", "--eval-every", "20"]
@@ -158,7 +158,7 @@ def test_interrupt_during_the_first_compile_leaves_a_resumable_run(
     def interrupted(cfg, quiet):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(commands, "_warm_engine", interrupted)
+    monkeypatch.setattr(train_command, "_warm_engine", interrupted)
     out = tmp_path / "r"
     rc = cli.main(["train", str(text_file), "--out", str(out), *SMALL, "--quiet"])
     assert "interrupted" in one_error_line(capsys, rc, 130)

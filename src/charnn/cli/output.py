@@ -61,3 +61,8 @@ def silence_stdout() -> None:
         os.close(devnull)
     except (OSError, ValueError, AttributeError):
         pass  # no descriptor to redirect
+
+
+def err(msg: str) -> None:
+    """One line on standard error."""
+    print(msg, file=sys.stderr)

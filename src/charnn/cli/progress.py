@@ -2,7 +2,7 @@
 
 Standard output may fail under a running training (a closed pipe, a full
 disk): the printer then stops printing and records the error, and training
-stops at the next chunk with its checkpoint saved (see commands.train).
+stops at the next chunk with its checkpoint saved (see train.train).
 
 Every figure is shown in bits per character (training: the loss of an update
 over its T characters; validation: over the held-out text), with the seed's

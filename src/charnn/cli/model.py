@@ -1,0 +1,36 @@
+"""The model a command reads: a run folder's best or latest checkpoint, or a
+checkpoint file, checked to belong to its run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import CheckpointError
+from ..run import bestval, identity, rundir, snapshot
+
+
+def model_path(source: str | Path, which: str) -> Path:
+    p = Path(source)
+    if p.is_dir():
+        rundir.read_config(p)
+        path = bestval.model_file(p, which)
+        if not path.exists():
+            raise CheckpointError(f"{p} has no {path.name}; is it a finished charnn run?")
+        identity.check_checkpoint(p, path)
+        return path
+    if not p.exists():
+        raise CheckpointError(f"no run directory or checkpoint at {p}")
+    return p
+
+
+def load_model(source: str | Path, which: str):
+    """(config, vocab, params, h, x) of a run's best or latest model, checked
+    to belong to the run when source is a run folder."""
+    folder = Path(source)
+    try:
+        return snapshot.load_model(model_path(source, which))
+    except CheckpointError as e:
+        about_best = str(folder / rundir.BEST) in str(e)
+        if which == "best" and about_best and (folder / rundir.CHECKPOINT).exists():
+            raise CheckpointError(f"{e}; or use the latest model: --checkpoint latest") from None
+        raise

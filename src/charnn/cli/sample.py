@@ -1,0 +1,96 @@
+"""`charnn sample`: text from a trained or untrained model, optionally primed
+(part of the CLI: it prints)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..data import corpus
+from ..data.documents import END, END_MARK
+from ..data.text import read_text
+from ..data.vocab import Vocab
+from ..errors import ConfigError
+from ..nn import sampling, stack
+from ..run import budget
+from ..run.backend import for_model
+from ..run.config import TrainConfig
+from ..run.evaluation import start_state
+from .model import load_model, model_path
+from .output import err
+
+
+def _prime_text(args) -> str:
+    if args.prime is not None and args.prime_file is not None:
+        raise ConfigError("give --prime TEXT or --prime-file PATH, not both")
+    if args.prime_file is not None:
+        text = read_text(args.prime_file)
+        if not text:
+            raise ConfigError(f"--prime-file {args.prime_file} is empty")
+        return text
+    return args.prime or ""
+
+
+def _sample_model(args, rng: np.random.Generator):
+    """(cfg, vocab, params, h, x, what): the model and the state sampling starts from."""
+    if args.untrained is not None:
+        c = corpus.load(args.untrained or None)
+        vocab = Vocab.from_text(c.text)
+        budget.check(
+            budget.model_bytes(vocab.size, args.hidden, 8, 2, args.layers, args.cell),
+            f"--hidden {args.hidden}",
+            "use a smaller --hidden",
+        )
+        cfg = TrainConfig(
+            cell=args.cell, layers=args.layers, hidden=args.hidden, engine="reference"
+        )
+        params = stack.init_params(vocab.size, args.hidden, rng, None, args.cell, args.layers)
+        h = np.zeros(stack.describe(params).state_size)
+        x = int(vocab.encode(c.text[0])[0])
+        return cfg, vocab, params, h, x, "an untrained model, from h = 0"
+    if args.source is None:
+        raise ConfigError("give a run directory or checkpoint, or --untrained [CORPUS]")
+    cfg, vocab, params, h, x = load_model(args.source, args.checkpoint)
+    h = start_state(h, args.start)
+    state = "its carried state" if args.start == "model" else "h = 0"
+    name = model_path(args.source, args.checkpoint).name
+    return cfg, vocab, params, h, x, f"{name}, from {state}"
+
+
+def sample(args) -> int:
+    budget.check_sample(args.length)  # samples are made one at a time
+    if args.documents is not None:
+        from .documents import sample_documents
+
+        budget.check_sample(args.documents * args.max_length, "--documents × --max-length")
+        return sample_documents(args, model_path)
+    prime = _prime_text(args)
+    seed = args.seed
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy % 2**32)
+    rng = np.random.default_rng(seed)
+    cfg, vocab, params, h, x, what = _sample_model(args, rng)
+    if prime:
+        if cfg.cell == "rnn" and cfg.layers == 1:  # the compiled recurrence
+            from ..engine import prime as run_prime
+        else:
+            run_prime = sampling.prime
+        h, x = run_prime(params, h, vocab.encode(prime))
+        what += f", primed with {len(prime):,} characters"
+    chosen = "" if args.seed is not None else " (chosen; give --seed to repeat)"
+    err(f"charnn sample: {what}; seed {seed}{chosen}")
+    synthesize = for_model(cfg).synthesize
+    for i in range(args.num_samples):
+        out = synthesize(
+            params,
+            h.astype(cfg.dtype),
+            x,
+            args.length,
+            rng,
+            args.temperature,
+            args.top_k,
+            args.top_p,
+        )
+        if args.num_samples > 1:
+            print(f"=== sample {i + 1} of {args.num_samples} ===")
+        print((prime + vocab.decode(out)).replace(END, END_MARK))
+    return 0

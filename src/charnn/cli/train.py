@@ -1,0 +1,182 @@
+"""`charnn train`: a new or resumed run, its signals, the engine's warm-up,
+the summary line and the optional report (part of the CLI: it prints)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+from ..data import corpus
+from ..errors import ConfigError
+from ..run import bestval, rundir, timing
+from ..run.config import TrainConfig
+from ..run.evaluation import per_char_bpc
+from ..run.loop import Interrupted, Run
+from ..run.options import OPTIONS, PRESETS
+from .output import err
+from .progress import Printer
+
+
+def _train_options(args) -> dict:
+    return {o.name: getattr(args, o.name) for o in OPTIONS}
+
+
+def _open_run(args) -> Run:
+    opts = _train_options(args)
+    if args.resume is not None:
+        if args.out is not None and args.out.resolve() != args.resume.resolve():
+            raise ConfigError(
+                "give either --out (a new run) or --resume (an existing one), not both"
+            )
+        if args.force:
+            raise ConfigError("--force starts over; it cannot be combined with --resume")
+        if getattr(args, "preset", None):
+            raise ConfigError("--preset applies to new runs; a resumed run keeps its configuration")
+        moved = None if args.corpus is None else _corpus_id(args.corpus)
+        return Run.resume(args.resume, opts, corpus=moved)
+    if args.out is None:
+        raise ConfigError("give --out RUN_DIR for a new run, or --resume RUN_DIR")
+    given = {k: v for k, v in opts.items() if v is not None}
+    if "epochs" in given and "updates" not in given:
+        given["updates"] = 0
+    given = {**PRESETS.get(getattr(args, "preset", None) or "", {}), **given}
+    cfg = TrainConfig(corpus=_corpus_id(args.corpus), **given).validate()
+    return Run.start(args.out, cfg, force=args.force)
+
+
+def _corpus_id(spec) -> str:
+    """The corpus as a run records it: a corpus name, or the file's absolute path."""
+    name, path = corpus.resolve(spec)
+    return name if not Path(name).exists() else str(path.resolve())
+
+
+def _warm_engine(cfg, quiet: bool) -> None:
+    """Compile the kernels in a child process that fills numba's on-disk cache,
+    then load them from it. Code numba compiles in a process and the object
+    code it caches can differ in the last bits of some results, so every run
+    loading from the cache keeps runs (and their resumes) bit for bit alike."""
+    if cfg.engine != "fast":
+        return
+    import subprocess
+
+    from .. import engine
+
+    if not engine.cache_ready(cfg.dtype):
+        if not quiet:
+            err(f"compiling the fast engine for {cfg.dtype} (first run only, 20 to 60 s)...")
+        code = f"from charnn.engine import warmup; warmup({cfg.dtype!r})"
+        done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True)
+        if done.returncode or not engine.cache_ready(cfg.dtype):
+            engine.warmup(cfg.dtype)  # no usable cache: compile here
+    # otherwise each kernel loads from the cache at its first call
+
+
+def _preload_plotting() -> None:
+    """Import matplotlib (about a second) in a background thread while the
+    kernels, which release the GIL, train; the final plot then finds it loaded."""
+    import threading
+
+    def load():
+        from ..report.plot import figure
+
+        try:
+            figure()
+        except Exception:  # the plot itself will report it
+            pass
+
+    threading.Thread(target=load, name="preload-matplotlib", daemon=True).start()
+
+
+def train(args) -> int:
+    run = _open_run(args)
+    try:
+        return _train(args, run)
+    finally:
+        run.close()
+
+
+def _train(args, run: Run) -> int:
+    if args.resume is not None and run.state.update >= run.end():
+        print(
+            f"{run.folder} is complete ({run.state.update} updates); nothing to do. "
+            "Give a larger --updates, --epochs or --max-time to train further."
+        )
+        return _maybe_report(args, run)
+    run.clock.start, first = timing.process_start(), run.state.update
+    _warm_engine(run.cfg, args.quiet)
+    _preload_plotting()
+    caught = []
+
+    def handler(signum, frame):
+        caught.append(signum)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    printer = Printer(run, args.quiet)
+
+    def should_stop() -> int:
+        return caught[0] if caught else (signal.SIGPIPE if printer.failed else 0)
+
+    try:
+        run.train(printer, should_stop)
+    except Interrupted as e:
+        printer.close()
+        return _stopped(run, e, printer.failed if not caught else None)
+    finally:
+        printer.close()
+        for s, h in old.items():
+            signal.signal(s, h)
+    from ..report.plot import plot_run
+
+    with run.clock.part("plot"):
+        plot_run(run.folder)
+    st = run.state
+    split = {**run.clock.split(st.update - first), "threads": run.threads}
+    rundir.write_json(run.folder / rundir.TIMING, split)
+    print(timing.format_split(split))
+    print(done_line(run))
+    return _maybe_report(args, run)
+
+
+def done_line(run: Run) -> str:
+    """The summary train prints: update numbers count updates done."""
+    st, T = run.state, run.cfg.seq_length
+    out = bestval.read_outcome(run.folder)
+    val = ""
+    if "final_val_bpc" in out:
+        val = (
+            f"; validation {out['final_val_bpc']:.4f} bits/char (final model), "
+            f"{out['best_smooth']['val_bpc']:.4f} (best by smoothed loss), "
+            f"{out['best_val']['val_bpc']:.4f} (best by validation, after "
+            f"{out['best_val']['update']:,} updates)"
+        )
+    return (
+        f"done: {st.update:,} updates ({st.update / run.per_epoch:.2f} epochs); min smoothed "
+        f"loss {per_char_bpc(st.best_smooth, T):.4f} bits/char ({st.best_smooth:.2f} "
+        f"nats/sequence) at update {st.best_update + 1:,}{val}; run in {run.folder}"
+    )
+
+
+def _stopped(run: Run, e: Interrupted, output_error: OSError | None) -> int:
+    """The line and exit code of a training stopped with its checkpoint saved."""
+    again = f"continue with: charnn train --resume {run.folder}"
+    if output_error is None:
+        err(f"charnn train: {e} in {run.folder}; {again}")
+        return 128 + e.signum
+    saved = f"stopped at update {e.update} with a checkpoint saved in {run.folder}"
+    if isinstance(output_error, BrokenPipeError):
+        err(f"charnn train: standard output was closed; {saved}; {again}")
+        return 128 + signal.SIGPIPE
+    err(
+        f"charnn train: error: cannot write to standard output "
+        f"({output_error.strerror or output_error}); {saved}; {again}"
+    )
+    return 2
+
+
+def _maybe_report(args, run: Run) -> int:
+    if args.report:
+        from ..report.single import write_report
+
+        print(f"report: {write_report(run.folder)}")
+    return 0
