@@ -12,43 +12,72 @@ best_200.txt, best_1000.txt   text from the best model at the end
 loss.png         the smoothed-loss plot
 timing.json      where the wall time of the last training process went
 .lock            the lock of the process writing the run (see lock.py)
+
+metrics.csv is written and read by run/metrics.py, samples.jsonl by
+run/samples.py; their functions are reachable here too, so that a run
+folder's files have one address.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import math
 import platform
 import time
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import CheckpointError
 from ..fsio import atomic_write
 from .lock import RunLock
+from .metrics import (
+    METRIC_FIELDS,
+    METRICS,
+    OLD_FIELDS,
+    append_metric_columns,
+    append_metrics,
+    header_fields,
+    metric_fields,
+    metrics_row,
+    read_metric_columns,
+    read_metrics,
+)
+from .samples import SAMPLES, append_sample, parse_sample, read_samples
 
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.npz"
 BEST = "best.npz"
 BEST_VAL = "best_val.npz"
-METRICS = "metrics.csv"
-SAMPLES = "samples.jsonl"
 PLOT = "loss.png"
 TIMING = "timing.json"
-METRIC_FIELDS = (
-    "update",
-    "epoch",
-    "loss",
-    "smooth_loss",
-    "val_nats",
-    "val_bpc",
-    "elapsed_s",
-    "updates_per_s",
-    "train_bpc",
-    "smooth_bpc",
-)
+
+__all__ = [
+    "BEST",
+    "BEST_VAL",
+    "CHECKPOINT",
+    "CONFIG",
+    "METRICS",
+    "METRIC_FIELDS",
+    "OLD_FIELDS",
+    "PLOT",
+    "SAMPLES",
+    "TIMING",
+    "append_metric_columns",
+    "append_metrics",
+    "append_sample",
+    "check_links",
+    "has_run",
+    "lock_folder",
+    "metric_fields",
+    "prepare_new",
+    "read_config",
+    "read_metric_columns",
+    "read_metrics",
+    "read_samples",
+    "truncate_logs",
+    "versions",
+    "write_config",
+    "write_json",
+    "write_text",
+]
 
 
 def has_run(folder: Path) -> bool:
@@ -179,194 +208,6 @@ def read_config(folder: Path) -> dict:
     return info
 
 
-def _fmt(v) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return ""
-    return repr(float(v)) if isinstance(v, float) else str(v)
-
-
-def metric_fields(folder: Path) -> tuple[str, ...]:
-    """The columns of the run's metrics.csv: its header (a run made before
-    columns were added keeps its own), or METRIC_FIELDS for a new file."""
-    try:
-        with open(folder / METRICS, encoding="utf-8") as f:
-            header = f.readline().strip()
-    except FileNotFoundError:
-        return METRIC_FIELDS
-    return tuple(header.split(",")) if header else METRIC_FIELDS
-
-
-def append_metrics(folder: Path, rows) -> None:
-    """Append rows (dicts keyed by METRIC_FIELDS) to metrics.csv, header first."""
-    path = folder / METRICS
-    new = not path.exists() or path.stat().st_size == 0
-    fields = METRIC_FIELDS if new else metric_fields(folder)
-    with open(path, "a", encoding="utf-8", newline="") as f:
-        if new:
-            f.write(",".join(fields) + "\n")
-        f.writelines(",".join(_fmt(r.get(k)) for k in fields) + "\n" for r in rows)
-
-
-def append_metric_columns(folder: Path, columns: dict, n: int) -> None:
-    """Append n rows given column-wise: each METRIC_FIELDS key maps to a
-    sequence of n values or to one value for every row (absent: empty).
-    The same text as append_metrics, formatted a column at a time."""
-    path = folder / METRICS
-    new = not path.exists() or path.stat().st_size == 0
-    fields = METRIC_FIELDS if new else metric_fields(folder)  # an older run keeps its header
-    cells = []
-    for k in fields:
-        v = columns.get(k)
-        if isinstance(v, (list, tuple, np.ndarray)):
-            cells.append(list(map(_fmt, np.asarray(v).tolist())))
-        else:
-            cells.append([_fmt(v)] * n)
-    with open(path, "a", encoding="utf-8", newline="") as f:
-        if new:
-            f.write(",".join(fields) + "\n")
-        f.write("".join(",".join(row) + "\n" for row in zip(*cells)))
-
-
-def read_metric_columns(folder: Path) -> dict[str, np.ndarray]:
-    """metrics.csv as float64 columns keyed by METRIC_FIELDS (NaN where
-    empty), parsed by NumPy: fast on the million rows of a long run. A file
-    NumPy cannot take whole goes through read_metrics, which names the
-    damaged line."""
-    path = folder / METRICS
-    if not path.exists():
-        return {k: np.empty(0) for k in METRIC_FIELDS}
-    header, _, body = path.read_text(encoding="utf-8", errors="replace").partition("\n")
-    lines = [ln for ln in body.split("\n") if ln]
-    n = len(METRIC_FIELDS)
-    table = None
-    if header.rstrip("\r").split(",") == list(METRIC_FIELDS) and all(
-        ln.count(",") == n - 1 for ln in lines
-    ):
-        # empty cells become "nan" so that loadtxt's C parser takes every line
-        text = "\n".join("," + ln.rstrip("\r") + "," for ln in lines)
-        text = text.replace(",,", ",nan,").replace(",,", ",nan,")
-        try:
-            table = np.loadtxt(io.StringIO(text), delimiter=",", ndmin=2, usecols=range(1, n + 1))
-        except ValueError:
-            table = None
-    if table is None or (lines and not _integral(table[:, :2])):
-        rows = read_metrics(folder)  # raises, naming the line
-        return {
-            k: np.array([np.nan if r[k] is None else r[k] for r in rows]) for k in METRIC_FIELDS
-        }
-    table = table.reshape(len(lines), n)
-    return {k: table[:, i] for i, k in enumerate(METRIC_FIELDS)}
-
-
-def _integral(a: np.ndarray) -> bool:
-    return bool(np.all(np.isfinite(a)) and np.all(a == np.round(a)))
-
-
-def _damaged(path: Path, line: int, what: str) -> CheckpointError:
-    return CheckpointError(
-        f"{path} line {line} is damaged ({what}); "
-        "'charnn train --resume' repairs the logs of a run, or delete the line"
-    )
-
-
-def read_metrics(folder: Path) -> list[dict]:
-    """metrics.csv as a list of dicts of floats (None where empty); a
-    malformed line is an error naming the file and the line."""
-    path = folder / METRICS
-    if not path.exists():
-        return []
-    with open(path, encoding="utf-8", errors="replace", newline="") as f:
-        lines = f.read().split("\n")
-    fields = _header_fields(lines[0])
-    if fields is None:
-        raise _damaged(path, 1, f"the header is not {','.join(METRIC_FIELDS)}")
-    rows = []
-    for i, line in enumerate(lines[1:], start=2):
-        if not line:
-            continue
-        row = _metrics_row(line, fields)
-        if row is None:
-            raise _damaged(path, i, f"expected {len(fields)} numbers, got {line[:40]!r}")
-        rows.append(row)
-    return rows
-
-
-OLD_FIELDS = 8  # runs made before the bits-per-character columns have the first 8
-
-
-def _header_fields(line: str) -> tuple[str, ...] | None:
-    """The columns a metrics.csv header names: METRIC_FIELDS, or the shorter
-    list of an older run; None for anything else."""
-    fields = tuple(line.rstrip("\r\n").split(","))
-    ok = len(fields) >= OLD_FIELDS and fields == METRIC_FIELDS[: len(fields)]
-    return fields if ok else None
-
-
-def _metrics_row(line: str, fields: tuple[str, ...] = METRIC_FIELDS) -> dict | None:
-    """One metrics line as a dict, or None when it is not one."""
-    cells = line.rstrip("\r").split(",")
-    if len(cells) != len(fields):
-        return None
-    row = dict.fromkeys(METRIC_FIELDS)
-    for k, v in zip(fields, cells):
-        try:
-            row[k] = float(v) if v else None
-        except ValueError:
-            return None
-    if row["update"] is None or row["epoch"] is None or row["update"] != int(row["update"]):
-        return None
-    return row
-
-
-def append_sample(folder: Path, update: int, smooth: float, text: str, **documents) -> None:
-    """One line of samples.jsonl; documents: "documents" and "ended" lists in
-    document mode (text is then the documents joined)."""
-    with open(folder / SAMPLES, "a", encoding="utf-8") as f:
-        f.write(
-            json.dumps(
-                {
-                    "update": update,
-                    "smooth_loss": None if math.isnan(smooth) else smooth,
-                    "text": text,
-                    **documents,
-                },
-                ensure_ascii=False,
-            )
-            + "\n"
-        )
-
-
-def read_samples(folder: Path) -> list[dict]:
-    """samples.jsonl as a list of dicts; a malformed line is an error naming
-    the file and the line."""
-    path = folder / SAMPLES
-    if not path.exists():
-        return []
-    out = []
-    # split on "\n" only: JSON keeps U+2028 and friends unescaped inside texts
-    for i, line in enumerate(path.read_text(encoding="utf-8", errors="replace").split("\n"), 1):
-        if line:
-            sample = _sample(line)
-            if sample is None:
-                raise _damaged(path, i, "not a JSON object with update, smooth_loss and text")
-            out.append(sample)
-    return out
-
-
-def _sample(line: str) -> dict | None:
-    try:
-        d = json.loads(line)
-    except ValueError:
-        return None
-    ok = (
-        isinstance(d, dict)
-        and isinstance(d.get("update"), int)
-        and isinstance(d.get("text"), str)
-        and (d.get("smooth_loss") is None or isinstance(d.get("smooth_loss"), (int, float)))
-    )
-    return d if ok else None
-
-
 def truncate_logs(folder: Path, update: int, events_done: bool, eval_every: int) -> None:
     """Drop log lines written after a checkpoint at `update`, and the final
     validation of a finished run (off the eval_every grid), so a resumed run
@@ -375,10 +216,10 @@ def truncate_logs(folder: Path, update: int, events_done: bool, eval_every: int)
     def keep_event(u):
         return u < update or (u == update and events_done)
 
-    fields = _header_fields(",".join(metric_fields(folder))) or METRIC_FIELDS
+    fields = header_fields(",".join(metric_fields(folder))) or METRIC_FIELDS
 
     def keep_row(line):
-        row = _metrics_row(line.rstrip("\n"), fields)
+        row = metrics_row(line.rstrip("\n"), fields)
         if not line.endswith("\n") or row is None:
             return False  # cut short by a crash, or damaged
         u = int(row["update"])
@@ -387,7 +228,7 @@ def truncate_logs(folder: Path, update: int, events_done: bool, eval_every: int)
         return keep_event(u) and u % eval_every == 0
 
     def keep_sample(line):
-        sample = _sample(line)
+        sample = parse_sample(line)
         return sample is not None and keep_event(sample["update"])
 
     path = folder / METRICS
