@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .vmath import exp_, matvec, sig, tanh_e, vecmat_add
+from .vmath import carry_back, exp_, matvec, sig, tanh_e
 
 
 @njit(cache=True, error_model="numpy")
@@ -87,15 +87,7 @@ def backward(W, Gs, Hs, HN, dH, dA, dAh, T, B, tmp, rs):
     for t in range(T - 1, -1, -1):
         lo = t * B
         if t < T - 1:
-            if B == 1:
-                if not rs[lo + 1]:
-                    vecmat_add(dAh[lo + 1], W, dH[lo])
-            else:
-                np.dot(dAh[lo + B : lo + 2 * B], W, tmp)
-                for s in range(B):
-                    if not rs[lo + B + s]:
-                        for j in range(m):
-                            dH[lo + s, j] += tmp[s, j]
+            carry_back(dAh, W, dH, lo, B, rs, tmp)
         for s in range(B):
             r = lo + s
             gs, hn, hp, dh, da, dah = Gs[r], HN[r], Hs[r], dH[r], dA[r], dAh[r]

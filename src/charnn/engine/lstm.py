@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .vmath import exp_, matvec, sig, tanh_e, vecmat_add
+from .vmath import carry_back, exp_, matvec, sig, tanh_e
 
 
 @njit(cache=True, error_model="numpy")
@@ -92,15 +92,7 @@ def backward(W, Gs, Hs, Cs, Tc, dH, dA, T, B, tmp, dC, rs):
     for t in range(T - 1, -1, -1):
         lo = t * B
         if t < T - 1:
-            if B == 1:
-                if not rs[lo + 1]:
-                    vecmat_add(dA[lo + 1], W, dH[lo])
-            else:
-                np.dot(dA[lo + B : lo + 2 * B], W, tmp)
-                for s in range(B):
-                    if not rs[lo + B + s]:
-                        for j in range(m):
-                            dH[lo + s, j] += tmp[s, j]
+            carry_back(dA, W, dH, lo, B, rs, tmp)
         for s in range(B):
             r = lo + s
             gs, tc, cp, dh, da, dc = Gs[r], Tc[r], Cs[r], dH[r], dA[r], dC[s]

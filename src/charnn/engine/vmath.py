@@ -160,3 +160,21 @@ def transpose_(A, out):
             for i in range(i0, min(i0 + 32, r)):
                 for j in range(j0, min(j0 + 32, c)):
                     out[j, i] = A[i, j]
+
+
+@njit(cache=True, error_model="numpy")
+def carry_back(dA, W, dH, lo, B, rs, tmp):
+    """The gradient carried back one step: dH[lo : lo+B] += dA[lo+B : lo+2B] W,
+    except for the streams whose input at the later step is a reset (no
+    gradient crosses a reset). dA (rows, G m), W (G m, m), rs (rows,) flags,
+    tmp (B, m) scratch for B > 1."""
+    m = W.shape[1]
+    if B == 1:
+        if not rs[lo + 1]:
+            vecmat_add(dA[lo + 1], W, dH[lo])
+        return
+    np.dot(dA[lo + B : lo + 2 * B], W, tmp)
+    for s in range(B):
+        if not rs[lo + B + s]:
+            for j in range(m):
+                dH[lo + s, j] += tmp[s, j]
