@@ -6,10 +6,12 @@ import json
 import numpy as np
 import pytest
 
+import runs
 from charnn.data import documents as docs
 from charnn.nn import rnn, sampling
-from charnn.run import docgen, loop, rundir, snapshot, split
+from charnn.run import docgen, loop, rundir, split
 from charnn.run.config import TrainConfig
+from runs import compare_runs, run_to_end
 
 # short documents (shorter than T = 10) and long ones (several sequences)
 NAMES = ["ann", "bob", "eve", "ida", "max", "zoe", "jo", "liv", "sam", "tom"]
@@ -27,43 +29,8 @@ def docs_file(tmp_path):
 
 
 def config(path, **kw):
-    base = dict(
-        corpus=str(path),
-        documents="lines",
-        hidden=10,
-        seq_length=10,
-        updates=60,
-        eval_every=20,
-        sample_every=25,
-        sample_length=30,
-        checkpoint_every=15,
-        val_fraction=0.1,
-        engine="reference",
-        seed=3,
-    )
-    base.update(kw)
-    return TrainConfig(**base)
-
-
-def run_to_end(folder, cfg):
-    events = []
-    r = loop.Run.start(folder, cfg)
-    r.train(events.append)
-    return r, events
-
-
-def compare_runs(a, b):
-    keys = ("update", "epoch", "loss", "smooth_loss", "val_nats", "val_bpc")
-    ra_, rb_ = rundir.read_metrics(a), rundir.read_metrics(b)
-    assert [[r[k] for k in keys] for r in ra_] == [[r[k] for k in keys] for r in rb_]
-    assert rundir.read_samples(a) == rundir.read_samples(b)
-    _, _, _, sa, ra = snapshot.load_train(a / rundir.CHECKPOINT)
-    _, _, _, sb, rb = snapshot.load_train(b / rundir.CHECKPOINT)
-    for k in sa.params:
-        assert np.array_equal(sa.params[k], sb.params[k])
-        assert np.array_equal(sa.best_params[k], sb.best_params[k])
-    assert np.array_equal(sa.h, sb.h) and sa.pointer == sb.pointer and sa.epoch == sb.epoch
-    assert ra.bit_generator.state == rb.bit_generator.state
+    """The shared small run, on documents, one line each."""
+    return runs.config(path, **{"documents": "lines", "hidden": 10, **kw})
 
 
 def test_validation_holds_out_the_last_documents(docs_file):
