@@ -106,6 +106,24 @@ def test_each_update_matches_the_reference_from_the_same_state(name, B):
     assert ref.best_update > 0
 
 
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_columns_of_unread_ids_move_only_where_the_rule_says(name):
+    """AdaGrad skips the columns of U whose ids no stream read (zero gradient:
+    theta and v stay, bit for bit); the other rules still decay their v."""
+    state, data = make_run(1, K=13, T=5)
+    data[:, :6] = [0, 1, 2, 1, 0, 3]
+    before = copy.deepcopy(state)
+    state.opt["v"]["U"][:] = 0.5  # a nonzero v, so that RMSProp visibly decays it
+    before.opt["v"]["U"][:] = 0.5
+    engine.train_chunk(state, data, 1, 5, 5.0, OptimConfig(name=name, lr=0.01))
+    unread = np.arange(3, 13)  # the inputs are data[0, :5]
+    same_theta = np.array_equal(state.params["U"][:, unread], before.params["U"][:, unread])
+    same_v = np.array_equal(state.opt["v"]["U"][:, unread], before.opt["v"]["U"][:, unread])
+    assert same_theta  # no gradient and no momentum yet: theta stays under every rule
+    assert same_v == (name == "adagrad")
+    assert not np.array_equal(state.params["U"][:, :3], before.params["U"][:, :3])
+
+
 def test_chunks_carry_the_state_across_their_boundary():
     ref, data = make_run(2)
     cfg = OptimConfig(name="adagrad", lr=0.01)

@@ -80,6 +80,19 @@ def _fma(typingctx, a, b, c):
     return a(a, b, c), codegen
 
 
+@intrinsic
+def _is_float64(typingctx, x):
+    """Whether the float x is a float64: a constant that the compiler folds,
+    so a branch on it costs nothing at run time."""
+    if not isinstance(x, types.Float):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return ir.Constant(ir.IntType(1), int(x.bitwidth == 64))
+
+    return types.boolean(x), codegen
+
+
 @njit(cache=True, error_model="numpy")
 def tanh_coefs(dtype_like):
     """The constants of `_expneg` and `_tanh` (exp and tanh) in the dtype of dtype_like, as a tuple:
@@ -104,16 +117,21 @@ def tanh_coefs(dtype_like):
 
 @njit(cache=True, error_model="numpy")
 def _expneg(x, cf):
-    """exp(x) for x <= 0 (a few ulp; below the lowest argument, exp of it)."""
+    """exp(x) for x <= 0 (a few ulp; below the lowest argument, exp of it).
+    The Taylor polynomial in r, |r| <= ln(2)/2, stops at r**13/13! in float64
+    and at r**7/7! in float32 (the next term is below half an ulp there)."""
     x = cf[16] if x < cf[16] else x  # NaN passes through
     k = np.floor(x * cf[17] + cf[18])
     r = _fma(-k, cf[15], _fma(-k, cf[14], x))
-    p = _fma(cf[13], r, cf[12])
-    p = _fma(p, r, cf[11])
-    p = _fma(p, r, cf[10])
-    p = _fma(p, r, cf[9])
-    p = _fma(p, r, cf[8])
-    p = _fma(p, r, cf[7])
+    if _is_float64(r):
+        p = _fma(cf[13], r, cf[12])
+        p = _fma(p, r, cf[11])
+        p = _fma(p, r, cf[10])
+        p = _fma(p, r, cf[9])
+        p = _fma(p, r, cf[8])
+        p = _fma(p, r, cf[7])
+    else:
+        p = cf[7]
     p = _fma(p, r, cf[6])
     p = _fma(p, r, cf[5])
     p = _fma(p, r, cf[4])
@@ -161,28 +179,32 @@ def _matvec(A, x, out):
 
 @njit(cache=True, error_model="numpy", fastmath=_FAST)
 def _vecmat_add(x, A, out):
-    """out += x A for x (r,), A (r, c)."""
-    for i in range(A.shape[0]):
+    """out += x A for x (r,), A (r, c): four rows of A per pass over out,
+    so out is read and written r/4 times rather than r."""
+    r, c = A.shape
+    for i in range(0, r - 3, 4):
+        x0, x1, x2, x3 = x[i], x[i + 1], x[i + 2], x[i + 3]
+        for j in range(c):
+            out[j] += (x0 * A[i, j] + x1 * A[i + 1, j]) + (x2 * A[i + 2, j] + x3 * A[i + 3, j])
+    for i in range(r - r % 4, r):
         xi = x[i]
-        for j in range(A.shape[1]):
+        for j in range(c):
             out[j] += xi * A[i, j]
 
 
 @njit(cache=True, error_model="numpy")
-def _tanh_row(row, U, x, b, cf):
-    """row = tanh(row + U[:, x] + b), in place. Two loops: the column of U
-    is strided, and a strided load in the tanh loop keeps it scalar."""
+def _tanh_row(row, u, b, cf):
+    """row = tanh(row + u + b), in place (u = U[:, x_t], a row of U^T)."""
     for i in range(row.size):
-        row[i] = row[i] + U[i, x] + b[i]
-    for i in range(row.size):
-        row[i] = _tanh(row[i], cf)
+        row[i] = _tanh(row[i] + u[i] + b[i], cf)
 
 
 @njit(cache=True, error_model="numpy")
-def forward(W, U, b, data, p, T, Hs, cf, reset):
+def forward(W, UT, b, data, p, T, Hs, cf, reset):
     """h_t = tanh(W h_{t-1} + U[:, x_t] + b) for x_t = data[:, p+t], t < T,
     with h_{t-1} = 0 where x_t == reset.
 
+    UT (K, m) is U transposed, so that the column of an input is contiguous.
     data (S, L) ids; Hs ((T+1)*S, m) with h_0 already in its first S rows.
     """
     S = data.shape[0]
@@ -201,7 +223,7 @@ def forward(W, U, b, data, p, T, Hs, cf, reset):
                     if data[s, p + t] == reset:
                         cur[s, :] = 0.0
         for s in range(S):
-            _tanh_row(cur[s], U, data[s, p + t], b, cf)
+            _tanh_row(cur[s], UT[data[s, p + t]], b, cf)
 
 
 @njit(cache=True, error_model="numpy")
@@ -330,7 +352,7 @@ def _aligned(n, dtype_like):
 
 @njit(cache=True, error_model="numpy")
 def _aligned_copy(A):
-    """A copy of the C-contiguous array A in an aligned buffer."""
+    """A C-contiguous copy of the array A in an aligned buffer."""
     out = _aligned(A.size, A).reshape(A.shape)
     out[...] = A
     return out
@@ -369,7 +391,7 @@ def work_buffers(G, S, T, K, m, dtype_like):
 
 
 @njit(cache=True, error_model="numpy")
-def _group_pass(W, U, V, b, c, data, h, p, T, s0, s1, g, bufs, cf, reset):
+def _group_pass(W, UT, V, b, c, data, h, p, T, s0, s1, g, bufs, cf, reset):
     """Forward, loss and backward of streams s0 .. s1-1 from h, in the
     buffers of group g; returns their summed loss (float64)."""
     Hs, Gr, dH, dA, tmp, grads = bufs
@@ -378,7 +400,7 @@ def _group_pass(W, U, V, b, c, data, h, p, T, s0, s1, g, bufs, cf, reset):
     hs = Hs[g, : (T + 1) * S]
     gr, dh, da = Gr[g, : T * S], dH[g, : T * S], dA[g, : T * S]
     hs[:S] = h[s0:s1]
-    forward(W, U, b, d, p, T, hs, cf, reset)
+    forward(W, UT, b, d, p, T, hs, cf, reset)
     total = _output_loss(V, c, hs, d, p + 1, T, gr, cf, True)
     mine = (grads[0][g], grads[1][g], grads[2][g], grads[3][g], grads[4][g])
     backward(W, V, hs, d, p, T, gr, dh, da, tmp[g, :S], mine, reset)
@@ -387,7 +409,7 @@ def _group_pass(W, U, V, b, c, data, h, p, T, s0, s1, g, bufs, cf, reset):
 
 @njit(cache=True, error_model="numpy", parallel=True)
 def _groups_parallel(
-    W, U, V, b, c, data, h, p, T, starts, Hs, Gr, dH, dA, tmp, grads, totals, reset
+    W, UT, V, b, c, data, h, p, T, starts, Hs, Gr, dH, dA, tmp, grads, totals, reset
 ):
     # parallel regions take arrays, not tuples of them: unpacked here
     dW, dUT, dV, db, dc = grads
@@ -395,19 +417,20 @@ def _groups_parallel(
         bufs = (Hs, Gr, dH, dA, tmp, (dW, dUT, dV, db, dc))
         cf = tanh_coefs(W)
         s0, s1 = starts[g], starts[g + 1]
-        totals[g] = _group_pass(W, U, V, b, c, data, h, p, T, s0, s1, g, bufs, cf, reset)
+        totals[g] = _group_pass(W, UT, V, b, c, data, h, p, T, s0, s1, g, bufs, cf, reset)
 
 
 @njit(cache=True, error_model="numpy")
-def batch_pass(W, U, V, b, c, data, h, p, T, starts, bufs, cf, totals, reset):
+def batch_pass(W, UT, V, b, c, data, h, p, T, starts, bufs, cf, totals, reset):
     """Forward and backward of every group; the gradients summed in group
-    order end in the buffers of group 0. Returns the summed loss."""
+    order end in the buffers of group 0. Returns the summed loss.
+    UT (K, m) is U transposed."""
     G = starts.size - 1
     if G == 1:
-        return _group_pass(W, U, V, b, c, data, h, p, T, 0, starts[1], 0, bufs, cf, reset)
+        return _group_pass(W, UT, V, b, c, data, h, p, T, 0, starts[1], 0, bufs, cf, reset)
     Hs, Gr, dH, dA, tmp, grads = bufs
     _groups_parallel(
-        W, U, V, b, c, data, h, p, T, starts, Hs, Gr, dH, dA, tmp, grads, totals, reset
+        W, UT, V, b, c, data, h, p, T, starts, Hs, Gr, dH, dA, tmp, grads, totals, reset
     )
     total = 0.0
     for g in range(G):
@@ -431,7 +454,7 @@ def loss_and_grads(W, U, V, b, c, X, Y, h, reset):
     Hs, Gr, dH, dA, tmp, grads = work_buffers(1, B, T, K, m, W)
     cf = tanh_coefs(W)
     Hs[0, :B] = h
-    forward(W, U, b, X, 0, T, Hs[0], cf, reset)
+    forward(W, _aligned_copy(U.T), b, X, 0, T, Hs[0], cf, reset)
     total = _output_loss(V, c, Hs[0], Y, 0, T, Gr[0], cf, True)
     dW, dUT, dV, db, dc = grads[0][0], grads[1][0], grads[2][0], grads[3][0], grads[4][0]
     backward(W, V, Hs[0], X, 0, T, Gr[0], dH[0], dA[0], tmp[0], (dW, dUT, dV, db, dc), reset)
@@ -446,7 +469,7 @@ def text_loss(W, U, V, b, c, ids, h, chunk, reset):
     the state restarts from zero at input `reset`."""
     K, m = V.shape[0], W.shape[0]
     data = ids.reshape((1, ids.size))
-    W, V = _aligned_copy(W), _aligned_copy(V)
+    W, V, UT = _aligned_copy(W), _aligned_copy(V), _aligned_copy(U.T)
     Hs = _aligned((chunk + 1) * m, W).reshape((chunk + 1, m))
     O = _aligned(chunk * K, W).reshape((chunk, K))
     Hs[0] = h
@@ -454,7 +477,7 @@ def text_loss(W, U, V, b, c, ids, h, chunk, reset):
     total = 0.0
     for p in range(0, ids.size - 1, chunk):
         T = min(chunk, ids.size - 1 - p)
-        forward(W, U, b, data, p, T, Hs, cf, reset)
+        forward(W, UT, b, data, p, T, Hs, cf, reset)
         total += _output_loss(V, c, Hs, data, p + 1, T, O[:T], cf, False)
         Hs[0] = Hs[T]
     return total
@@ -467,15 +490,16 @@ def prime(W, U, b, ids, h):
     Hs = np.empty((2, W.shape[0]), W.dtype)
     Hs[0] = h
     cf = tanh_coefs(W)
+    UT = _aligned_copy(U.T)
     for p in range(ids.size):
-        forward(W, U, b, data, p, 1, Hs, cf, -1)
+        forward(W, UT, b, data, p, 1, Hs, cf, -1)
         Hs[0] = Hs[1]
     return Hs[0].copy()
 
 
 @njit(cache=True, error_model="numpy")
 def _apply(theta, g, mom, vel, B, clip, code, hyper, t):
-    """Scale g by 1/B, clip it and take one optimizer step (see optim.py).
+    """Scale g by 1/B (in place), clip it and take one optimizer step (see optim.py).
 
     One branch-free loop per rule, so that LLVM vectorizes sqrt and divide.
     """
@@ -483,27 +507,47 @@ def _apply(theta, g, mom, vel, B, clip, code, hyper, t):
     lim = clip if clip > 0 else math.inf
     th, gg = theta.reshape(theta.size), g.reshape(g.size)
     mo, ve = mom.reshape(mom.size), vel.reshape(vel.size)
-    nb = float(B)
+    if B != 1:  # a division per element costs as much as the rule itself
+        nb = float(B)
+        for i in range(gg.size):
+            gg[i] /= nb
     if code == 0:
         for i in range(th.size):
-            gi = min(max(gg[i] / nb, -lim), lim)
+            gi = min(max(gg[i], -lim), lim)
             v = ve[i] + gi * gi
             ve[i] = v
             th[i] -= lr * gi / math.sqrt(v + eps)
     elif code == 1:
         for i in range(th.size):
-            gi = min(max(gg[i] / nb, -lim), lim)
+            gi = min(max(gg[i], -lim), lim)
             v = rho * ve[i] + (1.0 - rho) * (gi * gi)
             ve[i] = v
             th[i] -= lr * gi / math.sqrt(v + eps)
     else:
         bias1, bias2 = 1.0 - beta1**t, 1.0 - beta2**t
         for i in range(th.size):
-            gi = min(max(gg[i] / nb, -lim), lim)
+            gi = min(max(gg[i], -lim), lim)
             mi = beta1 * mo[i] + (1.0 - beta1) * gi
             v = beta2 * ve[i] + (1.0 - beta2) * (gi * gi)
             mo[i], ve[i] = mi, v
             th[i] -= lr * (mi / bias1) / (math.sqrt(v / bias2) + eps)
+
+
+@njit(cache=True, error_model="numpy")
+def _apply_rows(UT, dUT, mom, vel, B, clip, code, hyper, t, data, p, T, seen):
+    """`_apply` to U^T (K, m); with AdaGrad (code 0) only to the rows of the
+    ids read at positions p .. p+T-1 of data: every other row has a zero
+    gradient, which leaves AdaGrad's v and theta as they are."""
+    if code != 0:
+        _apply(UT, dUT, mom, vel, B, clip, code, hyper, t)
+        return
+    seen[:] = False
+    for s in range(data.shape[0]):
+        for q in range(p, p + T):
+            seen[data[s, q]] = True
+    for k in range(UT.shape[0]):
+        if seen[k]:
+            _apply(UT[k], dUT[k], mom[k], vel[k], B, clip, code, hyper, t)
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
@@ -529,43 +573,46 @@ def train(
     resetting the state at input `reset` (-1: never).
 
     params, moms, vels, best: (W, U, V, b, c) tuples, updated in place
-    (W, U, V through aligned working copies, written back at the end);
+    (W, U, V through aligned working copies, written back at the end; U and
+    its optimizer state are worked on transposed, (K, m), so that the
+    column of an input is a contiguous row; AdaGrad leaves the rows of the
+    ids that no stream read untouched, as their zero gradient would);
     h (B, m) carried; counters = [t, update, best_x, best_update] and
     floats = [smooth, best_smooth] are read and written back.
     Returns the number of updates done (< n only at a non-finite loss).
     """
-    W, U, V = _aligned_copy(params[0]), _aligned_copy(params[1]), _aligned_copy(params[2])
+    W, UT, V = _aligned_copy(params[0]), _aligned_copy(params[1].T), _aligned_copy(params[2])
+    mUT, vUT = _aligned_copy(moms[1].T), _aligned_copy(vels[1].T)
     b, c = params[3], params[4]
     B, K, m = data.shape[0], V.shape[0], W.shape[0]
     starts = group_starts(B)
     G, S0 = starts.size - 1, starts[1]
     bufs = work_buffers(G, B - starts[G - 1], T, K, m, W)
     Hs, grads, totals = bufs[0], bufs[5], np.empty(G)
-    dU = np.empty((m, K), W.dtype)
+    seen = np.zeros(K, np.bool_)
     cf = tanh_coefs(W)
     t, update, best_x, best_update = counters[0], counters[1], counters[2], counters[3]
     smooth, best_smooth = floats[0], floats[1]
     done = 0
     for it in range(n):
         p = it * T
-        loss = batch_pass(W, U, V, b, c, data, h, p, T, starts, bufs, cf, totals, reset) / B
+        loss = batch_pass(W, UT, V, b, c, data, h, p, T, starts, bufs, cf, totals, reset) / B
         if not math.isfinite(loss):
             break
         smooth = loss if update == 0 else 0.999 * smooth + 0.001 * loss
         if smooth < best_smooth:
             best_smooth = smooth
             best[0][...] = W
-            best[1][...] = U
+            best[1][...] = UT.T
             best[2][...] = V
             best[3][...] = b
             best[4][...] = c
             best_h[:] = Hs[0, T * S0]
             best_x = data[0, p + T]
             best_update = update
-        dU[:] = grads[1][0].T
         t += 1
         _apply(W, grads[0][0], moms[0], vels[0], B, clip, code, hyper, t)
-        _apply(U, dU, moms[1], vels[1], B, clip, code, hyper, t)
+        _apply_rows(UT, grads[1][0], mUT, vUT, B, clip, code, hyper, t, data, p, T, seen)
         _apply(V, grads[2][0], moms[2], vels[2], B, clip, code, hyper, t)
         _apply(b, grads[3][0], moms[3], vels[3], B, clip, code, hyper, t)
         _apply(c, grads[4][0], moms[4], vels[4], B, clip, code, hyper, t)
@@ -576,7 +623,9 @@ def train(
         losses[it] = loss
         done += 1
     params[0][...] = W
-    params[1][...] = U
+    params[1][...] = UT.T
+    moms[1][...] = mUT.T
+    vels[1][...] = vUT.T
     params[2][...] = V
     counters[0], counters[1], counters[2], counters[3] = t, update, best_x, best_update
     floats[0], floats[1] = smooth, best_smooth
