@@ -16,7 +16,6 @@ it never prints.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -60,7 +59,6 @@ def import_dask():
 @contextmanager
 def connect(distributed, workers: int | None, scheduler: str | None):
     """A Client on a new local cluster, or on the cluster at scheduler."""
-    quiet = logging.ERROR
     if scheduler:
         try:
             client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT)
@@ -74,28 +72,19 @@ def connect(distributed, workers: int | None, scheduler: str | None):
         finally:
             client.close()
         return
-    n = workers or os.cpu_count() or 1
-    cluster = distributed.LocalCluster(
-        n_workers=n,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address="127.0.0.1:0",
-        silence_logs=quiet,
-    )
-    try:
-        with distributed.Client(cluster) as client:
-            yield client
-    finally:
-        cluster.close()
+    from .local import local_cluster
+
+    with local_cluster(workers or os.cpu_count() or 1) as client:
+        yield client
 
 
 def dashboard(client, local: bool) -> str:
     """The dashboard's address, or '' when it is not running. Without bokeh a
-    local scheduler serves only a page asking for it, so that counts as none."""
-    import importlib.util
+    scheduler serves only a page asking for it, so that counts as none (a
+    local one serves none at all)."""
+    from .local import has_dashboard
 
-    if local and importlib.util.find_spec("bokeh") is None:
+    if local and not has_dashboard():
         return ""
     try:
         if "dashboard" in client.scheduler_info().get("services", {}):

@@ -1,0 +1,69 @@
+"""The local Dask cluster of a sweep: single-threaded worker processes on
+this machine, with Dask's housekeeping set for a few long tasks.
+
+Dask's defaults suit many short tasks watched on the dashboard: each worker
+samples the stack of every thread for its profiler every 10 ms, and every
+process checks its event loop every 20 ms and its memory every 100 ms.
+Over a sweep of short runs that is several percent of the CPU the runs
+need, taken from the same cores. The local cluster runs without the
+profiler and checks less often (LOCAL_CONFIG); a cluster given by its
+scheduler's address keeps its own configuration.
+
+A worker process that has loaded the compiled kernels spends a good part
+of a second at exit collecting numba's objects, one process after the
+other while the cluster closes; `QuickExit` freezes the collector at the
+worker's close instead, so the operating system frees it all at once.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import logging
+from contextlib import contextmanager
+
+import dask
+import distributed
+
+LOCAL_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
+
+
+def has_dashboard() -> bool:
+    """Whether a local scheduler can serve the dashboard (it needs bokeh)."""
+    return importlib.util.find_spec("bokeh") is not None
+
+
+@contextmanager
+def local_cluster(n: int):
+    """A Client on a new cluster of n single-threaded worker processes."""
+    with dask.config.set(LOCAL_CONFIG):
+        cluster = distributed.LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0" if has_dashboard() else None,
+            silence_logs=logging.ERROR,
+        )
+        try:
+            with distributed.Client(cluster) as client:
+                client.register_plugin(QuickExit())
+                yield client
+        finally:
+            cluster.close()
+
+
+class QuickExit(distributed.WorkerPlugin):
+    """Freezes the garbage collector when its worker closes: nothing is left
+    to collect in a process about to end."""
+
+    name = "charnn-quick-exit"
+    idempotent = True
+
+    def teardown(self, worker) -> None:
+        gc.freeze()
