@@ -54,14 +54,27 @@ def serial(sweep, folder: Path) -> tuple[float, float]:
     return time.perf_counter() - t0, (time.process_time() - c0) / len(sweep.runs)
 
 
-def parallel(sweep, folder: Path, workers: int) -> tuple[float, float]:
-    """(wall seconds, CPU seconds per run inside the workers)."""
+def parallel(sweep, folder: Path, workers: int) -> tuple[float, float, dict]:
+    """(wall seconds, CPU seconds per run inside the workers, phases): the
+    phases are the seconds until the cluster is ready, from then until the
+    last run is done, and from then until `execute` returns (closing the
+    cluster, reading the rows)."""
+    marks = {}
+
+    def mark(ev):
+        marks[ev.kind] = time.perf_counter()
+
     t0 = time.perf_counter()
-    rows = execute(sweep, folder, b"bench", workers=workers)
-    wall = time.perf_counter() - t0
+    rows = execute(sweep, folder, b"bench", workers=workers, report=mark)
+    end = time.perf_counter()
     assert all(r["status"] == "finished" for r in rows), rows
     cpu = [sf.read_status(sf.run_folder(folder, r.name))["cpu_s"] for r in sweep.runs]
-    return wall, statistics.fmean(cpu)
+    phases = {
+        "start": marks["cluster"] - t0,
+        "runs": marks["run"] - marks["cluster"],
+        "close": end - marks["run"],
+    }
+    return end - t0, statistics.fmean(cpu), phases
 
 
 def autogroup() -> str:
@@ -103,12 +116,13 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             s, s_cpu = serial(sweep, Path(tmp) / "serial")
             shutil.rmtree(Path(tmp) / "serial")
-            d, d_cpu = parallel(sweep, Path(tmp) / "sweep", args.workers)
+            d, d_cpu, ph = parallel(sweep, Path(tmp) / "sweep", args.workers)
         loads.append(os.getloadavg()[0])
-        rows.append((i + 1, s, d, s / d, s_cpu, d_cpu))
+        rows.append((i + 1, s, d, s / d, s_cpu, d_cpu, ph))
         print(
             f"round {i + 1}: serial {s:.1f} s, sweep {d:.1f} s, x{s / d:.2f}; CPU s per run "
-            f"{s_cpu:.2f} serial, {d_cpu:.2f} in a worker",
+            f"{s_cpu:.2f} serial, {d_cpu:.2f} in a worker; sweep phases: "
+            + ", ".join(f"{k} {v:.2f} s" for k, v in ph.items()),
             flush=True,
         )
     ratio = statistics.median(r[3] for r in rows)
@@ -123,11 +137,13 @@ def main() -> None:
         "",
         f"Autogroup scheduling: {autogroup()}.",
         "",
-        "| round | serial (s) | sweep (s) | speed-up | CPU s/run serial | CPU s/run in a worker |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| round | serial (s) | sweep (s) | speed-up | CPU s/run serial | CPU s/run in a worker "
+        "| sweep start (s) | sweep runs (s) | sweep close (s) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *(
-            f"| {i} | {s:.1f} | {d:.1f} | {r:.2f}x | {a:.2f} | {b:.2f} |"
-            for i, s, d, r, a, b in rows
+            f"| {i} | {s:.1f} | {d:.1f} | {r:.2f}x | {a:.2f} | {b:.2f} "
+            f"| {ph['start']:.2f} | {ph['runs']:.2f} | {ph['close']:.2f} |"
+            for i, s, d, r, a, b, ph in rows
         ),
         "",
         f"Median speed-up: {ratio:.2f}x.",

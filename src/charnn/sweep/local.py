@@ -10,9 +10,9 @@ profiler and checks less often (LOCAL_CONFIG); a cluster given by its
 scheduler's address keeps its own configuration.
 
 A worker process that has loaded the compiled kernels spends a good part
-of a second at exit collecting numba's objects, one process after the
-other while the cluster closes; `QuickExit` freezes the collector at the
-worker's close instead, so the operating system frees it all at once.
+of a second at exit collecting numba's objects, and closing the cluster
+waits for that; `QuickExit` freezes the collector when the worker closes,
+so the process ends at once and the operating system frees its memory.
 """
 
 from __future__ import annotations
