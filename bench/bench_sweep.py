@@ -8,7 +8,13 @@ worker processes, each worker loading the engine once, the runs, and
 closing the cluster. Rounds alternate serial and sweep; the table gives
 each round and the median ratio, with the load average of the machine, and
 the CPU seconds of one run in this process and inside a worker (equal
-when a worker adds no per-run cost).
+when a worker adds no per-run cost). It also gives the CPU seconds of the
+whole serial loop and of the whole sweep (this process and its workers:
+Dask, starting the workers, loading the engine in each, closing), which
+hardly depend on what else the machine runs: on N idle cores the sweep
+cannot take less than its CPU seconds / N, and the phases of the sweep
+(start until the cluster is ready, runs, close) show where its wall time
+goes.
 
 On a machine shared with other people the ratio only means something when
 the cores are otherwise idle: Linux's autogroup scheduling
@@ -24,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import statistics
 import tempfile
@@ -46,35 +53,44 @@ def spec(args) -> dict:
     return {"seed": [0, 1], "base": base, "grid": {"lr": lrs}}
 
 
-def serial(sweep, folder: Path) -> tuple[float, float]:
-    """(wall seconds, CPU seconds per run)."""
-    t0, c0 = time.perf_counter(), time.process_time()
+def cpu_seconds(children: bool) -> float:
+    """CPU seconds of this process (and of its ended child processes)."""
+    who = [resource.RUSAGE_SELF] + ([resource.RUSAGE_CHILDREN] if children else [])
+    return sum(u.ru_utime + u.ru_stime for u in map(resource.getrusage, who))
+
+
+def serial(sweep, folder: Path) -> dict:
+    """wall: seconds; cpu: CPU seconds in all; per_run: CPU seconds per run."""
+    t0, c0 = time.perf_counter(), cpu_seconds(False)
     for r in sweep.runs:
         Run.start(folder / r.name, r.config).train(lambda e: None)
-    return time.perf_counter() - t0, (time.process_time() - c0) / len(sweep.runs)
+    wall, used = time.perf_counter() - t0, cpu_seconds(False) - c0
+    return {"wall": wall, "cpu": used, "per_run": used / len(sweep.runs)}
 
 
-def parallel(sweep, folder: Path, workers: int) -> tuple[float, float, dict]:
-    """(wall seconds, CPU seconds per run inside the workers, phases): the
-    phases are the seconds until the cluster is ready, from then until the
-    last run is done, and from then until `execute` returns (closing the
-    cluster, reading the rows)."""
+def parallel(sweep, folder: Path, workers: int) -> dict:
+    """As serial, cpu counting the worker processes and per_run measured
+    inside them; and the phases: seconds until the cluster is ready (start),
+    from then until the last run is done (runs), and from then until
+    `execute` returns (close: closing the cluster, reading the rows)."""
     marks = {}
 
     def mark(ev):
         marks[ev.kind] = time.perf_counter()
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_seconds(True)
     rows = execute(sweep, folder, b"bench", workers=workers, report=mark)
-    end = time.perf_counter()
+    end, used = time.perf_counter(), cpu_seconds(True) - c0
     assert all(r["status"] == "finished" for r in rows), rows
     cpu = [sf.read_status(sf.run_folder(folder, r.name))["cpu_s"] for r in sweep.runs]
-    phases = {
+    return {
+        "wall": end - t0,
+        "cpu": used,
+        "per_run": statistics.fmean(cpu),
         "start": marks["cluster"] - t0,
         "runs": marks["run"] - marks["cluster"],
         "close": end - marks["run"],
     }
-    return end - t0, statistics.fmean(cpu), phases
 
 
 def autogroup() -> str:
@@ -114,18 +130,20 @@ def main() -> None:
     rows, loads = [], [os.getloadavg()[0]]
     for i in range(args.rounds):
         with tempfile.TemporaryDirectory() as tmp:
-            s, s_cpu = serial(sweep, Path(tmp) / "serial")
+            s = serial(sweep, Path(tmp) / "serial")
             shutil.rmtree(Path(tmp) / "serial")
-            d, d_cpu, ph = parallel(sweep, Path(tmp) / "sweep", args.workers)
+            d = parallel(sweep, Path(tmp) / "sweep", args.workers)
         loads.append(os.getloadavg()[0])
-        rows.append((i + 1, s, d, s / d, s_cpu, d_cpu, ph))
+        rows.append((i + 1, s, d))
         print(
-            f"round {i + 1}: serial {s:.1f} s, sweep {d:.1f} s, x{s / d:.2f}; CPU s per run "
-            f"{s_cpu:.2f} serial, {d_cpu:.2f} in a worker; sweep phases: "
-            + ", ".join(f"{k} {v:.2f} s" for k, v in ph.items()),
+            f"round {i + 1}: serial {s['wall']:.1f} s, sweep {d['wall']:.1f} s, "
+            f"x{s['wall'] / d['wall']:.2f}; CPU s per run {s['per_run']:.2f} serial, "
+            f"{d['per_run']:.2f} in a worker; CPU s in all {s['cpu']:.1f} serial, "
+            f"{d['cpu']:.1f} sweep; sweep phases: start {d['start']:.2f} s, "
+            f"runs {d['runs']:.2f} s, close {d['close']:.2f} s",
             flush=True,
         )
-    ratio = statistics.median(r[3] for r in rows)
+    ratio = statistics.median(s["wall"] / d["wall"] for _, s, d in rows)
     lines = [
         "# charnn sweep: throughput against a serial loop",
         "",
@@ -138,12 +156,13 @@ def main() -> None:
         f"Autogroup scheduling: {autogroup()}.",
         "",
         "| round | serial (s) | sweep (s) | speed-up | CPU s/run serial | CPU s/run in a worker "
-        "| sweep start (s) | sweep runs (s) | sweep close (s) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| CPU s serial | CPU s sweep | sweep start (s) | sweep runs (s) | sweep close (s) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *(
-            f"| {i} | {s:.1f} | {d:.1f} | {r:.2f}x | {a:.2f} | {b:.2f} "
-            f"| {ph['start']:.2f} | {ph['runs']:.2f} | {ph['close']:.2f} |"
-            for i, s, d, r, a, b, ph in rows
+            f"| {i} | {s['wall']:.1f} | {d['wall']:.1f} | {s['wall'] / d['wall']:.2f}x "
+            f"| {s['per_run']:.2f} | {d['per_run']:.2f} | {s['cpu']:.1f} | {d['cpu']:.1f} "
+            f"| {d['start']:.2f} | {d['runs']:.2f} | {d['close']:.2f} |"
+            for i, s, d in rows
         ),
         "",
         f"Median speed-up: {ratio:.2f}x.",

@@ -82,6 +82,19 @@ def test_rows_and_ranking(sweep_dir):
     assert ranked[0].clear is None and math.isnan(ranked[0].delta)
 
 
+def test_known_rows_are_not_read_again(sweep_dir):
+    sweep, out = sweep_dir
+    first, third = sweep.runs[0].name, sweep.runs[2].name
+    known = {first: sm.run_row(sf.run_folder(out, first), first)}
+    (sf.run_folder(out, first) / rundir.METRICS).unlink()  # its task returned the row
+    rows = sm.collect(sweep, out, failed={third: "its worker died"}, known=known)
+    assert rows[0] == {"lr": 0.05, "seed": 0, "setting": "lr=0.05", **known[first]}
+    assert rows[0]["final_val_bpc"] == 2.0 and rows[0]["updates"] == 3
+    assert rows[2]["status"] == "failed" and rows[2]["message"] == "its worker died"
+    assert rows[2]["final_val_bpc"] == 2.2  # read from its folder
+    assert sm.collect(sweep, out)[0]["updates"] == 0  # read: the metrics are gone
+
+
 def test_one_seed_cannot_tell(write_spec, base, tmp_path):
     sweep = load_spec(write_spec(base + "[grid]\nlr = [0.05, 0.1]\n"))
     out = tmp_path / "one"

@@ -141,7 +141,7 @@ def execute(
         if sf.read_status(sf.run_folder(sweep_dir, r.name))["status"] not in sf.DONE
     ]
     report(Event("skip", count=len(sweep.runs) - len(todo)))
-    failed = {}
+    failed, known = {}, {}
     if todo:
         with connect(distributed, workers, scheduler) as client:
             n = check_workers(client, sweep_dir, token)
@@ -163,8 +163,10 @@ def execute(
                 row = _result(distributed, fut, names[fut.key])
                 if row["status"] == "failed":
                     failed[row["name"]] = row["message"]
+                else:
+                    known[row["name"]] = row
                 report(Event("run", row=row))
-    return collect(sweep, sweep_dir, failed)
+    return collect(sweep, sweep_dir, failed, known)
 
 
 def _result(distributed, fut, name: str) -> dict:

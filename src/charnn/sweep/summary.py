@@ -53,13 +53,17 @@ def run_row(folder: Path, name: str) -> dict:
     }
 
 
-def collect(sweep: Sweep, sweep_dir: Path, failed: dict | None = None) -> list[dict]:
+def collect(
+    sweep: Sweep, sweep_dir: Path, failed: dict | None = None, known: dict | None = None
+) -> list[dict]:
     """Rows of every run in spec order, with the run's varied options and seed;
-    failed maps the names of runs that failed in this session to why."""
-    rows = []
+    failed maps the names of runs that failed in this session to why, known
+    the names of runs done in this session to the run_row their task
+    returned (the others are read from their folders)."""
+    rows, failed, known = [], failed or {}, known or {}
     for r in sweep.runs:
-        row = run_row(sf.run_folder(sweep_dir, r.name), r.name)
-        if r.name in (failed or {}):
+        row = dict(known.get(r.name) or run_row(sf.run_folder(sweep_dir, r.name), r.name))
+        if r.name in failed:
             row.update(status="failed", message=failed[r.name])
         rows.append({**r.varied, "seed": r.config.seed, "setting": r.setting, **row})
     return rows
