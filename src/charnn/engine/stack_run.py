@@ -1,6 +1,14 @@
 """Compiled entry points of the gated stacks (see stack.py for the layout):
-loss and gradients, a chunk of training updates, the loss of a text and
-sampling. Shapes: K, m, T, B, L, S as in stack.py; `cell` 0 LSTM, 1 GRU.
+loss and gradients, a chunk of training updates, and the forward-only
+passes: the loss of a text, priming and sampling. Shapes: K, m, T, B, L, S
+as in stack.py; `cell` 0 LSTM, 1 GRU.
+
+The forward-only passes (one stream) keep no per-step gates or cell
+states: only each layer's h_1..h_T of the current block of T steps (the
+input of the layer above and of the output layer, one GEMM each per block)
+and the current c. The recurrence reads W^T (m, G m) row by row
+(out += h_j W^T[j]), which streams the weights in their memory order and
+needs no horizontal sums, unlike the row dot products of W h.
 """
 
 from __future__ import annotations
@@ -10,9 +18,9 @@ import math
 import numpy as np
 from numba import njit
 
-from . import stack
-from .rnn import _apply, _choose
-from .vmath import matvec
+from . import gru, lstm, stack
+from .rnn import _apply, _choose, output_loss
+from .vmath import aligned, matvec, transpose_, vecmat_add
 
 
 @njit(cache=True, error_model="numpy")
@@ -97,20 +105,121 @@ def train(
 
 
 @njit(cache=True, error_model="numpy")
+def fo_buffers(cell, theta, K, m, L, T):
+    """(WT, UT, H, C, Z, work) of the forward-only pass over blocks of up to
+    T steps: WT (L, m, G m) every layer's W transposed, UT (K, G m) layer
+    0's U transposed, H (L, T+1, m) each layer's h_0..h_T, C (L, 1, m) the
+    cell states (LSTM), Z (T, G m) a layer's x-side sums, and per-step
+    scratch (tmp (G m,), aux (m,), pre, e float64 and bits int64 of 5m, zero (m,))."""
+    G = stack.n_gates(cell)
+    Ws, Us = stack.views(theta, cell, K, m, L)[:2]
+    WT = aligned((L, m, G * m), theta)
+    for layer in range(L):
+        transpose_(Ws[layer], WT[layer])
+    UT = aligned((K, G * m), theta)
+    transpose_(Us[0], UT)
+    H = aligned((L, T + 1, m), theta)
+    C = np.zeros((L, 1, m), theta.dtype)
+    work = (
+        aligned((G * m,), theta),
+        np.empty(m, theta.dtype),
+        np.empty(5 * m),
+        np.empty(5 * m),
+        np.empty(5 * m, np.int64),
+        np.zeros(m, theta.dtype),
+    )
+    return WT, UT, H, C, aligned((T, G * m), theta), work
+
+
+@njit(cache=True, error_model="numpy")
+def _fo_step(cell, WT, bn, z, hp, c, h, fresh, work):
+    """One layer's step, forward only: h <- h_t and (LSTM) c <- c_t in place,
+    from h_{t-1} = hp, c_{t-1} = c and z = U x_t + b (G m,), which is used
+    as scratch. fresh: the step reads a zero state (a reset)."""
+    tmp, aux, pre, e, bits, zero = work
+    tmp[:] = 0.0
+    if fresh:
+        hp = zero
+        c[:] = 0.0
+    else:
+        vecmat_add(hp, WT, tmp)
+    if cell == stack.LSTM:
+        lstm._step_row(tmp, z, c, c, h, aux, pre, e, bits)
+    else:
+        gru._step_row(tmp, bn, z, aux, hp, h, pre, e, bits)
+
+
+@njit(cache=True, error_model="numpy")
+def fo_layers(cell, theta, K, m, data, p, T, fo, reset):
+    """Every layer over inputs x_t = data[0, p+t], t < T, forward only, from
+    the state in fo's H[:, 0] and C; leaves each layer's h_1..h_T in H[:, 1:T+1]
+    and c_T in C. The whole state is zeroed before an input `reset` (-1: never)."""
+    WT, UT, H, C, Z, work = fo
+    L = H.shape[0]
+    Us, bs, bns = stack.views(theta, cell, K, m, L)[1:4]
+    z = Z[:T]
+    for layer in range(L):
+        b = bs[layer]
+        if layer == 0:
+            for t in range(T):
+                ut = UT[data[0, p + t]]
+                for j in range(b.size):
+                    z[t, j] = ut[j] + b[j]
+        else:
+            np.dot(H[layer - 1, 1 : T + 1], Us[layer].T, z)
+            for t in range(T):
+                for j in range(b.size):
+                    z[t, j] += b[j]
+        Hl, c = H[layer], C[layer, 0]
+        for t in range(T):
+            fresh = reset >= 0 and data[0, p + t] == reset
+            _fo_step(cell, WT[layer], bns[layer], z[t], Hl[t], c, Hl[t + 1], fresh, work)
+
+
+@njit(cache=True, error_model="numpy")
+def _fo_carry(H, T):
+    """Each layer's h_T becomes the h_0 of the next block."""
+    for layer in range(H.shape[0]):
+        H[layer, 0] = H[layer, T]
+
+
+@njit(cache=True, error_model="numpy")
 def text_loss(cell, K, m, L, theta, ids, state, chunk, reset):
     """Summed loss of predicting ids[1:] from ids[:-1] (forward only) from
-    state (1, S), which is left holding the final state; `chunk` steps at a time."""
+    state (1, S), which is left holding the final state; blocks of `chunk`
+    steps: the recurrence stepped, then the output layer and log-softmax
+    of the block as one GEMM and a loop."""
     data = ids.reshape((1, ids.size))
-    fw = stack.fw_buffers(cell, 1, chunk, K, m, L, theta)
-    Hs, Cs = fw[0], fw[1]
+    chunk = max(1, min(chunk, ids.size - 1))
+    fo = fo_buffers(cell, theta, K, m, L, chunk)
+    H, C = fo[2], fo[3]
+    V, c = stack.views(theta, cell, K, m, L)[4:]
+    O = aligned((chunk, K), theta)
+    stack.load_state(cell, state, H, C)
     total = 0.0
     for p in range(0, ids.size - 1, chunk):
         T = min(chunk, ids.size - 1 - p)
-        stack.load_state(cell, state, Hs, Cs)
-        stack.forward(cell, theta, K, m, data, p, T, fw, reset)
-        total += stack.loss(cell, theta, K, m, data, p + 1, T, fw)
-        stack.store_state(cell, Hs, Cs, T, state)
+        fo_layers(cell, theta, K, m, data, p, T, fo, reset)
+        total += output_loss(V, c, H[L - 1], data, p + 1, T, O[:T])
+        _fo_carry(H, T)
+    stack.store_state(cell, H, C, 0, state)
     return total
+
+
+@njit(cache=True, error_model="numpy")
+def prime(cell, K, m, L, theta, ids, state, chunk):
+    """Read ids (n,) from state (1, S), forward only, `chunk` steps at a
+    time; state is left holding the state after the last id."""
+    data = ids.reshape((1, ids.size))
+    chunk = max(1, min(chunk, ids.size))
+    fo = fo_buffers(cell, theta, K, m, L, chunk)
+    H, C = fo[2], fo[3]
+    stack.load_state(cell, state, H, C)
+    for p in range(0, ids.size, chunk):
+        T = min(chunk, ids.size - p)
+        fo_layers(cell, theta, K, m, data, p, T, fo, -1)
+        _fo_carry(H, T)
+    stack.store_state(cell, H, C, 0, state)
 
 
 @njit(cache=True, error_model="numpy")
@@ -119,21 +228,24 @@ def synthesize(cell, K, m, L, theta, state, x0, u, temperature, top_k, top_p, st
     with uniforms u (n,), or fewer, ending with `stop` when that id is
     drawn (-1: never); the state is left after the last id fed."""
     V, c = stack.views(theta, cell, K, m, L)[4:]
-    fw = stack.fw_buffers(cell, 1, 1, K, m, L, theta)
-    Hs, Cs = fw[0], fw[1]
+    fo = fo_buffers(cell, theta, K, m, L, 1)
+    H, C = fo[2], fo[3]
+    stack.load_state(cell, state, H, C)
     data = np.empty((1, 1), np.int32)
     o = np.empty(K, theta.dtype)
     out = np.empty(u.size, np.int64)
+    n = u.size
     x = x0
     for i in range(u.size):
         data[0, 0] = x
-        stack.load_state(cell, state, Hs, Cs)
-        stack.forward(cell, theta, K, m, data, 0, 1, fw, -1)
-        stack.store_state(cell, Hs, Cs, 1, state)
-        matvec(V, Hs[L - 1, 1], o)
+        fo_layers(cell, theta, K, m, data, 0, 1, fo, -1)
+        _fo_carry(H, 1)
+        matvec(V, H[L - 1, 0], o)
         o += c
         x = _choose(o, u[i], temperature, top_k, top_p)
         out[i] = x
         if x == stop:
-            return out[: i + 1]
-    return out
+            n = i + 1
+            break
+    stack.store_state(cell, H, C, 0, state)
+    return out[:n]

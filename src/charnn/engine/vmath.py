@@ -152,6 +152,21 @@ def vecmat_add(x, A, out):
 
 
 @njit(cache=True, error_model="numpy")
+def aligned(shape, dtype_like):
+    """An empty C-contiguous array of shape (a tuple) in the dtype of
+    dtype_like, starting on a 64-byte boundary (whole cache lines: vector
+    loads that do not straddle two lines, and BLAS results whose last bits
+    do not depend on where a buffer happens to start)."""
+    n = 1
+    for d in shape:
+        n *= d
+    item = dtype_like.itemsize
+    raw = np.empty(n + 64 // item, dtype_like.dtype)
+    skip = ((64 - raw.ctypes.data % 64) % 64) // item
+    return raw[skip : skip + n].reshape(shape)
+
+
+@njit(cache=True, error_model="numpy")
 def transpose_(A, out):
     """out (c, r) = A^T for A (r, c), in 32 x 32 tiles."""
     r, c = A.shape
