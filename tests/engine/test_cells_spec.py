@@ -97,3 +97,37 @@ def test_document_resets_match_the_spec(cell, B):
         assert rel_err(fast.params[k], slow.params[k]) < 1e-11, k
     nats, _ = cells.text_loss(params, data[0], chunk=5, reset_id=END)
     assert abs(nats - stack.text_loss(params, data[0], reset_id=END)[0]) < 1e-12 * nats
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("layers,m", [(1, 5), (3, 6)])
+def test_text_loss_any_block_size_matches_the_spec(cell, layers, m):
+    # m = 5, 6: the recurrence's rows of W^T in fours leave a remainder
+    params = spec_params(cell, 11, m, layers, seed=m + layers)
+    rng = np.random.default_rng(9)
+    ids = rng.integers(0, 11, 601)
+    state = 0.4 * np.tanh(rng.standard_normal(cells.state_size(params)))
+    ref, ref_n = stack.text_loss(params, ids, state)
+    for chunk in (1, 7, 256, 5000):
+        nats, n = cells.text_loss(params, ids, state, chunk=chunk)
+        assert n == ref_n == 600 and abs(nats - ref) < 1e-12 * ref, chunk
+    p32 = {k: v.astype(np.float32) for k, v in params.items()}
+    nats32, _ = cells.text_loss(p32, ids, state, chunk=64, dtype=None)
+    assert abs(nats32 - ref) < 1e-5 * ref
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("layers", [1, 2])
+def test_prime_matches_the_spec(cell, layers):
+    params = spec_params(cell, 9, 6, layers, seed=40 + layers)
+    rng = np.random.default_rng(41)
+    ids = rng.integers(0, 9, 600)
+    state = 0.5 * np.tanh(rng.standard_normal(cells.state_size(params)))
+    for n in (1, 2, 600):  # 599 steps: three blocks of the forward-only pass
+        got, x = cells.prime(params, state, ids[:n])
+        want, ref_x = sampling.prime(params, state, ids[:n])
+        assert x == ref_x == ids[n - 1] and got.shape == want.shape
+        assert rel_err(got, want) < 1e-12, n
+    assert np.array_equal(cells.prime(params, None, ids[:1])[0], np.zeros_like(state))
+    with pytest.raises(ValueError, match="at least one"):
+        cells.prime(params, state, ids[:0])

@@ -9,6 +9,7 @@ the dict's own arrays. The state of B streams is (B, S): per layer [h]
     train_chunk      n training updates in one compiled call (as engine.train_chunk)
     loss_and_grads   mean loss over B streams, gradients keyed like params, state_T
     text_loss        nats of a text, forward only
+    prime            the state after a primer, forward only (as nn.sampling.prime)
     synthesize       ids drawn like the spec's sampling (same rng, same ids)
     warmup           compile, or load from numba's cache, every kernel
 
@@ -203,6 +204,20 @@ def text_args(params: dict, ids, state, chunk: int, dtype=np.float64, reset_id=-
     st = _state(state, 1, state_size(params), dtype)
     theta = _pack(params, param_names(name, layers), dtype)
     return (code, K, m, layers, theta, _ids(np.ravel(ids), K), st, int(chunk), int(reset_id))
+
+
+def prime(params: dict, state0, ids) -> tuple[np.ndarray, int]:
+    """Like nn.sampling.prime: run the primer ids (P,) from state0 (S,)
+    (None: zero) in float64; returns the state (S,) after all but the last
+    primer id, and that id."""
+    name, code, K, m, layers = describe(params)
+    ids = _ids(np.ravel(ids), K)
+    if ids.size == 0:
+        raise ValueError("the primer must hold at least one character")
+    st = _state(state0, 1, state_size(params), np.float64)
+    theta = _pack(params, param_names(name, layers), np.float64)
+    stack_run.prime(code, K, m, layers, theta, ids[:-1].copy(), st, 256)
+    return st[0], int(ids[-1])
 
 
 def synthesize(
