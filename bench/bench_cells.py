@@ -5,10 +5,13 @@ nn.Linear (one-hot inputs, cross-entropy summed over T and averaged over B,
 element-wise clamp, Adam) and charnn's engine (engine.cells.train_chunk,
 same loss, clip and Adam), at m = 128, 2 layers, T = 50, K = 68, float32
 and float64, B = 1 and 32, on random ids. Also the engine's forward-only
-text_loss (validation) at B = 1. Rates are medians over interleaved rounds;
-writes bench/cells.md.
+text_loss (validation, evaluate) against its own training at B = 1, with
+1 and 2 layers. Rates are medians over interleaved rounds, per second of
+wall time (on a machine shared with other work: --cpu-time, per CPU second
+of this process); writes bench/cells.md.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/bench_cells.py [--quick]
+        [--forward-only] [--cpu-time]
 """
 
 from __future__ import annotations
@@ -33,10 +36,10 @@ K, M, LAYERS, T, LR, CLIP = 68, 128, 2, 50, 2e-3, 5.0
 CFG = optim.OptimConfig(name="adam", lr=LR)
 
 
-def init_params(cell: str, dtype, rng) -> dict:
+def init_params(cell: str, dtype, rng, layers: int = LAYERS) -> dict:
     G = 4 if cell == "lstm" else 3
     p = {}
-    for l in range(LAYERS):
+    for l in range(layers):
         s = str(l) if l else ""
         p["W" + s] = rng.standard_normal((G * M, M)) / np.sqrt(M)
         p["U" + s] = rng.standard_normal((G * M, K if l == 0 else M)) / np.sqrt(M)
@@ -47,9 +50,9 @@ def init_params(cell: str, dtype, rng) -> dict:
     return {k: v.astype(dtype) for k, v in p.items()}
 
 
-def engine_runner(cell, B, dtype, max_count):
+def engine_runner(cell, B, dtype, max_count, layers=LAYERS):
     rng = np.random.default_rng(0)
-    params = init_params(cell, dtype, rng)
+    params = init_params(cell, dtype, rng, layers)
     S = cells.state_size(params)
     state = step.TrainState(
         params=params,
@@ -68,8 +71,8 @@ def engine_runner(cell, B, dtype, max_count):
     return run
 
 
-def eval_runner(cell, dtype):
-    params = init_params(cell, dtype, np.random.default_rng(1))
+def eval_runner(cell, dtype, layers=LAYERS):
+    params = init_params(cell, dtype, np.random.default_rng(1), layers)
     ids = np.random.default_rng(2).integers(0, K, 100_000 + 1)
 
     def run(count):  # count: thousands of characters
@@ -115,42 +118,40 @@ def torch_runner(cell, B, dtype):
     return run
 
 
-def contenders(quick: bool):
-    """(cell, dtype name, B, contender, run, count, characters per count)."""
+def contenders(quick: bool, forward_only: bool = False):
+    """(cell, dtype name, B, layers, contender, run, count, characters per count);
+    forward_only: only the forward-only table's (text_loss and B = 1 training)."""
     s = 0.4 if quick else 1.0
     out = []
     for cell in ("lstm", "gru"):
         for dtype in (np.float32, np.float64):
             dn = np.dtype(dtype).name
-            for B in (1, 32):
+            for B in (1,) if forward_only else (1, 32):
                 nt = max(2, int(s * (40 if B == 1 else 6) * (1 if dtype == np.float32 else 0.5)))
-                out.append((cell, dn, B, "PyTorch", torch_runner(cell, B, dtype), nt, B * T))
+                key = (cell, dn, B, LAYERS)
+                if not forward_only:
+                    out.append((*key, "PyTorch", torch_runner(cell, B, dtype), nt, B * T))
                 ne = max(3, int(s * (200 if B == 1 else 12)))
-                out.append((cell, dn, B, "charnn", engine_runner(cell, B, dtype, ne), ne, B * T))
-            out.append(
-                (
-                    cell,
-                    dn,
-                    1,
-                    "charnn text_loss",
-                    eval_runner(cell, dtype),
-                    max(5, int(s * 30)),
-                    1000,
-                )
-            )
+                out.append((*key, "charnn", engine_runner(cell, B, dtype, ne), ne, B * T))
+            ne = max(3, int(s * 400))
+            out.append((cell, dn, 1, 1, "charnn", engine_runner(cell, 1, dtype, ne, 1), ne, T))
+            for layers in (1, LAYERS):
+                nk = max(5, int(s * 30 * (3 if layers == 1 else 1)))
+                run = eval_runner(cell, dtype, layers)
+                out.append((cell, dn, 1, layers, "text_loss", run, nk, 1000))
     return out
 
 
-def measure(items, rounds: int) -> dict:
-    rates = {item[:4]: [] for item in items}
+def measure(items, rounds: int, clock=time.perf_counter) -> dict:
+    rates = {item[:5]: [] for item in items}
     for item in items:
-        item[4](2)  # first-call costs (compilation, allocation) are not measured
+        item[5](2)  # first-call costs (compilation, allocation) are not measured
     for _ in range(rounds):
         for item in items:
-            run, count, chars = item[4:]
-            t0 = time.perf_counter()
+            run, count, chars = item[5:]
+            t0 = clock()
             run(count)
-            rates[item[:4]].append(count * chars / (time.perf_counter() - t0))
+            rates[item[:5]].append(count * chars / (clock() - t0))
     return {key: statistics.median(v) for key, v in rates.items()}
 
 
@@ -168,7 +169,31 @@ def cpu_line() -> str:
     return f"{name} ({platform.machine()}; {' '.join(ext) or 'vector extensions unknown'})"
 
 
-def write_report(path, rates, quick, elapsed):
+def forward_only_lines(rates) -> list[str]:
+    """The forward-only table: text_loss against training, both at B = 1.
+    Validation runs in float64 whatever the training dtype (as the spec),
+    so float32 rows also give float64 text_loss against float32 training."""
+    lines = [
+        "",
+        "Forward-only text_loss (validation, evaluate) against training, both at B = 1:",
+        "",
+        "| cell | layers | dtype | training chars/s | text_loss chars/s | × training "
+        "| float64 text_loss × training |",
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for (cell, dn, _, layers, who), r in rates.items():
+        if who == "text_loss":
+            tr = rates[(cell, dn, 1, layers, "charnn")]
+            wide = (
+                rates[(cell, "float64", 1, layers, "text_loss")] / tr if dn == "float32" else r / tr
+            )
+            lines.append(
+                f"| {cell} | {layers} | {dn} | {tr:,.0f} | {r:,.0f} | {r / tr:.2f} | {wide:.2f} |"
+            )
+    return lines
+
+
+def write_report(path, rates, quick, elapsed, cpu_time=False):
     import numba
     import torch
 
@@ -176,7 +201,8 @@ def write_report(path, rates, quick, elapsed):
         "# Gated cells: charnn engine next to PyTorch",
         "",
         f"m = {M}, {LAYERS} layers, T = {T}, K = {K}, Adam lr {LR}, clip {CLIP}, random ids; "
-        f"one thread; medians over interleaved rounds{' (--quick)' if quick else ''}.",
+        f"one thread; medians over interleaved rounds{' (--quick)' if quick else ''}, "
+        + ("per CPU second of the process (--cpu-time)." if cpu_time else "per second."),
         "",
         f"CPU: {cpu_line()}. Python {platform.python_version()}, NumPy {np.__version__}, "
         f"numba {numba.__version__}, torch {torch.__version__}.",
@@ -185,24 +211,18 @@ def write_report(path, rates, quick, elapsed):
             f"{i['internal_api']} {i.get('version')} {i.get('architecture')}"
             for i in threadpool_info()
         ),
-        "",
-        "| cell | dtype | B | PyTorch chars/s | charnn chars/s | × PyTorch |",
-        "|---|---|---:|---:|---:|---:|",
     ]
-    for (cell, dn, B, who), r in rates.items():
-        if who == "charnn":
-            tr = rates[(cell, dn, B, "PyTorch")]
+    if any(key[4] == "PyTorch" for key in rates):
+        lines += [
+            "",
+            "| cell | dtype | B | PyTorch chars/s | charnn chars/s | × PyTorch |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+    for (cell, dn, B, layers, who), r in rates.items():
+        if who == "charnn" and layers == LAYERS and (cell, dn, B, layers, "PyTorch") in rates:
+            tr = rates[(cell, dn, B, layers, "PyTorch")]
             lines.append(f"| {cell} | {dn} | {B} | {tr:,.0f} | {r:,.0f} | {r / tr:.2f} |")
-    lines += [
-        "",
-        "Forward-only text_loss (validation, B = 1) against training at B = 1:",
-        "",
-        "| cell | dtype | text_loss chars/s | × training (B = 1) |",
-        "|---|---|---:|---:|",
-    ]
-    for (cell, dn, _, who), r in rates.items():
-        if who == "charnn text_loss":
-            lines.append(f"| {cell} | {dn} | {r:,.0f} | {r / rates[(cell, dn, 1, 'charnn')]:.1f} |")
+    lines += forward_only_lines(rates)
     lines += ["", f"Benchmark wall time: {elapsed:.0f} s.", ""]
     Path(path).write_text("\n".join(lines))
 
@@ -213,6 +233,10 @@ def main(argv=None) -> None:
     ap.add_argument(
         "--rounds", type=int, default=None, help="interleaved rounds (default 5, quick 3)"
     )
+    ap.add_argument(
+        "--forward-only", action="store_true", help="only text_loss against B = 1 training"
+    )
+    ap.add_argument("--cpu-time", action="store_true", help="rates per CPU second of this process")
     ap.add_argument(
         "--out",
         default=str(Path(__file__).with_name("cells.md")),
@@ -230,8 +254,10 @@ def main(argv=None) -> None:
     for dtype in (np.float32, np.float64):  # loads numba's BLAS before limiting all to one thread
         engine.warmup(dtype)
     with threadpool_limits(limits=1):
-        rates = measure(contenders(args.quick), args.rounds or (3 if args.quick else 5))
-        write_report(args.out, rates, args.quick, time.perf_counter() - t0)
+        clock = time.process_time if args.cpu_time else time.perf_counter
+        items = contenders(args.quick, args.forward_only)
+        rates = measure(items, args.rounds or (3 if args.quick else 5), clock)
+        write_report(args.out, rates, args.quick, time.perf_counter() - t0, args.cpu_time)
     print(Path(args.out).read_text())
 
 

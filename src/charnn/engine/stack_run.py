@@ -106,11 +106,13 @@ def train(
 
 @njit(cache=True, error_model="numpy")
 def fo_buffers(cell, theta, K, m, L, T):
-    """(WT, UT, H, C, Z, work) of the forward-only pass over blocks of up to
-    T steps: WT (L, m, G m) every layer's W transposed, UT (K, G m) layer
-    0's U transposed, H (L, T+1, m) each layer's h_0..h_T, C (L, 1, m) the
-    cell states (LSTM), Z (T, G m) a layer's x-side sums, and per-step
-    scratch (tmp (G m,), aux (m,), pre, e float64 and bits int64 of 5m, zero (m,))."""
+    """(WT, UT, UT1, H, C, Z, work) of the forward-only pass over blocks of
+    up to T steps: WT (L, m, G m) every layer's W transposed, UT (K, G m)
+    layer 0's U transposed, UT1 (L-1, m, G m) the U of the layers above
+    transposed when T = 1 (single steps read them as W; empty otherwise),
+    H (L, T+1, m) each layer's h_0..h_T, C (L, 1, m) the cell states (LSTM),
+    Z (T, G m) a layer's x-side sums, and per-step scratch (tmp (G m,),
+    aux (m,), pre, e float64 and bits int64 of 5m, zero (m,))."""
     G = stack.n_gates(cell)
     Ws, Us = stack.views(theta, cell, K, m, L)[:2]
     WT = aligned((L, m, G * m), theta)
@@ -118,6 +120,9 @@ def fo_buffers(cell, theta, K, m, L, T):
         transpose_(Ws[layer], WT[layer])
     UT = aligned((K, G * m), theta)
     transpose_(Us[0], UT)
+    UT1 = aligned((L - 1 if T == 1 else 0, m, G * m), theta)
+    for layer in range(UT1.shape[0]):
+        transpose_(Us[layer + 1], UT1[layer])
     H = aligned((L, T + 1, m), theta)
     C = np.zeros((L, 1, m), theta.dtype)
     work = (
@@ -128,7 +133,7 @@ def fo_buffers(cell, theta, K, m, L, T):
         np.empty(5 * m, np.int64),
         np.zeros(m, theta.dtype),
     )
-    return WT, UT, H, C, aligned((T, G * m), theta), work
+    return WT, UT, UT1, H, C, aligned((T, G * m), theta), work
 
 
 @njit(cache=True, error_model="numpy")
@@ -154,7 +159,7 @@ def fo_layers(cell, theta, K, m, data, p, T, fo, reset):
     """Every layer over inputs x_t = data[0, p+t], t < T, forward only, from
     the state in fo's H[:, 0] and C; leaves each layer's h_1..h_T in H[:, 1:T+1]
     and c_T in C. The whole state is zeroed before an input `reset` (-1: never)."""
-    WT, UT, H, C, Z, work = fo
+    WT, UT, UT1, H, C, Z, work = fo
     L = H.shape[0]
     Us, bs, bns = stack.views(theta, cell, K, m, L)[1:4]
     z = Z[:T]
@@ -165,6 +170,9 @@ def fo_layers(cell, theta, K, m, data, p, T, fo, reset):
                 ut = UT[data[0, p + t]]
                 for j in range(b.size):
                     z[t, j] = ut[j] + b[j]
+        elif T == 1 and UT1.shape[0] > 0:  # one step: a BLAS call would repack U
+            z[0] = b
+            vecmat_add(H[layer - 1, 1], UT1[layer - 1], z[0])
         else:
             np.dot(H[layer - 1, 1 : T + 1], Us[layer].T, z)
             for t in range(T):
@@ -192,7 +200,7 @@ def text_loss(cell, K, m, L, theta, ids, state, chunk, reset):
     data = ids.reshape((1, ids.size))
     chunk = max(1, min(chunk, ids.size - 1))
     fo = fo_buffers(cell, theta, K, m, L, chunk)
-    H, C = fo[2], fo[3]
+    H, C = fo[3], fo[4]
     V, c = stack.views(theta, cell, K, m, L)[4:]
     O = aligned((chunk, K), theta)
     stack.load_state(cell, state, H, C)
@@ -213,7 +221,7 @@ def prime(cell, K, m, L, theta, ids, state, chunk):
     data = ids.reshape((1, ids.size))
     chunk = max(1, min(chunk, ids.size))
     fo = fo_buffers(cell, theta, K, m, L, chunk)
-    H, C = fo[2], fo[3]
+    H, C = fo[3], fo[4]
     stack.load_state(cell, state, H, C)
     for p in range(0, ids.size, chunk):
         T = min(chunk, ids.size - p)
@@ -229,7 +237,7 @@ def synthesize(cell, K, m, L, theta, state, x0, u, temperature, top_k, top_p, st
     drawn (-1: never); the state is left after the last id fed."""
     V, c = stack.views(theta, cell, K, m, L)[4:]
     fo = fo_buffers(cell, theta, K, m, L, 1)
-    H, C = fo[2], fo[3]
+    H, C = fo[3], fo[4]
     stack.load_state(cell, state, H, C)
     data = np.empty((1, 1), np.int32)
     o = np.empty(K, theta.dtype)
