@@ -184,10 +184,10 @@ def thread_scaling(quick: bool, B: int = 64) -> dict:
     if numba.config.NUMBA_NUM_THREADS < 2:
         return out
     for dtype in (np.float32, np.float64):
-        n = 10 if quick else 40
+        n = 30 if quick else 60
         run = engine_runner(np.random.default_rng(6), B, dtype, n)
         rates = {1: [], 2: []}
-        for _ in range(2 if quick else 4):
+        for _ in range(3 if quick else 4):
             for threads in (1, 2):
                 numba.set_num_threads(threads)
                 run(2)

@@ -64,6 +64,22 @@ def test_sample_and_evaluate_a_gated_run(tmp_path, text_file, capsys):
     assert 0 < result["bits_per_char"] < np.log2(vocab.size) + 1
 
 
+@pytest.mark.parametrize("cell, layers", [("lstm", 2), ("gru", 1), ("rnn", 1)])
+def test_priming_runs_compiled_and_agrees_with_the_spec(tmp_path, text_file, cell, layers):
+    from charnn import engine
+    from charnn.nn import sampling
+    from charnn.run.backend import for_model
+
+    cfg = config(text_file, cell=cell, layers=layers, hidden=6, updates=5)
+    run_to_end(tmp_path / "r", cfg)
+    _, vocab, params, h, _ = snapshot.load_model(tmp_path / "r" / rundir.BEST)
+    assert for_model(cfg).prime is engine.prime
+    ids = vocab.encode(text_file.read_text()[:300])
+    got_h, got_x = for_model(cfg).prime(params, h, ids)
+    ref_h, ref_x = sampling.prime(params, h, ids)
+    assert got_x == ref_x and np.abs(got_h - ref_h).max() < 1e-12
+
+
 def test_gradcheck_command_for_a_stacked_lstm(text_file, capsys):
     argv = ["gradcheck", str(text_file), "--cell", "lstm", "--layers", "2", "--hidden", "3"]
     assert cli.main(argv + ["--seq-length", "6", "--max-entries", "40"]) == 0

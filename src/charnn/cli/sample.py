@@ -10,7 +10,7 @@ from ..data.documents import END, END_MARK
 from ..data.text import read_text
 from ..data.vocab import Vocab
 from ..errors import ConfigError
-from ..nn import sampling, stack
+from ..nn import stack
 from ..run import budget
 from ..run.backend import for_model
 from ..run.config import TrainConfig
@@ -70,11 +70,7 @@ def sample(args) -> int:
     rng = np.random.default_rng(seed)
     cfg, vocab, params, h, x, what = _sample_model(args, rng)
     if prime:
-        if cfg.cell == "rnn" and cfg.layers == 1:  # the compiled recurrence
-            from ..engine import prime as run_prime
-        else:
-            run_prime = sampling.prime
-        h, x = run_prime(params, h, vocab.encode(prime))
+        h, x = for_model(cfg).prime(params, h, vocab.encode(prime))
         what += f", primed with {len(prime):,} characters"
     chosen = "" if args.seed is not None else " (chosen; give --seed to repeat)"
     err(f"charnn sample: {what}; seed {seed}{chosen}")

@@ -12,8 +12,7 @@ Training runs in the dtype of ``state.params["W"]`` (float32 or float64);
 the loss is always accumulated in float64.
 """
 
-from .api import prime
-from .dispatch import loss_and_grads, synthesize, text_loss, train_chunk
+from .dispatch import loss_and_grads, prime, synthesize, text_loss, train_chunk
 from .warmup import cache_ready, warmup
 
 __all__ = [

@@ -210,14 +210,21 @@ def prime(params: dict, state0, ids) -> tuple[np.ndarray, int]:
     """Like nn.sampling.prime: run the primer ids (P,) from state0 (S,)
     (None: zero) in float64; returns the state (S,) after all but the last
     primer id, and that id."""
+    args = prime_args(params, state0, ids)
+    stack_run.prime(*args)
+    return args[6][0], int(np.ravel(ids)[-1])
+
+
+def prime_args(params: dict, state0, ids) -> tuple:
+    """The arguments of stack_run.prime (all primer ids but the last; the
+    state (1, S) is updated in place)."""
     name, code, K, m, layers = describe(params)
     ids = _ids(np.ravel(ids), K)
     if ids.size == 0:
         raise ValueError("the primer must hold at least one character")
     st = _state(state0, 1, state_size(params), np.float64)
     theta = _pack(params, param_names(name, layers), np.float64)
-    stack_run.prime(code, K, m, layers, theta, ids[:-1].copy(), st, 256)
-    return st[0], int(ids[-1])
+    return code, K, m, layers, theta, ids[:-1].copy(), st, 256
 
 
 def synthesize(

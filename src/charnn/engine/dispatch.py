@@ -59,6 +59,15 @@ def synthesize(
     return impl.synthesize(params, h0, x0, n, rng, temperature, top_k, top_p, stop)
 
 
+def prime(params: dict, h0, ids) -> tuple[np.ndarray, int]:
+    """(state after all primer ids (P,) but the last, that id), from h0 (None: zero)."""
+    if is_gated(params):
+        return cells.prime(params, h0, ids)
+    if h0 is None:
+        h0 = np.zeros(params["W"].shape[0])
+    return api.prime(params, h0, ids)
+
+
 def text_loss(params: dict, ids: np.ndarray, h0=None, chunk: int | None = None, reset_id=-1):
     """(nats, characters) of predicting ids[1:] from ids[:-1], from h0 (zero),
     `chunk` steps at a time (each engine's default when None)."""

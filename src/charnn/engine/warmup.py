@@ -61,6 +61,7 @@ def _gated_calls(dtype, data) -> list[tuple]:
         (stack_run.synthesize, cells.synth_args(params, None, 0, rng.random(2), 1.0, 2, 0.9)),
         (stack_run.text_loss, cells.text_args(params, data[0], None, 4)),
         (stack_run.text_loss, cells.text_args(params, data[0], None, 4, dtype)),
+        (stack_run.prime, cells.prime_args(params, None, data[0])),
     ]
 
 

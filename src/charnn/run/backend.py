@@ -25,6 +25,7 @@ class Backend:
     train_chunk: Callable  # (state, data (B, L), n, T, clip, optim) -> losses (n,)
     synthesize: Callable  # (params, h (S,), x, n, rng, ...) -> ids (n,)
     text_loss: Callable  # (params, ids) -> (nats, characters)
+    prime: Callable  # (params, h (S,), ids (P,)) -> (h after all but the last id, that id)
 
 
 def backend(cfg: TrainConfig, rng: np.random.Generator | None = None) -> Backend:
@@ -34,10 +35,10 @@ def backend(cfg: TrainConfig, rng: np.random.Generator | None = None) -> Backend
         chunk = step.reference_chunk
         if cfg.dropout:
             chunk = partial(step.reference_chunk, dropout=cfg.dropout, rng=rng)
-        return Backend(chunk, sampling.synthesize, stack.text_loss)
+        return Backend(chunk, sampling.synthesize, stack.text_loss, sampling.prime)
     from .. import engine as fast
 
-    return Backend(fast.train_chunk, fast.synthesize, fast.text_loss)
+    return Backend(fast.train_chunk, fast.synthesize, fast.text_loss, fast.prime)
 
 
 def use_threads(engine: str, n: int, B: int) -> int:
