@@ -29,6 +29,23 @@ def test_metric_columns_write_what_rows_write(tmp_path):
     assert text.splitlines()[2] == "8,2,0.3333333333333333,4.2,,,1.5,,,"  # no rate, no bpc
 
 
+def test_metric_columns_with_gaps_write_what_rows_write(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    loss = np.array([2.5, math.nan, -0.0, math.inf, 1e-300])  # NaN cells are empty
+    val = [None, 0.1 + 0.2, None, 7, 1e16]
+    rows = [
+        {"update": 3 + i, "epoch": 1, "loss": float(x), "val_bpc": v, "elapsed_s": 100.0}
+        for i, (x, v) in enumerate(zip(loss, val))
+    ]
+    rundir.append_metrics(a, rows)
+    cols = {"update": np.arange(3, 8), "epoch": 1, "loss": loss, "val_bpc": val, "elapsed_s": 100.0}
+    rundir.append_metric_columns(b, cols, 5)
+    text = (a / rundir.METRICS).read_text()
+    assert text == (b / rundir.METRICS).read_text()
+    assert text.splitlines()[2:4] == ["4,1,,,,0.30000000000000004,100.0,,,", "5,1,-0.0,,,,100.0,,,"]
+
+
 def test_metric_columns_read_what_csv_reads(tmp_path):
     rundir.append_metric_columns(
         tmp_path, {"update": [1, 2], "epoch": 0, "loss": [3.5, 2.5], "smooth_loss": [3.5, 3.499]}, 2

@@ -60,21 +60,44 @@ def append_metrics(folder: Path, rows) -> None:
 def append_metric_columns(folder: Path, columns: dict, n: int) -> None:
     """Append n rows given column-wise: each METRIC_FIELDS key maps to a
     sequence of n values or to one value for every row (absent: empty).
-    The same text as append_metrics, formatted a column at a time."""
+    The same text as append_metrics, formatted a chunk at a time."""
     path = folder / METRICS
     new = not path.exists() or path.stat().st_size == 0
     fields = METRIC_FIELDS if new else metric_fields(folder)  # an older run keeps its header
-    cells = []
-    for k in fields:
-        v = columns.get(k)
-        if isinstance(v, (list, tuple, np.ndarray)):
-            cells.append(list(map(_fmt, np.asarray(v).tolist())))
-        else:
-            cells.append([_fmt(v)] * n)
+    text = format_columns(fields, columns, n)
     with open(path, "a", encoding="utf-8", newline="") as f:
         if new:
             f.write(",".join(fields) + "\n")
-        f.write("".join(",".join(row) + "\n" for row in zip(*cells)))
+        f.write(text)
+
+
+def format_columns(fields: tuple[str, ...], columns: dict, n: int) -> str:
+    """The lines of up to n rows given column-wise (see append_metric_columns),
+    each value as _fmt writes it, by one %-format of the whole chunk: a column
+    of floats none of which is NaN goes in as %r (repr, as _fmt writes a
+    float), integers as %s, anything else cell by cell through _fmt; a single
+    value is written once into the line's template."""
+    template, cols = [], []
+    for k in fields:
+        v = columns.get(k)
+        if not isinstance(v, (list, tuple, np.ndarray)):
+            template.append(_fmt(v).replace("%", "%%"))
+            continue
+        a = np.asarray(v)
+        if a.dtype.kind == "f" and not np.isnan(a).any():
+            template.append("%r")
+            cols.append(a.tolist())
+        elif a.dtype.kind in "iub":
+            template.append("%s")
+            cols.append(a.tolist())
+        else:
+            template.append("%s")
+            cols.append(list(map(_fmt, a.tolist())))
+    rows = min([n, *map(len, cols)])  # like zip: the shortest column ends the rows
+    flat = [None] * (rows * len(cols))
+    for i, c in enumerate(cols):
+        flat[i :: len(cols)] = c[:rows]
+    return (",".join(template) + "\n") * rows % tuple(flat)
 
 
 def read_metric_columns(folder: Path) -> dict[str, np.ndarray]:
