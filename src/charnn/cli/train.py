@@ -73,19 +73,14 @@ def _warm_engine(cfg, quiet: bool) -> None:
 
 
 def _preload_plotting() -> None:
-    """Import matplotlib (about a second) in a background thread while the
-    kernels, which release the GIL, train; the final plot then finds it loaded."""
-    import threading
+    """Import matplotlib (about a second); run beside the updates, so that the
+    final plot finds it loaded."""
+    from ..report.plot import figure
 
-    def load():
-        from ..report.plot import figure
-
-        try:
-            figure()
-        except Exception:  # the plot itself will report it
-            pass
-
-    threading.Thread(target=load, name="preload-matplotlib", daemon=True).start()
+    try:
+        figure()
+    except Exception:  # the plot itself will report it
+        pass
 
 
 def train(args) -> int:
@@ -105,7 +100,7 @@ def _train(args, run: Run) -> int:
         return _maybe_report(args, run)
     run.clock.start, first = timing.process_start(), run.state.update
     _warm_engine(run.cfg, args.quiet)
-    _preload_plotting()
+    run.side.add(_preload_plotting)
     caught = []
 
     def handler(signum, frame):
@@ -129,9 +124,10 @@ def _train(args, run: Run) -> int:
     from ..report.plot import plot_run
 
     with run.clock.part("plot"):
-        plot_run(run.folder)
+        plot_run(run.folder, columns=run.metrics.columns())
     st = run.state
     split = {**run.clock.split(st.update - first), "threads": run.threads}
+    split["beside_cpu_s"] = round(run.side.worker.cpu_s + run.metrics.worker.cpu_s, 4)
     rundir.write_json(run.folder / rundir.TIMING, split)
     print(timing.format_split(split))
     print(done_line(run))

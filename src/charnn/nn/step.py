@@ -92,6 +92,17 @@ def smoothed(prev: float, loss: float, first: bool) -> float:
     return loss if first else 0.999 * prev + 0.001 * loss
 
 
+def smoothed_series(prev: float, losses: list[float], first: bool) -> list[float]:
+    """`smoothed` after each of a chunk's losses in turn, from prev; first:
+    the chunk's first loss is the run's first."""
+    out = []
+    for loss in losses:
+        prev = loss if first else 0.999 * prev + 0.001 * loss
+        first = False
+        out.append(prev)
+    return out
+
+
 def check_chunk(pointer: int, n: int, T: int, L: int) -> None:
     """Refuse n updates of T from offset pointer that would run past the L ids."""
     if T < 1 or pointer + n * T + 1 > L:

@@ -64,27 +64,32 @@ def figure():
     return plt
 
 
-def y_range(values: list[float], uniform: float | None = None) -> tuple[float, float] | None:
+def y_range(values, uniform: float | None = None) -> tuple[float, float] | None:
     """A y-range that shows the learning: from the lowest value to the highest
     after update 0 (whose untrained figure would flatten the curve), capped at
-    uniform guessing plus a margin when given."""
-    vals = [v for v in values if v is not None and math.isfinite(v)]
-    if not vals:
+    uniform guessing plus a margin when given. values: numbers, None for none."""
+    vals = np.array(values, dtype=np.float64)  # None becomes NaN
+    vals = vals[np.isfinite(vals)]
+    if not vals.size:
         return None
-    lo, hi = min(vals), max(vals)
+    lo, hi = float(vals.min()), float(vals.max())
     if uniform is not None:
         hi = min(hi, uniform * 1.05)
     pad = 0.05 * (hi - lo) or 0.1
     return lo - pad, hi + pad
 
 
-def plot_run(folder: Path, out: Path | None = None, title: str | None = None) -> Path:
+def plot_run(
+    folder: Path, out: Path | None = None, title: str | None = None, columns: dict | None = None
+) -> Path:
     """Smoothed training and validation bits/char against updates, epoch
-    starts dashed and numbered. Returns the PNG (RUN_DIR/loss.png by default)."""
+    starts dashed and numbered. Returns the PNG (RUN_DIR/loss.png by default).
+    columns: the run's metrics as rundir.read_metric_columns reads them, when
+    the caller holds them (a training process); else metrics.csv is read."""
     plt = figure()
     info = rundir.read_config(folder)
     T, K = info["config"]["seq_length"], len(info["vocab"])
-    s = column_series(rundir.read_metric_columns(folder), T)
+    s = column_series(columns if columns is not None else rundir.read_metric_columns(folder), T)
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
     ax.plot(s["update"], s["smooth_bpc"], color="tab:blue", lw=1.4, label="training (smoothed)")
     if len(s["val_update"]):

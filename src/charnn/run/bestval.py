@@ -87,10 +87,18 @@ def model_file(folder: Path, which: str) -> Path:
 
 
 def outcome(
-    cfg, state: TrainState, val: np.ndarray, text_loss, count, carried, reset_id: int = -1
+    cfg,
+    state: TrainState,
+    val: np.ndarray,
+    text_loss,
+    count,
+    carried,
+    reset_id: int = -1,
+    final_bpc: float | None = None,
 ) -> dict:
     """Validation (bits per char) of both best models and of the final one
-    (count: the loop's Counters; carried: the state validation starts from)."""
+    (count: the loop's Counters; carried: the state validation starts from;
+    final_bpc: the final model's figure when already computed from carried)."""
     out = {"best_by": cfg.best_by, "updates": state.update}
     out["best_smooth"] = {"update": state.best_update, "smooth_loss": state.best_smooth}
     if val.size:
@@ -98,7 +106,9 @@ def outcome(
         _, bpc = evaluation.score(text_loss, state.best_params, val, best_h, reset_id)
         out["best_smooth"]["val_bpc"] = bpc
         out["best_val"] = {"update": count.best_val_update, "val_bpc": count.best_val_bpc}
-        _, out["final_val_bpc"] = evaluation.score(text_loss, state.params, val, carried, reset_id)
+        if final_bpc is None:
+            _, final_bpc = evaluation.score(text_loss, state.params, val, carried, reset_id)
+        out["final_val_bpc"] = final_bpc
     return out
 
 

@@ -83,24 +83,21 @@ class RunEvents:
             nats, bpc = evaluation.score(
                 self.backend.text_loss, st.params, self.data.val, h0, self.reset_id
             )
+            self.last_eval = (st.update, bpc)
             if bpc < self.count.best_val_bpc:
                 self.count.best_val_bpc, self.count.best_val_update = bpc, st.update
                 model = bestval.Model(
                     st.params, self.carried, self.next_input(), st.update, st.smooth
                 )
                 bestval.save(self.folder / rundir.BEST_VAL, self.cfg, self.data.vocab, model, bpc)
-        rundir.append_metrics(
-            self.folder,
-            [
-                {
-                    "update": st.update,
-                    "epoch": st.epoch,
-                    "val_nats": nats,
-                    "val_bpc": bpc,
-                    "elapsed_s": self.count.elapsed,
-                }
-            ],
-        )
+        row = {
+            "update": st.update,
+            "epoch": st.epoch,
+            "val_nats": nats,
+            "val_bpc": bpc,
+            "elapsed_s": self.count.elapsed,
+        }
+        self.metrics.rows([row])
         emit(Event("eval", st.update, st.epoch, st.smooth, val_bpc=bpc))
 
     def save(self) -> None:
@@ -111,6 +108,7 @@ class RunEvents:
             "carried_h": self.carried.tolist(),
         }
         with self.clock.part("checkpoints"):
+            self.metrics.flush()  # the log holds every update the checkpoint holds
             run = identity.meta_of(self.run_id, self.data.corpus.fingerprint)
             snapshot.save_train(
                 self.folder / rundir.CHECKPOINT, self.cfg, self.data.vocab, st, extra, self.rng, run

@@ -41,9 +41,11 @@ from ..nn import stack, step
 from ..nn.step import TrainState
 from . import bestval, budget, identity, record, reopen, rundir
 from .backend import backend, use_threads
+from .background import Deferred
 from .config import TrainConfig
 from .events import Event, RunEvents
 from .lock import RunLock
+from .metricslog import MetricsLog
 from .reopen import apply_changes
 from .schedule import RunSchedule
 from .split import Data, prepare_data
@@ -99,6 +101,11 @@ class Run(RunEvents, RunSchedule):
         self.threads = 0  # the threads train() runs with
         self.clock = Stopwatch()  # the CLI may set its start to that of the process
         self.carried = state.h[0].astype(np.float64)  # stream 0 after its last update
+        self.metrics = MetricsLog(folder, cfg.seq_length)
+        self.last_eval = (-1, math.nan)  # (update, bits/char) of this process's last validation
+        # work beside the updates (the start's gradient check, the CLI's
+        # imports), run on a thread of its own once the first chunk has trained
+        self.side = Deferred("run-side-work")
 
     @classmethod
     def start(cls, folder: Path, cfg: TrainConfig, force: bool = False) -> Run:
@@ -114,7 +121,7 @@ class Run(RunEvents, RunSchedule):
             run = cls(folder, cfg, data, state, rng)
             run.lock, run.run_id = lock, identity.new_id()
             run.write_config()
-            record.write_record(folder, cfg, data, state.params)
+            record.write_record(folder, cfg, data, state.params, defer=run.side.add)
         except BaseException:
             lock.release()
             raise
@@ -175,8 +182,13 @@ class Run(RunEvents, RunSchedule):
         return run
 
     def close(self) -> None:
-        """Give the run folder's lock back."""
-        self.lock.release()
+        """Finish the work beside the updates and the metrics log, then give
+        the run folder's lock back."""
+        try:
+            self.side.finish()
+            self.metrics.flush()
+        finally:
+            self.lock.release()
 
     # -- events ---------------------------------------------------------
     def train(self, emit: Callable[[Event], None], should_stop: Callable[[], int] = lambda: 0):
@@ -217,6 +229,8 @@ class Run(RunEvents, RunSchedule):
                 losses = self.backend.train_chunk(
                     st, self.data.train, n, T, cfg.clip, optc, reset_id=self.reset_id
                 )
+            if not self.side.started:  # the kernels are loaded: the GIL is free while they run
+                self.side.start()
             now = time.perf_counter()
             dt = now - t0
             self.count.elapsed += now - tick  # wall time: the updates and the events before them
@@ -249,12 +263,19 @@ class Run(RunEvents, RunSchedule):
         if st.update != self.last_checkpoint:
             self.save()
         best = bestval.chosen(self.folder, self.cfg, st)
-        bestval.write_outcome(
-            self.folder,
-            bestval.outcome(
-                self.cfg, st, self.data.val, self.backend.text_loss, self.count, self.carried
-            ),
+        # the final model's validation, when it ran at this update from the carried
+        # state with no resets (plain text), which is how the outcome scores it
+        same = self.last_eval[0] == st.update and self.reset_id < 0
+        outcome = bestval.outcome(
+            self.cfg,
+            st,
+            self.data.val,
+            self.backend.text_loss,
+            self.count,
+            self.carried,
+            final_bpc=self.last_eval[1] if same else None,
         )
+        bestval.write_outcome(self.folder, outcome)
         record.write_sampling(self.folder, cfg, self.data.vocab, self.backend.synthesize, best)
         for n in (200, 1000):
             with self.clock.part("samples"):

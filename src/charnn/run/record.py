@@ -87,16 +87,20 @@ def gradcheck_part(cfg: TrainConfig, data: Data) -> dict:
     }
 
 
-def write_record(folder: Path, cfg: TrainConfig, data: Data, params: dict) -> None:
-    """Compute and write RUN_DIR/record.json (params: the initial parameters)."""
-    rundir.write_json(
-        folder / RECORD,
-        {
-            "corpus": corpus_part(data),
-            "untrained": untrained_part(cfg, data, params),
-            "gradcheck": gradcheck_part(cfg, data),
-        },
-    )
+def write_record(folder: Path, cfg: TrainConfig, data: Data, params: dict, defer=None) -> None:
+    """Compute and write RUN_DIR/record.json (params: the initial parameters).
+    defer: a function taking a job to run later; given, the record is written
+    now without the gradient check, which defer's job adds to it."""
+    rec = {"corpus": corpus_part(data), "untrained": untrained_part(cfg, data, params)}
+
+    def with_gradcheck():
+        rundir.write_json(folder / RECORD, {**rec, "gradcheck": gradcheck_part(cfg, data)})
+
+    if defer is None:
+        with_gradcheck()
+        return
+    rundir.write_json(folder / RECORD, rec)
+    defer(with_gradcheck)
 
 
 def read_record(folder: Path) -> dict:

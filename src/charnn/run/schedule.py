@@ -12,7 +12,6 @@ import numpy as np
 
 from ..errors import DivergenceError
 from ..nn import step
-from . import evaluation, rundir
 from .config import TrainConfig
 
 CHUNK = 500
@@ -58,23 +57,11 @@ class RunSchedule:
         return min(cap, end - u, nxt - u, left)
 
     def log_chunk(self, losses: np.ndarray, smooth0: float, dt: float) -> None:
-        st, u0 = self.state, self.state.update - len(losses)
-        s, smooth = smooth0, []
-        for i, loss in enumerate(losses.tolist()):
-            s = step.smoothed(s, loss, u0 + i == 0)
-            smooth.append(s)
-        per_char = self.cfg.seq_length * evaluation.LN2
-        columns = {
-            "update": np.arange(u0 + 1, st.update + 1),
-            "epoch": st.epoch,
-            "loss": losses,
-            "smooth_loss": smooth,
-            "elapsed_s": round(self.count.elapsed, 3),
-            "updates_per_s": round(len(losses) / dt, 1) if dt > 0 else None,
-            "train_bpc": losses / per_char,
-            "smooth_bpc": np.asarray(smooth) / per_char,
-        }
-        rundir.append_metric_columns(self.folder, columns, len(losses))
+        """Hand the rows of the chunk just trained to the metrics writer."""
+        st = self.state
+        rate = round(len(losses) / dt, 1) if dt > 0 else None
+        u0, elapsed = st.update - len(losses), round(self.count.elapsed, 3)
+        self.metrics.chunk(u0, st.epoch, losses, smooth0, elapsed, rate)
 
     def check_divergence(self, done: int, wanted: int) -> None:
         st = self.state

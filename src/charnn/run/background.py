@@ -1,0 +1,92 @@
+"""Work a training process does beside its updates, on a thread of its own.
+
+The compiled kernels release the GIL while they train, so Python work
+handed to a Worker (formatting metrics rows, the start's gradient check,
+importing matplotlib for the final plot) runs on another core meanwhile
+instead of between chunks of updates. Jobs run one at a time, in the
+order given; `wait` returns once all of them are done and raises the
+error a job met, once (the jobs after a failed one are skipped).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+
+class Worker:
+    """One daemon thread running the jobs submitted to it, in order."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.jobs: queue.Queue = queue.Queue()
+        self.thread: threading.Thread | None = None
+        self.failed = False  # a job raised: the later ones are skipped
+        self.errors: list[BaseException] = []  # raised (once) in the waiting thread
+        self.cpu_s = 0.0  # CPU seconds the jobs took on the worker's thread
+
+    def submit(self, job: Callable[[], object]) -> None:
+        """Run job() on the worker's thread after the jobs before it."""
+        self.check()
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
+            self.thread.start()
+        self.jobs.put(job)
+
+    def _loop(self) -> None:
+        while True:
+            job = self.jobs.get()
+            t0 = time.thread_time()
+            try:
+                if not self.failed:
+                    job()
+            except BaseException as e:  # handed to the thread that waits
+                self.failed = True
+                self.errors.append(e)
+            finally:
+                self.cpu_s += time.thread_time() - t0
+                self.jobs.task_done()
+
+    def wait(self) -> None:
+        """Block until every job submitted so far is done; raise a job's error."""
+        if self.thread is not None:
+            self.jobs.join()
+        self.check()
+
+    def check(self) -> None:
+        """Raise the error a job met, if any and not raised before."""
+        if self.errors:
+            raise self.errors.pop()
+
+
+class Deferred:
+    """Jobs held back until `start` hands them to a Worker (the first chunk
+    of updates has run: from then on the kernels leave the GIL free), or
+    until `finish` runs what is left here and waits for the rest."""
+
+    def __init__(self, name: str):
+        self.held: list[Callable[[], object]] = []
+        self.worker = Worker(name)
+        self.started = False
+
+    def add(self, job: Callable[[], object]) -> None:
+        if self.started:
+            self.worker.submit(job)
+        else:
+            self.held.append(job)
+
+    def start(self) -> None:
+        """Hand the held jobs, and any added later, to the worker's thread."""
+        self.started = True
+        held, self.held = self.held, []
+        for job in held:
+            self.worker.submit(job)
+
+    def finish(self) -> None:
+        """Run the jobs never started, here, and wait for the started ones."""
+        held, self.held = self.held, []
+        self.worker.wait()
+        for job in held:
+            job()

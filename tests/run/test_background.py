@@ -1,0 +1,106 @@
+"""Work beside the updates: the worker thread, the metrics log it writes, the
+record's deferred gradient check, the final validation reused."""
+
+import json
+import math
+import threading
+
+import numpy as np
+import pytest
+
+from charnn.run import bestval, record, rundir, split
+from charnn.run.background import Deferred, Worker
+from charnn.run.metricslog import MetricsLog
+from runs import config, run_to_end
+
+
+def test_worker_runs_jobs_in_order_on_its_own_thread():
+    w, seen = Worker("t"), []
+    for i in range(50):
+        w.submit(lambda i=i: seen.append((i, threading.current_thread().name)))
+    w.wait()
+    assert [i for i, _ in seen] == list(range(50))
+    assert {name for _, name in seen} == {"t"}
+    assert w.cpu_s >= 0
+
+
+def test_worker_raises_a_jobs_error_once_and_skips_the_rest():
+    w, seen = Worker("t"), []
+
+    def fail():
+        raise OSError(28, "No space left on device")
+
+    w.submit(fail)
+    w.submit(lambda: seen.append(1))
+    with pytest.raises(OSError, match="No space left"):
+        w.wait()
+    w.wait()  # raised once
+    assert seen == []
+
+
+def test_deferred_jobs_wait_for_start_or_run_at_finish():
+    d, seen = Deferred("t"), []
+    d.add(lambda: seen.append(threading.current_thread().name))
+    assert seen == []
+    d.finish()  # never started: run here
+    assert seen == [threading.current_thread().name]
+    d.add(lambda: seen.append("held"))
+    d.start()
+    d.add(lambda: seen.append("after start"))
+    d.finish()
+    assert seen[1:] == ["held", "after start"]
+
+
+def _same_columns(a: dict, b: dict) -> None:
+    assert list(a) == list(b)
+    for k in a:
+        assert a[k].shape == b[k].shape, k
+        assert np.array_equal(a[k], b[k], equal_nan=True), k
+
+
+def test_log_columns_are_what_the_file_reads_back(tmp_path):
+    log = MetricsLog(tmp_path, seq_length=10)
+    losses = np.array([40.5, 1 / 3, 38.25])
+    log.rows([{"update": 0, "epoch": 0, "val_nats": 3.5, "val_bpc": 3.5 / math.log(2)}])
+    log.chunk(0, 0, losses, math.nan, 0.125, 3.5)
+    log.chunk(3, 1, losses[:2] * 2, 39.0, 0.25, None)
+    log.rows([{"update": 5, "epoch": 1, "val_nats": 2.0, "val_bpc": 2.9, "elapsed_s": 0.3}])
+    cols = log.columns()
+    _same_columns(cols, rundir.read_metric_columns(tmp_path))
+    assert cols["update"].tolist() == [0, 1, 2, 3, 4, 5, 5]
+    # the seed's smoothing: the first loss, then 0.999 s + 0.001 loss
+    assert cols["smooth_loss"][1] == 40.5 and cols["smooth_loss"][2] == 0.999 * 40.5 + 0.001 / 3
+    assert cols["smooth_loss"][4] == 0.999 * 39.0 + 0.001 * 40.5 * 2
+    assert cols["train_bpc"][1] == 40.5 / (10 * math.log(2))
+
+
+def test_log_keeps_no_columns_of_a_file_it_did_not_start(tmp_path):
+    rundir.append_metric_columns(tmp_path, {"update": [1], "epoch": 0, "loss": [3.5]}, 1)
+    log = MetricsLog(tmp_path, seq_length=10)
+    log.chunk(1, 0, np.array([3.0]), 3.5, 0.1, 1.0)
+    assert log.columns() is None
+    assert rundir.read_metric_columns(tmp_path)["update"].tolist() == [1, 2]
+
+
+def test_a_run_keeps_its_columns_and_reuses_its_final_validation(tmp_path, text_file):
+    r, _ = run_to_end(tmp_path / "r", config(text_file))
+    _same_columns(r.metrics.columns(), rundir.read_metric_columns(tmp_path / "r"))
+    last = [x for x in rundir.read_metrics(tmp_path / "r") if x["val_bpc"] is not None][-1]
+    out = bestval.read_outcome(tmp_path / "r")
+    assert last["update"] == 60 and out["final_val_bpc"] == last["val_bpc"]
+    again = bestval.outcome(r.cfg, r.state, r.data.val, r.backend.text_loss, r.count, r.carried)
+    assert again == out  # the figure reused is the one computed afresh
+
+
+def test_the_record_with_its_deferred_check_is_the_direct_one(tmp_path, text_file):
+    r, _ = run_to_end(tmp_path / "r", config(text_file))
+    deferred = json.loads((tmp_path / "r" / record.RECORD).read_text())
+    cfg = r.cfg
+    data = split.prepare_data(cfg)
+    from charnn.run.loop import new_state
+
+    params = new_state(cfg, data.vocab.size, np.random.default_rng(cfg.seed)).params
+    (tmp_path / "d").mkdir()
+    record.write_record(tmp_path / "d", cfg, data, params)
+    assert deferred == json.loads((tmp_path / "d" / record.RECORD).read_text())
+    assert deferred["gradcheck"]["rows"] and deferred["untrained"]["texts"]
