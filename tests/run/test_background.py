@@ -1,8 +1,11 @@
 """Work beside the updates: the worker thread, the metrics log it writes, the
-record's deferred gradient check, the final validation reused."""
+record's deferred gradient check, the final validation reused, the BLAS
+loaded alone."""
 
 import json
 import math
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -104,3 +107,23 @@ def test_the_record_with_its_deferred_check_is_the_direct_one(tmp_path, text_fil
     record.write_record(tmp_path / "d", cfg, data, params)
     assert deferred == json.loads((tmp_path / "d" / record.RECORD).read_text())
     assert deferred["gradcheck"]["rows"] and deferred["untrained"]["texts"]
+
+
+def test_the_blas_loads_without_scipy_linalg():
+    code = (
+        "import sys, numpy as np\n"
+        "from charnn.run.blas import load_blas, NAME\n"
+        "load_blas()\n"
+        "assert NAME in sys.modules and 'scipy.linalg' not in sys.modules\n"
+        "from charnn import engine\n"
+        "from charnn.nn.rnn import init_params\n"
+        "p = init_params(5, 4, np.random.default_rng(0))\n"
+        "nats, n = engine.text_loss(p, np.arange(5) % 5, np.zeros(4))\n"
+        "assert n == 4 and abs(nats - 4 * np.log(5)) < 1e-3, nats\n"
+        "import scipy.linalg\n"
+        "from scipy.linalg import cython_blas\n"
+        "assert cython_blas is sys.modules[NAME]\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout == "ok\n", done.stderr

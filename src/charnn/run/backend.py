@@ -11,6 +11,7 @@ from functools import partial
 import numpy as np
 
 from ..nn import sampling, stack, step
+from .blas import load_blas
 from .config import TrainConfig, fast_engine_runs
 
 LN2 = math.log(2.0)
@@ -36,6 +37,7 @@ def backend(cfg: TrainConfig, rng: np.random.Generator | None = None) -> Backend
         if cfg.dropout:
             chunk = partial(step.reference_chunk, dropout=cfg.dropout, rng=rng)
         return Backend(chunk, sampling.synthesize, stack.text_loss, sampling.prime)
+    load_blas()  # before the engine asks for it, without the rest of scipy.linalg
     from .. import engine as fast
 
     return Backend(fast.train_chunk, fast.synthesize, fast.text_loss, fast.prime)
