@@ -32,6 +32,21 @@ def test_round_trip_any_unicode(text):
     assert Vocab.from_text(text) == v  # deterministic
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.text(st.characters(codec=None, exclude_categories=())))
+def test_distinct_chars_are_the_sorted_set(text):
+    assert vocab.distinct_chars(text) == tuple(sorted(set(text)))  # lone surrogates too
+
+
+def test_distinct_chars_across_slices():
+    text = "z" * (1 << 20) + "\U0001f600a" + "b" * (1 << 20) + "\u00e9"
+    assert vocab.distinct_chars(text) == ("a", "b", "z", "\u00e9", "\U0001f600")
+    ids = Vocab.from_text(text).encode(text)
+    assert ids[(1 << 20) - 1 : (1 << 20) + 3].tolist() == [2, 4, 0, 1]
+    with pytest.raises(VocabError, match="U000e0001"):  # above every known code point
+        Vocab.from_text(text).encode(text + "\U000e0001")
+
+
 def test_compact_id_dtypes():
     assert Vocab.from_text("ab").encode("ab").dtype == np.uint8
     wide = "".join(chr(0x4E00 + i) for i in range(300))

@@ -10,6 +10,7 @@ from ..errors import CorpusError
 from . import corpora
 from .fingerprint import Fingerprint, of_bytes
 from .text import check_size, decode_text, read_bytes
+from .vocab import distinct_chars
 
 
 @dataclass(frozen=True)
@@ -44,5 +45,5 @@ def load(spec: str | os.PathLike | None, min_chars: int = 2) -> Corpus:
     name, path = resolve(spec)
     raw = read_bytes(path)
     text = decode_text(raw, str(path))
-    check_size(name, len(text), len(set(text)), min_chars)
+    check_size(name, len(text), len(distinct_chars(text)), min_chars)
     return Corpus(name, path, text, of_bytes(raw))
