@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from ..data import corpus
 from ..errors import ConfigError
+from ..report.plot import plot_run
 from ..run import bestval, rundir, timing
+from ..run.background import Worker
 from ..run.config import TrainConfig
 from ..run.evaluation import per_char_bpc
 from ..run.loop import Interrupted, Run
 from ..run.options import OPTIONS, PRESETS
 from .output import err
 from .progress import Printer
+
+SWITCH_S = 0.001  # the interpreter's switch interval while training (Python's default: 5 ms)
 
 
 def _train_options(args) -> dict:
@@ -83,6 +88,20 @@ def _preload_plotting() -> None:
         pass
 
 
+def _plotting(run: Run, printer: Printer) -> tuple[Worker, Callable]:
+    """A thread for the final plot, and the training's event handler, which
+    starts the plot once the metrics are complete ('logged'), so that it is
+    drawn while the run writes its last checkpoint and outcome."""
+    plotter = Worker("plot")
+
+    def emit(ev) -> None:
+        printer(ev)
+        if ev.kind == "logged":
+            plotter.submit(lambda: plot_run(run.folder, columns=run.metrics.columns()))
+
+    return plotter, emit
+
+
 def train(args) -> int:
     run = _open_run(args)
     try:
@@ -108,26 +127,30 @@ def _train(args, run: Run) -> int:
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     printer = Printer(run, args.quiet)
+    plotter, emit = _plotting(run, printer)
 
     def should_stop() -> int:
         return caught[0] if caught else (signal.SIGPIPE if printer.failed else 0)
 
+    # work runs beside the updates (run.background): the training thread gets
+    # the GIL back within a millisecond of a chunk's end, not five
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_S)
     try:
-        run.train(printer, should_stop)
+        run.train(emit, should_stop)
     except Interrupted as e:
         printer.close()
         return _stopped(run, e, printer.failed if not caught else None)
     finally:
         printer.close()
+        sys.setswitchinterval(switch)
         for s, h in old.items():
             signal.signal(s, h)
-    from ..report.plot import plot_run
-
-    with run.clock.part("plot"):
-        plot_run(run.folder, columns=run.metrics.columns())
-    st = run.state
-    split = {**run.clock.split(st.update - first), "threads": run.threads}
-    split["beside_cpu_s"] = round(run.side.worker.cpu_s + run.metrics.worker.cpu_s, 4)
+    with run.clock.part("plot"):  # what is left of it once the run has finished
+        plotter.wait()
+    split = {**run.clock.split(run.state.update - first), "threads": run.threads}
+    beside = (run.side.worker, run.metrics.worker, plotter)
+    split["beside_cpu_s"] = round(sum(w.cpu_s for w in beside), 4)  # CPU of the threads beside
     rundir.write_json(run.folder / rundir.TIMING, split)
     print(timing.format_split(split))
     print(done_line(run))

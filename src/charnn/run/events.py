@@ -19,7 +19,8 @@ from . import bestval, docgen, evaluation, identity, rundir, snapshot
 @dataclass
 class Event:
     """Something the loop reports: kind is 'sample', 'eval', 'progress',
-    'checkpoint' or 'epoch'; the other fields as they apply."""
+    'checkpoint', 'epoch', 'logged' (the metrics of the run are complete: what
+    follows is its end) or 'best'; the other fields as they apply."""
 
     kind: str
     update: int

@@ -256,10 +256,12 @@ class Run(RunEvents, RunSchedule):
         self.finish(emit)
 
     def finish(self, emit: Callable[[Event], None]) -> None:
-        """Final validation, checkpoints, the best model's text and the plot."""
+        """Final validation ('logged': the metrics are complete), checkpoints,
+        the outcome and the best model's text."""
         cfg, st = self.cfg, self.state
         if st.update % cfg.eval_every and self.data.val.size:
             self.evaluate(emit)
+        emit(Event("logged", st.update, st.epoch, st.smooth))
         if st.update != self.last_checkpoint:
             self.save()
         best = bestval.chosen(self.folder, self.cfg, st)
