@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -54,15 +55,22 @@ def plain_main(corpus: str, updates: int, seq_length: int = 25, hidden: int = 10
         p += seq_length
 
 
-def _timed(cmd: list[str]) -> float:
+def _timed(cmd: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of a whole process: on a shared machine the
+    CPU seconds are the steadier figure."""
     env = {**os.environ, **ONE_THREAD}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
 
 
 def compare(updates: int, corpus: str = "tragedies") -> dict:
-    """Wall seconds of both whole processes, the ratio and charnn's time split."""
+    """Wall and CPU seconds of both whole processes, their ratios and charnn's
+    time split (timing.json)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
         train = [sys.executable, "-m", "charnn", "train", corpus, "--out", str(out)]
@@ -73,14 +81,18 @@ def compare(updates: int, corpus: str = "tragedies") -> dict:
             stdout=subprocess.DEVNULL,
             env={**os.environ, **ONE_THREAD},
         )
-        charnn_s = _timed([*train, "--updates", str(updates), "--force"])
+        charnn_s, charnn_cpu = _timed([*train, "--updates", str(updates), "--force"])
         split = json.loads((out / "timing.json").read_text())
-        plain_s = _timed([sys.executable, __file__, "--plain", corpus, "--updates", str(updates)])
+        plain = [sys.executable, __file__, "--plain", corpus, "--updates", str(updates)]
+        plain_s, plain_cpu = _timed(plain)
     return {
         "updates": updates,
         "charnn_s": charnn_s,
         "plain_s": plain_s,
         "ratio": plain_s / charnn_s,
+        "charnn_cpu_s": charnn_cpu,
+        "plain_cpu_s": plain_cpu,
+        "cpu_ratio": plain_cpu / charnn_cpu,
         "split": split,
     }
 
