@@ -24,7 +24,9 @@ def test_worker_runs_jobs_in_order_on_its_own_thread():
     w.wait()
     assert [i for i, _ in seen] == list(range(50))
     assert {name for _, name in seen} == {"t"}
-    assert w.cpu_s >= 0
+    thread = w.thread
+    w.close()
+    assert w.thread is None and not thread.is_alive()
 
 
 def test_worker_raises_a_jobs_error_once_and_skips_the_rest():
@@ -86,7 +88,9 @@ def test_log_keeps_no_columns_of_a_file_it_did_not_start(tmp_path):
 
 
 def test_a_run_keeps_its_columns_and_reuses_its_final_validation(tmp_path, text_file):
+    before = threading.active_count()
     r, _ = run_to_end(tmp_path / "r", config(text_file))
+    assert threading.active_count() == before  # the run's threads ended with it
     _same_columns(r.metrics.columns(), rundir.read_metric_columns(tmp_path / "r"))
     last = [x for x in rundir.read_metrics(tmp_path / "r") if x["val_bpc"] is not None][-1]
     out = bestval.read_outcome(tmp_path / "r")

@@ -147,7 +147,7 @@ def _train(args, run: Run) -> int:
         for s, h in old.items():
             signal.signal(s, h)
     with run.clock.part("plot"):  # what is left of it once the run has finished
-        plotter.wait()
+        plotter.close()
     split = {**run.clock.split(run.state.update - first), "threads": run.threads}
     beside = (run.side.worker, run.metrics.worker, plotter)
     split["beside_cpu_s"] = round(sum(w.cpu_s for w in beside), 4)  # CPU of the threads beside

@@ -38,6 +38,9 @@ class Worker:
     def _loop(self) -> None:
         while True:
             job = self.jobs.get()
+            if job is None:  # close
+                self.jobs.task_done()
+                return
             t0 = time.thread_time()
             try:
                 if not self.failed:
@@ -54,6 +57,16 @@ class Worker:
         if self.thread is not None:
             self.jobs.join()
         self.check()
+
+    def close(self) -> None:
+        """Wait for the jobs, then end the thread (a later submit starts another)."""
+        try:
+            self.wait()
+        finally:
+            if self.thread is not None:
+                self.jobs.put(None)
+                self.thread.join()
+                self.thread = None
 
     def check(self) -> None:
         """Raise the error a job met, if any and not raised before."""
@@ -85,8 +98,9 @@ class Deferred:
             self.worker.submit(job)
 
     def finish(self) -> None:
-        """Run the jobs never started, here, and wait for the started ones."""
+        """Run the jobs never started, here, and wait for the started ones
+        (the worker's thread ends; jobs added later start another)."""
         held, self.held = self.held, []
-        self.worker.wait()
+        self.worker.close()
         for job in held:
             job()

@@ -185,8 +185,10 @@ class Run(RunEvents, RunSchedule):
         """Finish the work beside the updates and the metrics log, then give
         the run folder's lock back."""
         try:
-            self.side.finish()
-            self.metrics.flush()
+            try:
+                self.side.finish()
+            finally:
+                self.metrics.close()
         finally:
             self.lock.release()
 

@@ -84,6 +84,10 @@ class MetricsLog:
         """Wait until metrics.csv holds every row handed over; raise a write's error."""
         self.worker.wait()
 
+    def close(self) -> None:
+        """flush, and end the writer's thread."""
+        self.worker.close()
+
     def columns(self) -> dict[str, np.ndarray] | None:
         """The file's columns as read_metric_columns reads them, when this
         process wrote all of it (and no more than KEEP_ROWS rows); else None."""
