@@ -101,6 +101,24 @@ class RunEvents:
         self.metrics.rows([row])
         emit(Event("eval", st.update, st.epoch, st.smooth, val_bpc=bpc))
 
+    def write_outcome(self) -> None:
+        """outcome.json: the validation of both best models and the final one."""
+        st = self.state
+        # the final model's validation, when it ran at this update from the carried
+        # state with no resets (plain text), which is how the outcome scores it
+        same = self.last_eval[0] == st.update and self.reset_id < 0
+        with self.clock.part("validation"):
+            out = bestval.outcome(
+                self.cfg,
+                st,
+                self.data.val,
+                self.backend.text_loss,
+                self.count,
+                self.carried,
+                final_bpc=self.last_eval[1] if same else None,
+            )
+        bestval.write_outcome(self.folder, out)
+
     def save(self) -> None:
         st = self.state
         extra = {

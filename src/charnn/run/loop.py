@@ -267,20 +267,9 @@ class Run(RunEvents, RunSchedule):
         if st.update != self.last_checkpoint:
             self.save()
         best = bestval.chosen(self.folder, self.cfg, st)
-        # the final model's validation, when it ran at this update from the carried
-        # state with no resets (plain text), which is how the outcome scores it
-        same = self.last_eval[0] == st.update and self.reset_id < 0
-        outcome = bestval.outcome(
-            self.cfg,
-            st,
-            self.data.val,
-            self.backend.text_loss,
-            self.count,
-            self.carried,
-            final_bpc=self.last_eval[1] if same else None,
-        )
-        bestval.write_outcome(self.folder, outcome)
-        record.write_sampling(self.folder, cfg, self.data.vocab, self.backend.synthesize, best)
+        self.write_outcome()
+        with self.clock.part("samples"):
+            record.write_sampling(self.folder, cfg, self.data.vocab, self.backend.synthesize, best)
         for n in (200, 1000):
             with self.clock.part("samples"):
                 text, _ = self.sample(best.params, best.h, best.x, n)
