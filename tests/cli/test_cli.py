@@ -2,6 +2,8 @@
 every bad input (the README's troubleshooting table mirrors BAD_INPUTS)."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -262,3 +264,21 @@ def test_disk_full_while_logging(run, monkeypatch, capsys):
     monkeypatch.setattr(rundir, "append_metrics", disk_full)
     rc = cli.main(["train", "--resume", str(run), "--updates", "60", "--quiet"])
     assert "No space left on device" in one_error_line(capsys, rc)
+
+
+def test_the_program_exits_quickly_with_everything_written(tmp_path, text_file):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "charnn", "train", str(text_file), "--out", str(out), *SMALL]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1].startswith("done: 40 updates")
+    rows = rundir.read_metrics(out)
+    assert [r["update"] for r in rows if r["loss"] is not None] == list(range(1, 41))
+    assert json.loads((out / "record.json").read_text())["gradcheck"]["rows"]
+    assert (out / "loss.png").stat().st_size > 0 and not list(out.glob(".*.tmp-*"))
+    charnn = [sys.executable, "-m", "charnn"]
+    sample = [*charnn, "sample", str(out), "--length", "20000", "--seed", "1"]
+    text = subprocess.run(sample, capture_output=True, text=True, check=True).stdout
+    assert len(text) == 20001  # every character and the newline, flushed before the exit
+    bad = subprocess.run([*charnn, "plot", str(tmp_path / "none")], capture_output=True)
+    assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1

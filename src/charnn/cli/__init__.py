@@ -1,5 +1,5 @@
 """The command line, the only place that prints or exits."""
 
-from .main import main
+from .main import entry, main
 
-__all__ = ["main"]
+__all__ = ["entry", "main"]
