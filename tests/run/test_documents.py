@@ -75,6 +75,12 @@ def test_run_resets_at_every_document_and_samples_documents(tmp_path, docs_file)
     rows = [x for x in rundir.read_metrics(tmp_path / "r") if x["val_nats"] is not None]
     chars = sum(len(d) + 1 for d in val)
     assert rows[-1]["val_nats"] == pytest.approx(sum(per_doc) / chars, rel=1e-12)
+    # outcome.json scores both best models and the final one the same way
+    out = json.loads((tmp_path / "r" / "outcome.json").read_text(encoding="utf-8"))
+    assert out["final_val_bpc"] == pytest.approx(rows[-1]["val_bpc"], rel=1e-12)
+    best = [rnn.text_loss(r.state.best_params, docs.stream([d], r.data.vocab))[0] for d in val]
+    bpc = sum(best) / chars / np.log(2)
+    assert out["best_smooth"]["val_bpc"] == pytest.approx(bpc, rel=1e-12)
 
 
 def test_losses_are_those_of_documents_read_from_a_zero_state(tmp_path, docs_file):

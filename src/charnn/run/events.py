@@ -104,9 +104,9 @@ class RunEvents:
     def write_outcome(self) -> None:
         """outcome.json: the validation of both best models and the final one."""
         st = self.state
-        # the final model's validation, when it ran at this update from the carried
-        # state with no resets (plain text), which is how the outcome scores it
-        same = self.last_eval[0] == st.update and self.reset_id < 0
+        # the final model's validation, when it ran at this update (scored as the
+        # validation rows are: from eval_state, resetting at the end symbol)
+        same = self.last_eval[0] == st.update
         with self.clock.part("validation"):
             out = bestval.outcome(
                 self.cfg,
@@ -114,7 +114,8 @@ class RunEvents:
                 self.data.val,
                 self.backend.text_loss,
                 self.count,
-                self.carried,
+                self.eval_state(),
+                reset_id=self.reset_id,
                 final_bpc=self.last_eval[1] if same else None,
             )
         bestval.write_outcome(self.folder, out)
