@@ -154,7 +154,7 @@ def _gemm_time(mm, a, c, reps) -> float:
 
 def engine_registers() -> dict:
     """How many zmm/ymm/xmm register uses the engine's vector loops compile
-    to here (fresh compiles of the matvec, tanh and softmax loops)."""
+    to here (fresh compiles of the matvec, vecmat, tanh and softmax loops)."""
     from numba import njit
 
     from charnn.engine import rnn
@@ -164,7 +164,8 @@ def engine_registers() -> dict:
     cf = rnn.tanh_coefs(np.zeros(1))
     probes = [
         (rnn._matvec, rnn._FAST, (np.zeros((m, m)), np.zeros(m), np.zeros(m))),
-        (rnn._tanh_row, set(), (np.zeros(m), np.zeros((m, K)), 0, np.zeros(m), cf)),
+        (rnn._vecmat_add, rnn._FAST, (np.zeros(m), np.zeros((m, m)), np.zeros(m))),
+        (rnn._tanh_row, set(), (np.zeros(m), np.zeros(m), np.zeros(m), cf)),
         (rnn._exp_sum, rnn._FAST, (np.zeros(K), 0.0, cf, True)),
     ]
     for fn, flags, args in probes:

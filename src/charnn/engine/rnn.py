@@ -485,15 +485,18 @@ def text_loss(W, U, V, b, c, ids, h, chunk, reset):
 
 @njit(cache=True, error_model="numpy")
 def prime(W, U, b, ids, h):
-    """The hidden state after reading ids (P,) from h (m,): the recurrence alone."""
+    """The hidden state after reading ids (P,) from h (m,): the recurrence
+    alone, stepped in blocks of 256 inputs."""
+    chunk, m = 256, W.shape[0]
     data = ids.reshape((1, ids.size))
-    Hs = np.empty((2, W.shape[0]), W.dtype)
+    W, UT = _aligned_copy(W), _aligned_copy(U.T)
+    Hs = _aligned((chunk + 1) * m, W).reshape((chunk + 1, m))
     Hs[0] = h
     cf = tanh_coefs(W)
-    UT = _aligned_copy(U.T)
-    for p in range(ids.size):
-        forward(W, UT, b, data, p, 1, Hs, cf, -1)
-        Hs[0] = Hs[1]
+    for p in range(0, ids.size, chunk):
+        T = min(chunk, ids.size - p)
+        forward(W, UT, b, data, p, T, Hs, cf, -1)
+        Hs[0] = Hs[T]
     return Hs[0].copy()
 
 
