@@ -35,6 +35,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from threadpoolctl import threadpool_limits
@@ -59,12 +60,36 @@ def cpu_seconds(children: bool) -> float:
     return sum(u.ru_utime + u.ru_stime for u in map(resource.getrusage, who))
 
 
-def serial(sweep, folder: Path) -> dict:
-    """wall: seconds; cpu: CPU seconds in all; per_run: CPU seconds per run."""
-    t0, c0 = time.perf_counter(), cpu_seconds(False)
-    for r in sweep.runs:
-        Run.start(folder / r.name, r.config).train(lambda e: None)
-    wall, used = time.perf_counter() - t0, cpu_seconds(False) - c0
+@contextmanager
+def one_core(on: bool):
+    """Every thread of this process (and those it starts) on one CPU while on."""
+    if not on:
+        yield
+        return
+    tids = [int(t) for t in os.listdir("/proc/self/task")]
+    before = os.sched_getaffinity(0)
+    cpu = min(before)
+    for tid in tids:
+        with suppress(OSError):
+            os.sched_setaffinity(tid, {cpu})
+    try:
+        yield
+    finally:
+        for tid in (int(t) for t in os.listdir("/proc/self/task")):
+            with suppress(OSError):
+                os.sched_setaffinity(tid, before)
+
+
+def serial(sweep, folder: Path, pinned: bool = True) -> dict:
+    """wall: seconds; cpu: CPU seconds in all; per_run: CPU seconds per run.
+    pinned: on one core. A run does part of its work on threads beside the
+    updates (metrics rows, the gradient check, the plot), so an unpinned loop
+    already uses more than one core."""
+    with one_core(pinned):
+        t0, c0 = time.perf_counter(), cpu_seconds(False)
+        for r in sweep.runs:
+            Run.start(folder / r.name, r.config).train(lambda e: None)
+        wall, used = time.perf_counter() - t0, cpu_seconds(False) - c0
     return {"wall": wall, "cpu": used, "per_run": used / len(sweep.runs)}
 
 
@@ -132,11 +157,14 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             s = serial(sweep, Path(tmp) / "serial")
             shutil.rmtree(Path(tmp) / "serial")
+            s["free"] = serial(sweep, Path(tmp) / "free", pinned=False)["wall"]
+            shutil.rmtree(Path(tmp) / "free")
             d = parallel(sweep, Path(tmp) / "sweep", args.workers)
         loads.append(os.getloadavg()[0])
         rows.append((i + 1, s, d))
         print(
-            f"round {i + 1}: serial {s['wall']:.1f} s, sweep {d['wall']:.1f} s, "
+            f"round {i + 1}: serial {s['wall']:.1f} s (unpinned {s['free']:.1f} s), "
+            f"sweep {d['wall']:.1f} s, "
             f"x{s['wall'] / d['wall']:.2f}; CPU s per run {s['per_run']:.2f} serial, "
             f"{d['per_run']:.2f} in a worker; CPU s in all {s['cpu']:.1f} serial, "
             f"{d['cpu']:.1f} sweep; sweep phases: start {d['start']:.2f} s, "
@@ -155,11 +183,19 @@ def main() -> None:
         "",
         f"Autogroup scheduling: {autogroup()}.",
         "",
-        "| round | serial (s) | sweep (s) | speed-up | CPU s/run serial | CPU s/run in a worker "
+        "The serial loop runs on one core (every thread of its process pinned to one CPU):",
+        "the same runs one after the other on one core, against the sweep on "
+        f"{args.workers}. A run does part of its work on threads beside the updates (metrics",
+        "rows, the gradient check, the plot), so the same loop unpinned already spreads over",
+        "the cores; its time is in the 'unpinned' column.",
+        "",
+        "| round | serial, one core (s) | unpinned (s) | sweep (s) | speed-up "
+        "| × unpinned | CPU s/run serial | CPU s/run in a worker "
         "| CPU s serial | CPU s sweep | sweep start (s) | sweep runs (s) | sweep close (s) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *(
-            f"| {i} | {s['wall']:.1f} | {d['wall']:.1f} | {s['wall'] / d['wall']:.2f}x "
+            f"| {i} | {s['wall']:.1f} | {s['free']:.1f} | {d['wall']:.1f} "
+            f"| {s['wall'] / d['wall']:.2f}x | {s['free'] / d['wall']:.2f}x "
             f"| {s['per_run']:.2f} | {d['per_run']:.2f} | {s['cpu']:.1f} | {d['cpu']:.1f} "
             f"| {d['start']:.2f} | {d['runs']:.2f} | {d['close']:.2f} |"
             for i, s, d in rows
