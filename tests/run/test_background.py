@@ -43,6 +43,38 @@ def test_worker_raises_a_jobs_error_once_and_skips_the_rest():
     assert seen == []
 
 
+def test_inline_jobs_run_at_once_on_the_submitting_thread(monkeypatch):
+    from charnn.run import background
+
+    monkeypatch.setattr(background, "INLINE", True)
+    w, seen = Worker("t"), []
+    w.submit(lambda: seen.append(threading.current_thread().name))
+    assert seen == [threading.current_thread().name] and w.thread is None
+
+    def fail():
+        raise OSError(28, "No space left on device")
+
+    w.submit(fail)
+    with pytest.raises(OSError, match="No space left"):  # at the next submit or wait
+        w.submit(lambda: seen.append("after"))
+    assert seen == [threading.current_thread().name]
+
+
+def test_a_run_with_its_side_work_inline_writes_the_same_files(tmp_path, text_file, monkeypatch):
+    from charnn.run import background
+
+    cfg = config(text_file, updates=40, eval_every=10, sample_every=20)
+    run_to_end(tmp_path / "threads", cfg)
+    monkeypatch.setattr(background, "INLINE", True)
+    run_to_end(tmp_path / "inline", cfg)
+    for name in ("record.json", "outcome.json", "samples.jsonl"):
+        a = (tmp_path / "threads" / name).read_text(encoding="utf-8")
+        assert a == (tmp_path / "inline" / name).read_text(encoding="utf-8"), name
+    rows = [rundir.read_metrics(tmp_path / d) for d in ("threads", "inline")]
+    keep = ("update", "loss", "smooth_loss", "val_bpc")
+    assert [[r[k] for k in keep] for r in rows[0]] == [[r[k] for k in keep] for r in rows[1]]
+
+
 def test_deferred_jobs_wait_for_start_or_run_at_finish():
     d, seen = Deferred("t"), []
     d.add(lambda: seen.append(threading.current_thread().name))

@@ -15,6 +15,11 @@ import threading
 import time
 from collections.abc import Callable
 
+# Run every job at once on the thread that submits it: for a process that
+# has one core to itself among others busy (a sweep's worker), where a
+# thread beside the updates would only take time from another process.
+INLINE = False
+
 
 class Worker:
     """One daemon thread running the jobs submitted to it, in order."""
@@ -30,6 +35,9 @@ class Worker:
     def submit(self, job: Callable[[], object]) -> None:
         """Run job() on the worker's thread after the jobs before it."""
         self.check()
+        if INLINE:
+            self._run(job)
+            return
         if self.thread is None:
             self.thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
             self.thread.start()
@@ -41,16 +49,21 @@ class Worker:
             if job is None:  # close
                 self.jobs.task_done()
                 return
-            t0 = time.thread_time()
             try:
-                if not self.failed:
-                    job()
-            except BaseException as e:  # handed to the thread that waits
-                self.failed = True
-                self.errors.append(e)
+                self._run(job)
             finally:
-                self.cpu_s += time.thread_time() - t0
                 self.jobs.task_done()
+
+    def _run(self, job: Callable[[], object]) -> None:
+        t0 = time.thread_time()
+        try:
+            if not self.failed:
+                job()
+        except BaseException as e:  # handed to the thread that waits
+            self.failed = True
+            self.errors.append(e)
+        finally:
+            self.cpu_s += time.thread_time() - t0
 
     def wait(self) -> None:
         """Block until every job submitted so far is done; raise a job's error."""

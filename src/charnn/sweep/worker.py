@@ -38,8 +38,13 @@ def check_visible(sweep_dir: str, token: str) -> str | None:
 
 
 def _prepare_process(cfg: TrainConfig) -> None:
-    """One BLAS thread, and the kernels for cfg's dtype loaded, once per process."""
+    """One BLAS thread, a run's side work inline (one core per
+    worker: see run.background.INLINE), and the kernels for cfg's dtype
+    loaded, once per process."""
     if "threads" not in _READY:
+        from ..run import background
+
+        background.INLINE = True
         try:
             from threadpoolctl import threadpool_limits
 
