@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit
 
 from . import gru, lstm
-from .rnn import output_loss
+from .rnn import _column_sums, output_loss
 from .vmath import transpose_
 
 LSTM, GRU = 0, 1
@@ -168,14 +168,6 @@ def loss(cell, theta, K, m, Y, q, T, fw):
     L, B = Hs.shape[0], Y.shape[0]
     V, c = views(theta, cell, K, m, L)[4:]
     return output_loss(V, c, Hs[L - 1], Y, q, T, Gout[: T * B])
-
-
-@njit(cache=True, error_model="numpy")
-def _column_sums(A, out):
-    out[:] = 0.0
-    for r in range(A.shape[0]):
-        for j in range(A.shape[1]):
-            out[j] += A[r, j]
 
 
 @njit(cache=True, error_model="numpy")

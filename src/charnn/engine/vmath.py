@@ -21,6 +21,10 @@ import math
 import numpy as np
 from numba import njit
 
+# the RNN's kernels, shared: out += x A four rows of A per pass, aligned buffers
+from .rnn import _aligned
+from .rnn import _vecmat_add as vecmat_add
+
 _FAST = {"reassoc", "contract", "nsz"}
 _LOG2E = 1.4426950408889634
 _LN2_HI = 0.6931471803691238  # 32 significant bits: k * _LN2_HI is exact
@@ -134,36 +138,14 @@ def matvec_add(A, x, out):
         out[i] += s0
 
 
-@njit(cache=True, error_model="numpy", fastmath=_FAST)
-def vecmat_add(x, A, out):
-    """out += x A (= A^T x) for x (r,), A (r, c): four rows of A per pass
-    over out, so out is loaded and stored r/4 times, and no A^T is needed."""
-    r, n = A.shape
-    r4 = r - r % 4
-    for i in range(0, r4, 4):
-        x0, x1, x2, x3 = x[i], x[i + 1], x[i + 2], x[i + 3]
-        a0, a1, a2, a3 = A[i], A[i + 1], A[i + 2], A[i + 3]
-        for j in range(n):
-            out[j] += x0 * a0[j] + x1 * a1[j] + x2 * a2[j] + x3 * a3[j]
-    for i in range(r4, r):
-        xi, a = x[i], A[i]
-        for j in range(n):
-            out[j] += xi * a[j]
-
-
 @njit(cache=True, error_model="numpy")
 def aligned(shape, dtype_like):
     """An empty C-contiguous array of shape (a tuple) in the dtype of
-    dtype_like, starting on a 64-byte boundary (whole cache lines: vector
-    loads that do not straddle two lines, and BLAS results whose last bits
-    do not depend on where a buffer happens to start)."""
+    dtype_like, starting on a 64-byte boundary (see rnn._aligned)."""
     n = 1
     for d in shape:
         n *= d
-    item = dtype_like.itemsize
-    raw = np.empty(n + 64 // item, dtype_like.dtype)
-    skip = ((64 - raw.ctypes.data % 64) % 64) // item
-    return raw[skip : skip + n].reshape(shape)
+    return _aligned(n, dtype_like).reshape(shape)
 
 
 @njit(cache=True, error_model="numpy")
