@@ -165,7 +165,7 @@ def engine_registers() -> dict:
     probes = [
         (rnn._matvec, rnn._FAST, (np.zeros((m, m)), np.zeros(m), np.zeros(m))),
         (rnn._vecmat_add, rnn._FAST, (np.zeros(m), np.zeros((m, m)), np.zeros(m))),
-        (rnn._tanh_row, set(), (np.zeros(m), np.zeros(m), np.zeros(m), cf)),
+        (rnn._tanh_flat, set(), (np.zeros(m), cf)),
         (rnn._exp_sum, rnn._FAST, (np.zeros(K), 0.0, cf, True)),
     ]
     for fn, flags, args in probes:

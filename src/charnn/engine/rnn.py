@@ -193,21 +193,32 @@ def _vecmat_add(x, A, out):
 
 
 @njit(cache=True, error_model="numpy")
-def _tanh_row(row, u, b, cf):
-    """row = tanh(row + u + b), in place (u = U[:, x_t], a row of U^T)."""
+def _add_input(row, u, b):
+    """row = row + u + b, in place (u = U[:, x_t], a row of U^T)."""
     for i in range(row.size):
-        row[i] = _tanh(row[i] + u[i] + b[i], cf)
+        row[i] = row[i] + u[i] + b[i]
 
 
 @njit(cache=True, error_model="numpy")
-def forward(W, UT, b, data, p, T, Hs, cf, reset):
+def _tanh_flat(a, cf):
+    """a = tanh(a), in place, for a contiguous 1-D a: the states of all the
+    streams of a step in one loop, so that only its end is not a full vector."""
+    for i in range(a.size):
+        a[i] = _tanh(a[i], cf)
+
+
+@njit(cache=True, error_model="numpy")
+def forward(W, WT, UT, b, data, p, T, Hs, cf, reset):
     """h_t = tanh(W h_{t-1} + U[:, x_t] + b) for x_t = data[:, p+t], t < T,
     with h_{t-1} = 0 where x_t == reset.
 
+    WT (m, m) is W transposed, read by the steps of several streams: OpenBLAS
+    multiplies a few rows by a contiguous matrix up to twice as fast as by a
+    transposed one. One stream reads W alone (pass it for WT).
     UT (K, m) is U transposed, so that the column of an input is contiguous.
     data (S, L) ids; Hs ((T+1)*S, m) with h_0 already in its first S rows.
     """
-    S = data.shape[0]
+    S, m = data.shape[0], Hs.shape[1]
     for t in range(T):
         prev = Hs[t * S : (t + 1) * S]
         cur = Hs[(t + 1) * S : (t + 2) * S]
@@ -217,13 +228,14 @@ def forward(W, UT, b, data, p, T, Hs, cf, reset):
             else:
                 _matvec(W, prev[0], cur[0])
         else:
-            np.dot(prev, W.T, cur)
+            np.dot(prev, WT, cur)
             if reset >= 0:
                 for s in range(S):
                     if data[s, p + t] == reset:
                         cur[s, :] = 0.0
         for s in range(S):
-            _tanh_row(cur[s], UT[data[s, p + t]], b, cf)
+            _add_input(cur[s], UT[data[s, p + t]], b)
+        _tanh_flat(cur.reshape(S * m), cf)
 
 
 @njit(cache=True, error_model="numpy")
@@ -332,6 +344,17 @@ def backward(W, V, Hs, data, p, T, G, dH, dA, tmp, grads, reset):
 
 
 @njit(cache=True, error_model="numpy")
+def _transpose(A, out):
+    """out (c, r) = A^T for A (r, c), in 32 x 32 tiles."""
+    r, c = A.shape
+    for i0 in range(0, r, 32):
+        for j0 in range(0, c, 32):
+            for i in range(i0, min(i0 + 32, r)):
+                for j in range(j0, min(j0 + 32, c)):
+                    out[j, i] = A[i, j]
+
+
+@njit(cache=True, error_model="numpy")
 def _column_sums(A, out):
     out[:] = 0.0
     for r in range(A.shape[0]):
@@ -391,7 +414,7 @@ def work_buffers(G, S, T, K, m, dtype_like):
 
 
 @njit(cache=True, error_model="numpy")
-def _group_pass(W, UT, V, b, c, data, h, p, T, s0, s1, g, bufs, cf, reset):
+def _group_pass(W, WT, UT, V, b, c, data, h, p, T, s0, s1, g, bufs, cf, reset):
     """Forward, loss and backward of streams s0 .. s1-1 from h, in the
     buffers of group g; returns their summed loss (float64)."""
     Hs, Gr, dH, dA, tmp, grads = bufs
@@ -400,7 +423,7 @@ def _group_pass(W, UT, V, b, c, data, h, p, T, s0, s1, g, bufs, cf, reset):
     hs = Hs[g, : (T + 1) * S]
     gr, dh, da = Gr[g, : T * S], dH[g, : T * S], dA[g, : T * S]
     hs[:S] = h[s0:s1]
-    forward(W, UT, b, d, p, T, hs, cf, reset)
+    forward(W, WT, UT, b, d, p, T, hs, cf, reset)
     total = _output_loss(V, c, hs, d, p + 1, T, gr, cf, True)
     mine = (grads[0][g], grads[1][g], grads[2][g], grads[3][g], grads[4][g])
     backward(W, V, hs, d, p, T, gr, dh, da, tmp[g, :S], mine, reset)
@@ -409,7 +432,7 @@ def _group_pass(W, UT, V, b, c, data, h, p, T, s0, s1, g, bufs, cf, reset):
 
 @njit(cache=True, error_model="numpy", parallel=True)
 def _groups_parallel(
-    W, UT, V, b, c, data, h, p, T, starts, Hs, Gr, dH, dA, tmp, grads, totals, reset
+    W, WT, UT, V, b, c, data, h, p, T, starts, Hs, Gr, dH, dA, tmp, grads, totals, reset
 ):
     # parallel regions take arrays, not tuples of them: unpacked here
     dW, dUT, dV, db, dc = grads
@@ -417,20 +440,20 @@ def _groups_parallel(
         bufs = (Hs, Gr, dH, dA, tmp, (dW, dUT, dV, db, dc))
         cf = tanh_coefs(W)
         s0, s1 = starts[g], starts[g + 1]
-        totals[g] = _group_pass(W, UT, V, b, c, data, h, p, T, s0, s1, g, bufs, cf, reset)
+        totals[g] = _group_pass(W, WT, UT, V, b, c, data, h, p, T, s0, s1, g, bufs, cf, reset)
 
 
 @njit(cache=True, error_model="numpy")
-def batch_pass(W, UT, V, b, c, data, h, p, T, starts, bufs, cf, totals, reset):
+def batch_pass(W, WT, UT, V, b, c, data, h, p, T, starts, bufs, cf, totals, reset):
     """Forward and backward of every group; the gradients summed in group
     order end in the buffers of group 0. Returns the summed loss.
-    UT (K, m) is U transposed."""
+    WT (m, m) and UT (K, m) are W and U transposed."""
     G = starts.size - 1
     if G == 1:
-        return _group_pass(W, UT, V, b, c, data, h, p, T, 0, starts[1], 0, bufs, cf, reset)
+        return _group_pass(W, WT, UT, V, b, c, data, h, p, T, 0, starts[1], 0, bufs, cf, reset)
     Hs, Gr, dH, dA, tmp, grads = bufs
     _groups_parallel(
-        W, UT, V, b, c, data, h, p, T, starts, Hs, Gr, dH, dA, tmp, grads, totals, reset
+        W, WT, UT, V, b, c, data, h, p, T, starts, Hs, Gr, dH, dA, tmp, grads, totals, reset
     )
     total = 0.0
     for g in range(G):
@@ -454,7 +477,7 @@ def loss_and_grads(W, U, V, b, c, X, Y, h, reset):
     Hs, Gr, dH, dA, tmp, grads = work_buffers(1, B, T, K, m, W)
     cf = tanh_coefs(W)
     Hs[0, :B] = h
-    forward(W, _aligned_copy(U.T), b, X, 0, T, Hs[0], cf, reset)
+    forward(W, _aligned_copy(W.T), _aligned_copy(U.T), b, X, 0, T, Hs[0], cf, reset)
     total = _output_loss(V, c, Hs[0], Y, 0, T, Gr[0], cf, True)
     dW, dUT, dV, db, dc = grads[0][0], grads[1][0], grads[2][0], grads[3][0], grads[4][0]
     backward(W, V, Hs[0], X, 0, T, Gr[0], dH[0], dA[0], tmp[0], (dW, dUT, dV, db, dc), reset)
@@ -477,7 +500,7 @@ def text_loss(W, U, V, b, c, ids, h, chunk, reset):
     total = 0.0
     for p in range(0, ids.size - 1, chunk):
         T = min(chunk, ids.size - 1 - p)
-        forward(W, UT, b, data, p, T, Hs, cf, reset)
+        forward(W, W, UT, b, data, p, T, Hs, cf, reset)
         total += _output_loss(V, c, Hs, data, p + 1, T, O[:T], cf, False)
         Hs[0] = Hs[T]
     return total
@@ -495,7 +518,7 @@ def prime(W, U, b, ids, h):
     cf = tanh_coefs(W)
     for p in range(0, ids.size, chunk):
         T = min(chunk, ids.size - p)
-        forward(W, UT, b, data, p, T, Hs, cf, -1)
+        forward(W, W, UT, b, data, p, T, Hs, cf, -1)
         Hs[0] = Hs[T]
     return Hs[0].copy()
 
@@ -585,6 +608,7 @@ def train(
     Returns the number of updates done (< n only at a non-finite loss).
     """
     W, UT, V = _aligned_copy(params[0]), _aligned_copy(params[1].T), _aligned_copy(params[2])
+    WT = _aligned_copy(W.T)  # read by the steps of several streams (B > 1) only
     mUT, vUT = _aligned_copy(moms[1].T), _aligned_copy(vels[1].T)
     b, c = params[3], params[4]
     B, K, m = data.shape[0], V.shape[0], W.shape[0]
@@ -599,7 +623,7 @@ def train(
     done = 0
     for it in range(n):
         p = it * T
-        loss = batch_pass(W, UT, V, b, c, data, h, p, T, starts, bufs, cf, totals, reset) / B
+        loss = batch_pass(W, WT, UT, V, b, c, data, h, p, T, starts, bufs, cf, totals, reset) / B
         if not math.isfinite(loss):
             break
         smooth = loss if update == 0 else 0.999 * smooth + 0.001 * loss
@@ -615,6 +639,8 @@ def train(
             best_update = update
         t += 1
         _apply(W, grads[0][0], moms[0], vels[0], B, clip, code, hyper, t)
+        if B > 1:
+            _transpose(W, WT)
         _apply_rows(UT, grads[1][0], mUT, vUT, B, clip, code, hyper, t, data, p, T, seen)
         _apply(V, grads[2][0], moms[2], vels[2], B, clip, code, hyper, t)
         _apply(b, grads[3][0], moms[3], vels[3], B, clip, code, hyper, t)

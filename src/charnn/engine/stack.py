@@ -26,7 +26,7 @@ from numba import njit
 
 from . import gru, lstm
 from .rnn import _column_sums, output_loss
-from .vmath import transpose_
+from .rnn import _transpose as transpose_
 
 LSTM, GRU = 0, 1
 

@@ -20,7 +20,8 @@ from numba import njit
 
 from . import gru, lstm, stack
 from .rnn import _apply, _choose, output_loss
-from .vmath import aligned, matvec, transpose_, vecmat_add
+from .rnn import _transpose as transpose_
+from .vmath import aligned, matvec, vecmat_add
 
 
 @njit(cache=True, error_model="numpy")

@@ -149,17 +149,6 @@ def aligned(shape, dtype_like):
 
 
 @njit(cache=True, error_model="numpy")
-def transpose_(A, out):
-    """out (c, r) = A^T for A (r, c), in 32 x 32 tiles."""
-    r, c = A.shape
-    for i0 in range(0, r, 32):
-        for j0 in range(0, c, 32):
-            for i in range(i0, min(i0 + 32, r)):
-                for j in range(j0, min(j0 + 32, c)):
-                    out[j, i] = A[i, j]
-
-
-@njit(cache=True, error_model="numpy")
 def carry_back(dA, W, dH, lo, B, rs, tmp):
     """The gradient carried back one step: dH[lo : lo+B] += dA[lo+B : lo+2B] W,
     except for the streams whose input at the later step is a reset (no
