@@ -198,12 +198,17 @@ def thread_scaling(quick: bool, B: int = 64) -> dict:
 
 
 def limits() -> dict:
-    """The machine's one-thread FMA peak and GEMM rates (see ceiling.py)."""
+    """The machine's one-thread FMA peak, GEMM rates, FMA rate streaming W
+    and AdaGrad's sqrt-and-divide rate (see ceiling.py)."""
     return {
         "fma64": ceiling.fma_peak(np.float64),
         "fma32": ceiling.fma_peak(np.float32),
         "gemm64": ceiling.gemm_rate(np.float64),
         "gemm32": ceiling.gemm_rate(np.float32),
+        "stream64": ceiling.stream_rate(np.float64, M * M * 8),
+        "stream32": ceiling.stream_rate(np.float32, M * M * 4),
+        "rule64": ceiling.rule_rate(np.float64),
+        "rule32": ceiling.rule_rate(np.float32),
         "registers": ceiling.engine_registers(),
     }
 

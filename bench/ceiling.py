@@ -6,11 +6,20 @@ engine's compiled loops use.
 
     peak = fma_peak(np.float64)       # FMA lanes per second, one thread
     gemm = gemm_rate(np.float32)      # FLOP/s of a 1024^3 GEMM, one thread
+    l2 = stream_rate(np.float64, 80_000)  # FMA lanes per second, one operand read
+                                          # from an 80 kB array (W of m = 100)
+    rule = rule_rate(np.float64)      # AdaGrad's sqrt-and-divide, elements per second
+
+The last two bound the B = 1 kernel where the FMA peak cannot be reached:
+its recurrence reads all of W at every step (80 kB in float64, larger than
+an L1 data cache of 32-48 kB), and its optimizer step is one square root and
+one division per parameter.
 """
 
 from __future__ import annotations
 
 import ctypes
+import math
 import re
 import time
 from pathlib import Path
@@ -149,6 +158,53 @@ def gemm_rate(dtype, n: int = 1024) -> float:
 def _gemm_time(mm, a, c, reps) -> float:
     t = time.perf_counter()
     mm(a, a, c, reps)
+    return time.perf_counter() - t
+
+
+def stream_rate(dtype, nbytes: int, seconds: float = 0.2) -> float:
+    """FMA lanes per second of one thread when every FMA takes one operand
+    from an array of nbytes read front to back, over and over (from the L2
+    cache once nbytes exceeds L1), best of 5. A dot loop LLVM vectorizes here."""
+    from numba import njit
+
+    @njit(fastmath={"reassoc", "contract", "nsz"})
+    def stream(a, reps):
+        s = a.dtype.type(0.0)
+        c = a.dtype.type(0.5)
+        for _ in range(reps):
+            for i in range(a.size):
+                s += a[i] * c
+            c = c * a.dtype.type(0.999)
+        return s
+
+    a = np.random.default_rng(0).random(nbytes // np.dtype(dtype).itemsize).astype(dtype)
+    stream(a, 1)
+    reps = max(1, int(seconds * 5e9 / a.size / 5))
+    return a.size * reps / min(_call_time(stream, a, reps) for _ in range(5))
+
+
+def rule_rate(dtype, n: int = 1024, seconds: float = 0.2) -> float:
+    """Elements per second of one thread applying AdaGrad's step
+    theta -= lr g / sqrt(v + eps) to L1-resident arrays (n each), best of 5:
+    the square root and the division share one unit, which sets the pace."""
+    from numba import njit
+
+    @njit(error_model="numpy")
+    def rule(th, g, v, reps):
+        for _ in range(reps):
+            for i in range(th.size):
+                th[i] -= th.dtype.type(0.1) * g[i] / math.sqrt(v[i] + th.dtype.type(1e-8))
+
+    rng = np.random.default_rng(0)
+    th, g, v = (rng.random(n).astype(dtype) for _ in range(3))
+    rule(th, g, v, 1)
+    reps = max(1, int(seconds * 1e9 / n / 5))
+    return n * reps / min(_call_time(rule, th, g, v, reps) for _ in range(5))
+
+
+def _call_time(fn, *args) -> float:
+    t = time.perf_counter()
+    fn(*args)
     return time.perf_counter() - t
 
 

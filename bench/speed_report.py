@@ -18,6 +18,23 @@ def fma_per_update(K: int, m: int, T: int, B: int) -> int:
     return B * (m * m * (3 * T - 1) + 3 * T * K * m)
 
 
+def bound_per_update(K: int, m: int, T: int, lim: dict, dtype: str) -> dict:
+    """Seconds one B = 1 update needs at the limits that bind its parts: the
+    recurrence's W h and W^T da (m²(2T−1) FMAs) stream W at the measured
+    streaming rate, dW and the output layer (m²T + 3TKm) run at the FMA peak,
+    and AdaGrad's step visits m² + Km + m + K parameters plus the U columns of
+    the distinct ids read (K(1 − (1 − 1/K)^T) expected for random ids) at
+    the measured sqrt-and-divide rate. Exp and tanh are not counted."""
+    bits = "64" if dtype == "float64" else "32"
+    ids = K * (1 - (1 - 1 / K) ** T)
+    parts = {
+        "recurrence": m * m * (2 * T - 1) / lim["stream" + bits],
+        "GEMMs": (m * m * T + 3 * T * K * m) / lim["fma" + bits],
+        "AdaGrad": (m * m + K * m + m + K + ids * m) / lim["rule" + bits],
+    }
+    return {**parts, "total": sum(parts.values())}
+
+
 def _versions() -> str:
     import numba
 
@@ -49,7 +66,11 @@ def machine_lines(res: dict) -> list[str]:
         f"{lim['fma64'] / 1e9:.1f} G/s float64, {lim['fma32'] / 1e9:.1f} G/s float32 "
         "(a loop of 16 independent vector FMAs compiled here); GEMM 1024³ through the "
         f"kernels' BLAS {lim['gemm64'] / 1e9:.1f} GFLOP/s float64, "
-        f"{lim['gemm32'] / 1e9:.1f} GFLOP/s float32.",
+        f"{lim['gemm32'] / 1e9:.1f} GFLOP/s float32; FMAs taking one operand from an array "
+        f"the size of W (m² values, read over and over) {lim['stream64'] / 1e9:.1f} G/s "
+        f"float64, {lim['stream32'] / 1e9:.1f} G/s float32; AdaGrad's step (a square root "
+        f"and a division) {lim['rule64'] / 1e9:.2f} G elements/s float64, "
+        f"{lim['rule32'] / 1e9:.2f} G/s float32.",
     ]
 
 
@@ -85,7 +106,8 @@ def extra_lines(res: dict, dims) -> list[str]:
     rates = res["rates"]
     train = rates[("engine float64", 1)] * T
     fwd, (fast, ref) = res["forward"], res["sampling"]
-    lines = [
+    lines = ["", *bound_lines(res, dims)]
+    lines += [
         "",
         f"**Forward-only kernels** (float64, one stream from a zero state): `text_loss` "
         f"{fwd['text_loss']:,.0f} chars/s ({fwd['text_loss'] / train:.1f}× the characters/s of "
@@ -111,6 +133,31 @@ def extra_lines(res: dict, dims) -> list[str]:
             f"{100 * sp['updates_fraction']:.0f}% of its wall time.",
         ]
     return lines
+
+
+def bound_lines(res: dict, dims) -> list[str]:
+    """B = 1 against the limits that bind it (bound_per_update)."""
+    K, m, T = dims[:3]
+    out = []
+    for dtype in ("float64", "float32"):
+        r = res["rates"].get((f"engine {dtype}", 1))
+        if not r:
+            continue
+        b = bound_per_update(K, m, T, res["limits"], dtype)
+        us = ", ".join(f"{k} {1e6 * v:.1f} µs" for k, v in b.items() if k != "total")
+        out += [] if not out else [""]
+        out.append(
+            f"**B = 1 {dtype} against the limits that bind it:** {us}; at best "
+            f"{1 / b['total']:,.0f} updates/s. The engine's {r:,.0f} updates/s are "
+            f"{100 * r * b['total']:.0f}% of that."
+        )
+    return [
+        *out,
+        "",
+        "(The FMA peak is out of reach at B = 1: each step of the recurrence reads all of W, "
+        "which in float64 does not fit the L1 cache, and AdaGrad's square root and division "
+        "per parameter run on the divider. Exp and tanh are not counted.)",
+    ]
 
 
 def write(path, res: dict, dims) -> None:
