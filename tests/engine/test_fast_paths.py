@@ -27,11 +27,24 @@ def probe_values(dtype):
     return np.concatenate([x, -x]).astype(dtype)
 
 
+# The constants are made inside compiled code, as the kernels make them: a
+# tuple of float32 returned to Python comes back as Python floats (float64),
+# and a float32 row would then be computed in float64.
+@numba.njit
+def tanh_as_kernels(row):
+    kernels._tanh_flat(row, kernels.tanh_coefs(row))
+
+
+@numba.njit
+def exp_as_kernels(row):
+    return kernels._exp_sum(row, row.dtype.type(0.0), kernels.tanh_coefs(row), True)
+
+
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-15), (np.float32, 5e-7)])  # a few ulp
 def test_tanh_matches_numpy(dtype, tol):
     x = probe_values(dtype)
     row = x.copy()
-    kernels._tanh_flat(row, kernels.tanh_coefs(row))
+    tanh_as_kernels(row)
     ref = np.tanh(x.astype(np.float64))
     assert rel(row, ref).max() <= tol
     assert np.all(np.abs(row) <= 1)
@@ -42,7 +55,7 @@ def test_exp_of_nonpositive_matches_numpy(dtype, tol):
     lowest = -708.0 if dtype == np.float64 else -87.0  # exp(lowest) is still a normal number
     x = np.concatenate([-np.abs(probe_values(dtype)), np.array([lowest + 1, lowest], dtype)])
     row = x.copy()
-    total = kernels._exp_sum(row, dtype(0.0), kernels.tanh_coefs(row), True)
+    total = exp_as_kernels(row)
     ref = np.exp(x.astype(np.float64))
     inside = x >= lowest
     assert rel(row[inside], ref[inside]).max() <= tol
