@@ -69,7 +69,7 @@ def _warm_engine(cfg, quiet: bool) -> None:
 
     if not engine.cache_ready(cfg.dtype):
         if not quiet:
-            err(f"compiling the fast engine for {cfg.dtype} (first run only, 20 to 60 s)...")
+            err(f"compiling the fast engine for {cfg.dtype} (first run only, about a minute)...")
         code = f"from charnn.engine import warmup; warmup({cfg.dtype!r})"
         done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True)
         if done.returncode or not engine.cache_ready(cfg.dtype):
