@@ -212,9 +212,10 @@ def forward(W, WT, UT, b, data, p, T, Hs, cf, reset):
     """h_t = tanh(W h_{t-1} + U[:, x_t] + b) for x_t = data[:, p+t], t < T,
     with h_{t-1} = 0 where x_t == reset.
 
-    WT (m, m) is W transposed, read by the steps of several streams: OpenBLAS
-    multiplies a few rows by a contiguous matrix up to twice as fast as by a
-    transposed one. One stream reads W alone (pass it for WT).
+    WT (m, m) is W transposed, read by the steps of several streams: OpenBLAS's
+    AVX-512 kernels multiply a few rows by a contiguous matrix up to twice as
+    fast as by a transposed view (its AVX2 kernels run both alike). One
+    stream reads W alone (pass it for WT).
     UT (K, m) is U transposed, so that the column of an input is contiguous.
     data (S, L) ids; Hs ((T+1)*S, m) with h_0 already in its first S rows.
     """
