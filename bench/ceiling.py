@@ -120,21 +120,10 @@ def fma_peak(dtype, seconds: float = 0.3) -> float:
     fn, _engine, _ = _compile(lanes, ty)
     fn(1000, 0.5, 0.5)
     n = 1_000_000
-    while True:
-        t = time.perf_counter()
-        fn(n, 0.5, 0.5)
-        dt = time.perf_counter() - t
-        if dt > seconds / 5:
-            break
+    while _call_time(fn, n, 0.5, 0.5) <= seconds / 5:
         n *= 4
-    best = min(_timed(fn, n) for _ in range(5))
+    best = min(_call_time(fn, n, 0.5, 0.5) for _ in range(5))
     return n * CHAINS * lanes / best
-
-
-def _timed(fn, n: int) -> float:
-    t = time.perf_counter()
-    fn(n, 0.5, 0.5)
-    return time.perf_counter() - t
 
 
 def gemm_rate(dtype, n: int = 1024) -> float:
@@ -151,14 +140,8 @@ def gemm_rate(dtype, n: int = 1024) -> float:
     c = np.empty_like(a)
     mm(a, a, c, 1)
     reps = max(1, int(4e9 / (2 * n**3)))
-    best = min(_gemm_time(mm, a, c, reps) for _ in range(5))
+    best = min(_call_time(mm, a, a, c, reps) for _ in range(5))
     return 2 * n**3 * reps / best
-
-
-def _gemm_time(mm, a, c, reps) -> float:
-    t = time.perf_counter()
-    mm(a, a, c, reps)
-    return time.perf_counter() - t
 
 
 def stream_rate(dtype, nbytes: int, seconds: float = 0.2) -> float:

@@ -21,14 +21,20 @@ def id_dtype(K: int) -> np.dtype:
     return np.dtype(np.uint16) if K <= 65536 else np.dtype(np.uint32)
 
 
+def code_points(text: str):
+    """(start, code points (n,) uint32) of text in slices of 2**20 characters,
+    which keep the 4-byte code points of a large text small."""
+    step = 1 << 20
+    for i in range(0, len(text), step):
+        yield i, np.frombuffer(text[i : i + step].encode("utf-32-le"), dtype=np.uint32)
+
+
 def distinct_chars(text: str) -> tuple[str, ...]:
     """The distinct characters of text in code point order: sorted(set(text)),
     counted with NumPy over the code points (a few times faster on a corpus)."""
     try:
         seen = np.zeros(0, dtype=bool)
-        step = 1 << 20
-        for i in range(0, len(text), step):
-            codes = np.frombuffer(text[i : i + step].encode("utf-32-le"), dtype=np.uint32)
+        for _, codes in code_points(text):
             here = np.bincount(codes).astype(bool)
             if here.size > seen.size:
                 here[: seen.size] |= seen
@@ -90,9 +96,7 @@ class Vocab:
         known = np.zeros(lut.size, dtype=bool)
         known[points] = True
         out = np.empty(len(text), dtype=self.dtype)
-        step = 1 << 20  # slices keep the 4-byte code points of a large text small
-        for i in range(0, len(text), step):
-            codes = np.frombuffer(text[i : i + step].encode("utf-32-le"), dtype=np.uint32)
+        for i, codes in code_points(text):
             if codes.size and (int(codes.max()) >= lut.size or not known[codes].all()):
                 self._refuse(text)
             out[i : i + len(codes)] = lut[codes]

@@ -97,7 +97,7 @@ def smoothed_series(prev: float, losses: list[float], first: bool) -> list[float
     the chunk's first loss is the run's first."""
     out = []
     for loss in losses:
-        prev = loss if first else 0.999 * prev + 0.001 * loss
+        prev = smoothed(prev, loss, first)
         first = False
         out.append(prev)
     return out
