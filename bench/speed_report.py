@@ -124,15 +124,28 @@ def extra_lines(res: dict, dims) -> list[str]:
     if w:
         sp = w["split"]
         parts = ", ".join(f"{k} {v:.2f} s" for k, v in sp["parts"].items())
+        beside = ", ".join(f"{k} {v:.2f} s" for k, v in (sp.get("beside_s") or {}).items())
         lines += [
             "",
-            f"**Whole run** ({w['updates']:,} updates, whole processes, one thread each): "
+            f"**Whole run** ({w['updates']:,} updates, whole processes, one BLAS thread each): "
             f"`charnn train` at the seed's settings {w['charnn_s']:.1f} s, a plain min-char-rnn "
             f"NumPy loop {w['plain_s']:.1f} s: **{w['ratio']:.1f}×**. Inside charnn's process: "
             f"{parts}, other {sp['other_s']:.2f} s; updates are "
-            f"{100 * sp['updates_fraction']:.0f}% of its wall time.",
+            f"{100 * sp['updates_fraction']:.0f}% of its wall time"
+            + (f"; beside the updates, on the second core: {beside}." if beside else "."),
         ]
-    return lines
+        one = w.get("one_core")
+        if one:
+            osp = w["one_core_split"]
+            lines.append(
+                f"Held to one core, where validation and checkpoints run in turn with the "
+                f"updates: {one['charnn_s']:.1f} s, **{one['ratio']:.1f}×**, updates "
+                f"{100 * osp['updates_fraction']:.0f}% of the wall time (validation "
+                f"{osp['parts']['validation']:.2f} s). CPU seconds: charnn "
+                f"{w['charnn_cpu_s']:.1f} (two cores), {one['cpu_s']:.1f} (one); the plain "
+                f"loop {w['plain_cpu_s']:.1f}."
+            )
+        return lines
 
 
 def bound_lines(res: dict, dims) -> list[str]:

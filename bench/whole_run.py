@@ -3,6 +3,10 @@ against a plain min-char-rnn script (bench/minchar.py's loop, reading the
 same corpus, printing the loss and a 200-character sample every 10,000
 updates) for the same number of updates, timed in the same sitting.
 
+`charnn train` is timed twice: as a user runs it, validating and writing
+checkpoints beside the updates on a second core when there is one, and
+held to one core (sched_setaffinity), where it does all of it in turn.
+
     python bench/whole_run.py [--updates 100000] [--corpus tragedies]
     python bench/whole_run.py --plain tragedies --updates N    # the anchor alone
 """
@@ -55,13 +59,21 @@ def plain_main(corpus: str, updates: int, seq_length: int = 25, hidden: int = 10
         p += seq_length
 
 
-def _timed(cmd: list[str]) -> tuple[float, float]:
+def _timed(cmd: list[str], one_core: bool = False) -> tuple[float, float]:
     """(wall seconds, CPU seconds) of a whole process: on a shared machine the
-    CPU seconds are the steadier figure."""
+    CPU seconds are the steadier figure. one_core: held to the first core
+    this process may use."""
     env = {**os.environ, **ONE_THREAD}
+    pin = None
+    if one_core:
+        core = min(os.sched_getaffinity(0))
+
+        def pin():
+            os.sched_setaffinity(0, {core})
+
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, preexec_fn=pin)
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -70,7 +82,7 @@ def _timed(cmd: list[str]) -> tuple[float, float]:
 
 def compare(updates: int, corpus: str = "tragedies") -> dict:
     """Wall and CPU seconds of both whole processes, their ratios and charnn's
-    time split (timing.json)."""
+    time split (timing.json); charnn also on one core ("one_core")."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
         train = [sys.executable, "-m", "charnn", "train", corpus, "--out", str(out)]
@@ -83,6 +95,8 @@ def compare(updates: int, corpus: str = "tragedies") -> dict:
         )
         charnn_s, charnn_cpu = _timed([*train, "--updates", str(updates), "--force"])
         split = json.loads((out / "timing.json").read_text())
+        one_s, one_cpu = _timed([*train, "--updates", str(updates), "--force"], one_core=True)
+        one_split = json.loads((out / "timing.json").read_text())
         plain = [sys.executable, __file__, "--plain", corpus, "--updates", str(updates)]
         plain_s, plain_cpu = _timed(plain)
     return {
@@ -94,6 +108,8 @@ def compare(updates: int, corpus: str = "tragedies") -> dict:
         "plain_cpu_s": plain_cpu,
         "cpu_ratio": plain_cpu / charnn_cpu,
         "split": split,
+        "one_core": {"charnn_s": one_s, "ratio": plain_s / one_s, "cpu_s": one_cpu},
+        "one_core_split": one_split,
     }
 
 

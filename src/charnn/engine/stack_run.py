@@ -42,7 +42,7 @@ def loss_and_grads(cell, theta, K, m, L, X, Y, state, reset):
     return total / B, grad / B, out
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def train(
     cell,
     K,
@@ -192,7 +192,7 @@ def _fo_carry(H, T):
         H[layer, 0] = H[layer, T]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def text_loss(cell, K, m, L, theta, ids, state, chunk, reset):
     """Summed loss of predicting ids[1:] from ids[:-1] (forward only) from
     state (1, S), which is left holding the final state; blocks of `chunk`

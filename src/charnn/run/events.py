@@ -6,8 +6,10 @@ these methods read (folder, cfg, data, state, rng, backend, clock, count).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -77,29 +79,53 @@ class RunEvents:
 
     def evaluate(self, emit: Callable[[Event], None]) -> None:
         """Validation of the current parameters from the carried state: a metrics
-        row, an 'eval' event, and best_val.npz at a new lowest figure."""
+        row, an 'eval' event, and best_val.npz at a new lowest figure.
+
+        It runs on the metrics writer's thread, on a copy of the model, after
+        the rows handed over before it and before the checkpoint that records
+        it; beside the next updates when they leave a core free (self.overlap),
+        else waited for here. Either way the files and figures are the same."""
         st = self.state
         with self.clock.part("validation"):
-            h0 = self.eval_state()
-            nats, bpc = evaluation.score(
-                self.backend.text_loss, st.params, self.data.val, h0, self.reset_id
+            params = {k: v.copy() for k, v in st.params.items()}
+            model = bestval.Model(
+                params, self.carried.copy(), self.next_input(), st.update, st.smooth
             )
-            self.last_eval = (st.update, bpc)
-            if bpc < self.count.best_val_bpc:
-                self.count.best_val_bpc, self.count.best_val_update = bpc, st.update
-                model = bestval.Model(
-                    st.params, self.carried, self.next_input(), st.update, st.smooth
-                )
-                bestval.save(self.folder / rundir.BEST_VAL, self.cfg, self.data.vocab, model, bpc)
+            h0, epoch, elapsed = self.eval_state().copy(), st.epoch, self.count.elapsed
+            beside = self.overlap
+            self.metrics.worker.submit(lambda: self._validate(model, h0, epoch, elapsed, beside))
+            self.settle(emit, wait=not self.overlap)
+
+    def _validate(self, model, h0: np.ndarray, epoch: int, elapsed: float, beside: bool) -> None:
+        """evaluate's work, on the metrics writer's thread (beside: while the
+        updates run, so its time counts apart)."""
+        t0 = time.perf_counter()
+        nats, bpc = evaluation.score(
+            self.backend.text_loss, model.params, self.data.val, h0, self.reset_id
+        )
+        self.last_eval = (model.update, bpc)
+        if bpc < self.count.best_val_bpc:
+            self.count.best_val_bpc, self.count.best_val_update = bpc, model.update
+            bestval.save(self.folder / rundir.BEST_VAL, self.cfg, self.data.vocab, model, bpc)
         row = {
-            "update": st.update,
-            "epoch": st.epoch,
+            "update": model.update,
+            "epoch": epoch,
             "val_nats": nats,
             "val_bpc": bpc,
-            "elapsed_s": self.count.elapsed,
+            "elapsed_s": elapsed,
         }
-        self.metrics.rows([row])
-        emit(Event("eval", st.update, st.epoch, st.smooth, val_bpc=bpc))
+        self.metrics.write_rows([row])
+        self.reports.append(Event("eval", model.update, epoch, model.smooth, val_bpc=bpc))
+        if beside:
+            self.clock.add_beside("validation", time.perf_counter() - t0)
+
+    def settle(self, emit: Callable[[Event], None], wait: bool = True) -> None:
+        """Report the validations done on the writer's thread; wait: first
+        wait until everything handed to it is done (raising its error)."""
+        if wait:
+            self.metrics.flush()
+        while self.reports:
+            emit(self.reports.popleft())
 
     def write_outcome(self) -> None:
         """outcome.json: the validation of both best models and the final one."""
@@ -121,17 +147,31 @@ class RunEvents:
         bestval.write_outcome(self.folder, out)
 
     def save(self) -> None:
+        """checkpoint.npz and best.npz as the state stands now: written on the
+        metrics writer's thread after the rows and validation handed over
+        before (from a copy of the state when the updates go on meanwhile)."""
         st = self.state
         extra = {
             **dataclasses.asdict(self.count),
             "next_x": self.next_input(),
             "carried_h": self.carried.tolist(),
         }
+        run = identity.meta_of(self.run_id, self.data.corpus.fingerprint)
         with self.clock.part("checkpoints"):
-            self.metrics.flush()  # the log holds every update the checkpoint holds
-            run = identity.meta_of(self.run_id, self.data.corpus.fingerprint)
-            snapshot.save_train(
-                self.folder / rundir.CHECKPOINT, self.cfg, self.data.vocab, st, extra, self.rng, run
-            )
-            snapshot.save_best(self.folder / rundir.BEST, self.cfg, self.data.vocab, st, run)
+            if self.overlap:
+                frozen, rng = copy.deepcopy(st), copy.deepcopy(self.rng)
+                self.metrics.worker.submit(lambda: self._write_checkpoint(frozen, rng, extra, run))
+            else:
+                self.metrics.flush()  # the log holds every update the checkpoint holds
+                self._write_checkpoint(st, self.rng, extra, run)
         self.last_checkpoint = st.update
+
+    def _write_checkpoint(self, st, rng, extra: dict, run: dict) -> None:
+        """save's writing, with the best validation as it stands once the
+        validations handed over before it are done."""
+        extra["best_val_bpc"] = self.count.best_val_bpc
+        extra["best_val_update"] = self.count.best_val_update
+        snapshot.save_train(
+            self.folder / rundir.CHECKPOINT, self.cfg, self.data.vocab, st, extra, rng, run
+        )
+        snapshot.save_best(self.folder / rundir.BEST, self.cfg, self.data.vocab, st, run)

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +41,7 @@ from ..data.documents import END_ID
 from ..errors import CheckpointError
 from ..nn import stack, step
 from ..nn.step import TrainState
-from . import bestval, budget, identity, record, reopen, rundir
+from . import background, bestval, budget, identity, record, reopen, rundir
 from .backend import backend, use_threads
 from .background import Deferred
 from .config import TrainConfig
@@ -103,6 +105,9 @@ class Run(RunEvents, RunSchedule):
         self.carried = state.h[0].astype(np.float64)  # stream 0 after its last update
         self.metrics = MetricsLog(folder, cfg.seq_length)
         self.last_eval = (-1, math.nan)  # (update, bits/char) of this process's last validation
+        # validation and checkpoints run beside the updates (see events.evaluate)
+        self.overlap = False
+        self.reports: deque[Event] = deque()  # the 'eval' events of those, to emit here
         # work beside the updates (the start's gradient check, the CLI's
         # imports), run on a thread of its own once the first chunk has trained
         self.side = Deferred("run-side-work")
@@ -207,6 +212,7 @@ class Run(RunEvents, RunSchedule):
         T, L = cfg.seq_length, self.data.train.shape[1]
         end = self.end()
         self.threads = use_threads(cfg.engine, cfg.threads, cfg.batch_size)
+        self.overlap = overlaps(cfg, self.threads, st)
         tick = time.perf_counter()
         while True:
             if step.updates_left_in_epoch(st.pointer, L, T) == 0:
@@ -224,6 +230,7 @@ class Run(RunEvents, RunSchedule):
             signum = should_stop()
             if signum:
                 self.save()
+                self.settle(emit)  # the checkpoint is on disk before it is said to be
                 raise Interrupted(signum, st.update)
             n, smooth0, t0 = self.chunk_size(end), st.smooth, time.perf_counter()
             optc = cfg.optim(self.count.elapsed)  # --anneal: the rate at this point of the budget
@@ -250,6 +257,7 @@ class Run(RunEvents, RunSchedule):
             self.check_divergence(len(losses), n)
             last = float(losses[-1]) if len(losses) else math.nan
             with self.clock.part("logging"):
+                self.settle(emit, wait=False)
                 emit(
                     Event(
                         "progress", st.update, st.epoch, st.smooth, last, rate=n / dt if dt else 0
@@ -261,6 +269,8 @@ class Run(RunEvents, RunSchedule):
         """Final validation ('logged': the metrics are complete), checkpoints,
         the outcome and the best model's text."""
         cfg, st = self.cfg, self.state
+        self.overlap = False  # what follows reads what the writer's thread writes
+        self.settle(emit)
         if st.update % cfg.eval_every and self.data.val.size:
             self.evaluate(emit)
         emit(Event("logged", st.update, st.epoch, st.smooth))
@@ -275,6 +285,34 @@ class Run(RunEvents, RunSchedule):
                 text, _ = self.sample(best.params, best.h, best.x, n)
                 rundir.write_text(self.folder / f"best_{n}.txt", text)
                 emit(Event("best", best.update, st.epoch, best.smooth, text=text))
+
+
+# the most bytes of training state (parameters, moments, best model) copied
+# so that a checkpoint can be written beside the updates
+OVERLAP_BYTES = 64 << 20
+
+
+def overlaps(cfg: TrainConfig, threads: int, st: TrainState) -> bool:
+    """Whether validation and checkpoints run beside the updates: with the
+    compiled engine (its kernels leave the GIL free) when its threads leave
+    a core idle, the jobs do not run inline, and the state is small enough
+    to copy."""
+    arrays = [*st.params.values(), *st.opt["m"].values(), *st.opt["v"].values()]
+    size = 2 * sum(a.nbytes for a in arrays)  # with the best model's parameters
+    return (
+        cfg.engine == "fast"
+        and threads < cores()
+        and not background.INLINE
+        and size <= OVERLAP_BYTES
+    )
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 class Interrupted(Exception):

@@ -57,9 +57,11 @@ class MetricsLog:
 
     def rows(self, rows: list[dict]) -> None:
         """Rows given whole (dicts keyed by METRIC_FIELDS), after those before."""
-        self.worker.submit(lambda: self._rows(rows))
+        self.worker.submit(lambda: self.write_rows(rows))
 
-    def _rows(self, rows: list[dict]) -> None:
+    def write_rows(self, rows: list[dict]) -> None:
+        """`rows`, written now: on the writer's thread (by a job submitted to
+        it), or with the writer idle."""
         self._begin()
         rundir.append_metrics(self.folder, rows)
         for row in rows:

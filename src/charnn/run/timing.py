@@ -17,6 +17,11 @@ class Stopwatch:
     def __init__(self, start: float | None = None):
         self.start = time.perf_counter() if start is None else start
         self.parts = dict.fromkeys(PARTS, 0.0)
+        self.beside: dict[str, float] = {}  # seconds of work run beside the updates
+
+    def add_beside(self, name: str, seconds: float) -> None:
+        """Count seconds of work `name` done on another thread while the updates ran."""
+        self.beside[name] = self.beside.get(name, 0.0) + seconds
 
     @contextmanager
     def part(self, name: str):
@@ -37,6 +42,7 @@ class Stopwatch:
             "other_s": round(max(wall - sum(self.parts.values()), 0.0), 4),
             "updates": updates,
             "updates_fraction": round(self.parts["updates"] / wall, 4) if wall > 0 else None,
+            "beside_s": {k: round(v, 4) for k, v in self.beside.items()},
         }
 
 
@@ -44,9 +50,15 @@ def format_split(split: dict) -> str:
     """One line: wall time, then each part in seconds and percent of it."""
     wall = split["wall_s"] or 1e-12
     items = [*split["parts"].items(), ("other", split["other_s"])]
-    return f"time {split['wall_s']:.2f} s: " + ", ".join(
+    line = f"time {split['wall_s']:.2f} s: " + ", ".join(
         f"{name} {s:.2f} s ({100 * s / wall:.0f}%)" for name, s in items
     )
+    beside = split.get("beside_s") or {}
+    if beside:
+        line += "; beside the updates, on another core: " + ", ".join(
+            f"{name} {s:.2f} s" for name, s in beside.items()
+        )
+    return line
 
 
 def process_start() -> float:

@@ -1,0 +1,139 @@
+"""Validation and checkpoints beside the updates (run.events.evaluate, save):
+the same files, figures and resumes as when the loop waits for them."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from charnn.run import background, evaluation, loop, rundir, snapshot
+from runs import compare_runs, config, run_to_end
+
+
+def _fast(text_file, **kw):
+    base = dict(updates=300, eval_every=20, checkpoint_every=15, engine="fast")
+    return config(text_file, **{**base, **kw})
+
+
+@pytest.fixture
+def slow_validation(monkeypatch):
+    """Validation that takes 30 ms, so that several chunks of updates (and
+    their checkpoints) are handed over while one is still running; records
+    the threads it ran on."""
+    score, threads = evaluation.score, []
+
+    def slow(*args, **kw):
+        threads.append(threading.current_thread().name)
+        time.sleep(0.03)
+        return score(*args, **kw)
+
+    monkeypatch.setattr(evaluation, "score", slow)
+    return threads
+
+
+def _overlap(monkeypatch, on: bool):
+    monkeypatch.setattr(loop, "overlaps", lambda *a: on)
+
+
+def _same_models(a, b):
+    for name in (rundir.BEST, rundir.BEST_VAL):
+        ca, pa, ha = snapshot.load_best(a / name)
+        cb, pb, hb = snapshot.load_best(b / name)
+        assert ca == cb, name
+        assert all(np.array_equal(pa[k], pb[k]) for k in pa) and np.array_equal(ha, hb), name
+    assert (a / "outcome.json").read_text() == (b / "outcome.json").read_text()
+    ca = snapshot.load_train(a / rundir.CHECKPOINT)[0]["counters"]
+    cb = snapshot.load_train(b / rundir.CHECKPOINT)[0]["counters"]
+    keep = ("best_val_bpc", "best_val_update", "events_done", "update")
+    assert [ca[k] for k in keep] == [cb[k] for k in keep]
+
+
+def _evals(events):
+    return [(e.update, e.val_bpc) for e in events if e.kind == "eval"]
+
+
+def test_beside_the_updates_the_run_writes_what_it_writes_waiting(
+    tmp_path, text_file, monkeypatch, slow_validation
+):
+    cfg = _fast(text_file)
+    _overlap(monkeypatch, False)
+    waited, ev_waited = run_to_end(tmp_path / "waited", cfg)
+    assert waited.clock.beside == {}
+    _overlap(monkeypatch, True)
+    slow_validation.clear()
+    beside, ev_beside = run_to_end(tmp_path / "beside", cfg)
+    # the validations ran on the writer's thread, timed apart from the loop's;
+    # outcome.json's of the best model by smoothed loss, at the end, here
+    assert slow_validation == ["metrics-writer"] * 16 + ["MainThread"]
+    assert beside.clock.beside["validation"] >= 0.03 * 15
+    assert beside.clock.parts["validation"] < waited.clock.parts["validation"]
+    compare_runs(tmp_path / "waited", tmp_path / "beside")
+    _same_models(tmp_path / "waited", tmp_path / "beside")
+    assert _evals(ev_beside) == _evals(ev_waited) and len(_evals(ev_waited)) == 16
+    # every validation is reported before the run's end
+    kinds = [e.kind for e in ev_beside]
+    assert kinds.index("logged") > max(i for i, k in enumerate(kinds) if k == "eval")
+
+
+def test_an_interrupt_beside_a_validation_resumes_bit_for_bit(
+    tmp_path, text_file, monkeypatch, slow_validation
+):
+    cfg = _fast(text_file, updates=200)
+    _overlap(monkeypatch, False)
+    run_to_end(tmp_path / "whole", cfg)
+    _overlap(monkeypatch, True)
+    for stop_at in (2, 5, 9):
+        folder = tmp_path / f"cut{stop_at}"
+        r, calls = loop.Run.start(folder, cfg), []
+
+        def should_stop(stop_at=stop_at):
+            calls.append(1)
+            return 2 if len(calls) == stop_at else 0
+
+        with pytest.raises(loop.Interrupted) as info:
+            r.train(lambda e: None, should_stop)
+        # said saved only once written, with the validations handed over before it
+        meta, _, _, saved, _ = snapshot.load_train(folder / rundir.CHECKPOINT)
+        counters = meta["counters"]
+        assert saved.update == info.value.update
+        rows = [x for x in rundir.read_metrics(folder) if x["val_bpc"] is not None]
+        assert rows[-1]["update"] <= saved.update
+        best = min(rows, key=lambda x: x["val_bpc"])
+        assert (counters["best_val_update"], counters["best_val_bpc"]) == (
+            best["update"],
+            best["val_bpc"],
+        )
+        loop.Run.resume(folder).train(lambda e: None)
+        compare_runs(tmp_path / "whole", folder)
+        _same_models(tmp_path / "whole", folder)
+
+
+def test_a_failed_checkpoint_beside_the_updates_stops_the_run(tmp_path, text_file, monkeypatch):
+    _overlap(monkeypatch, True)
+
+    def full(*a, **kw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(snapshot, "save_best", full)
+    r, events = loop.Run.start(tmp_path / "r", _fast(text_file, updates=100)), []
+    with pytest.raises(OSError, match="No space"):
+        r.train(events.append)
+    # raised before the run's end is reported: nothing claims a finished run
+    assert "logged" not in [e.kind for e in events]
+    assert not (tmp_path / "r" / "outcome.json").exists()
+
+
+def test_what_runs_beside_the_updates(text_file, monkeypatch):
+    cfg = _fast(text_file)
+    st = loop.new_state(cfg, 20, np.random.default_rng(0))
+    monkeypatch.setattr(loop, "cores", lambda: 2)
+    assert loop.overlaps(cfg, 1, st)
+    assert not loop.overlaps(cfg, 2, st)  # no core left: the loop waits
+    ref = cfg.__class__(**{**cfg.to_dict(), "engine": "reference"})
+    assert not loop.overlaps(ref, 1, st)  # NumPy holds the GIL between its calls
+    monkeypatch.setattr(loop, "OVERLAP_BYTES", 1000)
+    assert not loop.overlaps(cfg, 1, st)  # too large a state to copy
+    monkeypatch.setattr(loop, "OVERLAP_BYTES", 1 << 30)
+    monkeypatch.setattr(background, "INLINE", True)
+    assert not loop.overlaps(cfg, 1, st)
