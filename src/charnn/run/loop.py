@@ -18,6 +18,11 @@ In document mode (cfg.documents) the state restarts at every end symbol
 documents likewise, and samples are whole documents from a fresh state
 (run.docgen) until they hold sample_length characters.
 
+Validation and checkpoints are written by the metrics writer's thread, in
+the order they are handed over; while a core is free (`overlaps`) the loop
+goes on meanwhile, from copies, and waits before it says a checkpoint is
+saved, and at the end (see events.RunEvents.evaluate and save).
+
 The carried state is stream 0's hidden state after the last update; an
 epoch start resets the training state to zero but not the carried one, so
 samples and validation always start from a state the model knows (see
