@@ -282,3 +282,22 @@ def test_the_program_exits_quickly_with_everything_written(tmp_path, text_file):
     assert len(text) == 20001  # every character and the newline, flushed before the exit
     bad = subprocess.run([*charnn, "plot", str(tmp_path / "none")], capture_output=True)
     assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("lost", ["outcome.json", "best_1000.txt"])
+def test_a_run_stopped_after_its_last_checkpoint_is_finished_by_resume(run, capsys, lost):
+    """A process killed after its final checkpoint, before the end of the run
+    (best texts, then outcome.json) was written: --resume writes that end, the
+    same as the run would have, instead of calling the run complete."""
+    ends = ("outcome.json", "sampling.json", "best_200.txt", "best_1000.txt")
+    before = {name: (run / name).read_bytes() for name in ends}
+    gone = ends[ends.index(lost) if lost != "outcome.json" else 0 :]
+    for name in (*gone, "outcome.json"):
+        (run / name).unlink(missing_ok=True)
+    rows = (run / "metrics.csv").read_bytes()
+    assert cli.main(["train", "--resume", str(run), "--quiet"]) == 0
+    assert "nothing to do" not in capsys.readouterr().out
+    assert {name: (run / name).read_bytes() for name in ends} == before
+    assert (run / "metrics.csv").read_bytes() == rows
+    assert cli.main(["train", "--resume", str(run), "--quiet"]) == 0
+    assert "nothing to do" in capsys.readouterr().out

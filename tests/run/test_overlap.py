@@ -53,27 +53,76 @@ def _evals(events):
     return [(e.update, e.val_bpc) for e in events if e.kind == "eval"]
 
 
+@pytest.mark.parametrize(
+    "model", [{}, {"cell": "gru", "layers": 2}, {"cell": "lstm", "dtype": "float32"}]
+)
 def test_beside_the_updates_the_run_writes_what_it_writes_waiting(
-    tmp_path, text_file, monkeypatch, slow_validation
+    tmp_path, text_file, monkeypatch, slow_validation, model
 ):
-    cfg = _fast(text_file)
+    cfg = _fast(text_file, **model)
     _overlap(monkeypatch, False)
     waited, ev_waited = run_to_end(tmp_path / "waited", cfg)
-    assert waited.clock.beside == {}
+    assert waited.clock.beside() == {}
     _overlap(monkeypatch, True)
     slow_validation.clear()
     beside, ev_beside = run_to_end(tmp_path / "beside", cfg)
     # the validations ran on the writer's thread, timed apart from the loop's;
     # outcome.json's of the best model by smoothed loss, at the end, here
     assert slow_validation == ["metrics-writer"] * 16 + ["MainThread"]
-    assert beside.clock.beside["validation"] >= 0.03 * 15
-    assert beside.clock.parts["validation"] < waited.clock.parts["validation"]
+    spans = beside.clock.jobs["validation"]
+    assert len(spans) == 16 and sum(b - a for a, b in spans) >= 16 * 0.03
+    # the updates outrun a 30 ms validation: the loop waits for the writer,
+    # and that time does not count as work done beside the updates
+    assert beside.clock.parts["waiting"] > 0.03 * 10
+    assert 0 <= beside.clock.beside()["validation"] < sum(b - a for a, b in spans)
+    assert waited.clock.parts["waiting"] < 0.01 and waited.clock.jobs == {}
     compare_runs(tmp_path / "waited", tmp_path / "beside")
     _same_models(tmp_path / "waited", tmp_path / "beside")
     assert _evals(ev_beside) == _evals(ev_waited) and len(_evals(ev_waited)) == 16
     # every validation is reported before the run's end
     kinds = [e.kind for e in ev_beside]
     assert kinds.index("logged") > max(i for i, k in enumerate(kinds) if k == "eval")
+
+
+@pytest.mark.parametrize("pending", [loop.PENDING, 50])
+def test_the_copies_handed_to_the_writer_are_bounded(
+    tmp_path, text_file, monkeypatch, slow_validation, pending
+):
+    """Validation and checkpoints slower than their interval: the loop waits
+    for the writer rather than pile up copies of the state (at most PENDING);
+    50 shows the count can exceed the bound, and the files are the same."""
+    monkeypatch.setattr(loop, "PENDING", pending)
+    live, most, lock = [0], [0], threading.Lock()
+    hand_over = loop.Run.hand_over
+
+    def counted(self, name, make):
+        def made():
+            job = make()
+            with lock:
+                live[0] += 1
+                most[0] = max(most[0], live[0])
+
+            def run():
+                try:
+                    job()
+                finally:
+                    with lock:
+                        live[0] -= 1
+
+            return run
+
+        hand_over(self, name, made)
+
+    monkeypatch.setattr(loop.Run, "hand_over", counted)
+    cfg = _fast(text_file, updates=40, eval_every=1, checkpoint_every=1)
+    _overlap(monkeypatch, True)
+    run_to_end(tmp_path / "beside", cfg)
+    assert (most[0] <= 2) if pending == 2 else (most[0] > 2)
+    monkeypatch.setattr(loop.Run, "hand_over", hand_over)
+    _overlap(monkeypatch, False)
+    run_to_end(tmp_path / "waited", cfg)
+    compare_runs(tmp_path / "waited", tmp_path / "beside")
+    _same_models(tmp_path / "waited", tmp_path / "beside")
 
 
 def test_an_interrupt_beside_a_validation_resumes_bit_for_bit(
@@ -87,7 +136,7 @@ def test_an_interrupt_beside_a_validation_resumes_bit_for_bit(
         folder = tmp_path / f"cut{stop_at}"
         r, calls = loop.Run.start(folder, cfg), []
 
-        def should_stop(stop_at=stop_at):
+        def should_stop(stop_at=stop_at, calls=calls):
             calls.append(1)
             return 2 if len(calls) == stop_at else 0
 

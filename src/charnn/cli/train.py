@@ -111,7 +111,7 @@ def train(args) -> int:
 
 
 def _train(args, run: Run) -> int:
-    if args.resume is not None and run.state.update >= run.end():
+    if args.resume is not None and run.state.update >= run.end() and run.finished():
         print(
             f"{run.folder} is complete ({run.state.update} updates); nothing to do. "
             "Give a larger --updates, --epochs or --max-time to train further."

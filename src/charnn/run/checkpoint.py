@@ -46,7 +46,7 @@ def save(path: str | os.PathLike, meta: dict, arrays: dict[str, np.ndarray]) -> 
     except OSError as e:
         raise CheckpointError(
             f"could not write checkpoint {path}: {e.strerror or e}; "
-            "the previous checkpoint is unchanged"
+            "that file keeps its previous contents"
         ) from None
 
 

@@ -85,21 +85,25 @@ class RunEvents:
         the rows handed over before it and before the checkpoint that records
         it; beside the next updates when they leave a core free (self.overlap),
         else waited for here. Either way the files and figures are the same."""
-        st = self.state
-        with self.clock.part("validation"):
+
+        def job():
+            st = self.state
             params = {k: v.copy() for k, v in st.params.items()}
             model = bestval.Model(
                 params, self.carried.copy(), self.next_input(), st.update, st.smooth
             )
             h0, epoch, elapsed = self.eval_state().copy(), st.epoch, self.count.elapsed
-            beside = self.overlap
-            self.metrics.worker.submit(lambda: self._validate(model, h0, epoch, elapsed, beside))
-            self.settle(emit, wait=not self.overlap)
+            return lambda: self._validate(model, h0, epoch, elapsed)
 
-    def _validate(self, model, h0: np.ndarray, epoch: int, elapsed: float, beside: bool) -> None:
-        """evaluate's work, on the metrics writer's thread (beside: while the
-        updates run, so its time counts apart)."""
-        t0 = time.perf_counter()
+        if self.overlap:
+            self.hand_over("validation", job)
+            return
+        with self.clock.part("validation"):
+            self.metrics.worker.submit(job())
+            self.settle(emit)
+
+    def _validate(self, model, h0: np.ndarray, epoch: int, elapsed: float) -> None:
+        """evaluate's work, on the metrics writer's thread."""
         nats, bpc = evaluation.score(
             self.backend.text_loss, model.params, self.data.val, h0, self.reset_id
         )
@@ -116,8 +120,31 @@ class RunEvents:
         }
         self.metrics.write_rows([row])
         self.reports.append(Event("eval", model.update, epoch, model.smooth, val_bpc=bpc))
-        if beside:
-            self.clock.add_beside("validation", time.perf_counter() - t0)
+
+    def hand_over(self, name: str, make: Callable[[], Callable[[], None]]) -> None:
+        """Run the job make() returns on the metrics writer's thread while the
+        updates go on. make (timed as part `name`) copies what the job reads;
+        it is called once fewer than PENDING jobs handed over are pending, so
+        that at most that many copies are alive and the files lag the loop by
+        at most that much (the loop's wait is its 'waiting' part)."""
+        worker = self.metrics.worker
+        with self.clock.part("waiting"):
+            while not self.slots.acquire(timeout=0.05):
+                if worker.failed:  # its jobs are skipped from now on: no slot comes back
+                    worker.check()
+                    break
+        with self.clock.part(name):
+            job = make()
+
+        def run():
+            t0 = time.perf_counter()
+            try:
+                job()
+            finally:
+                self.slots.release()
+                self.clock.add_job(name, t0, time.perf_counter())
+
+        worker.submit(run)
 
     def settle(self, emit: Callable[[Event], None], wait: bool = True) -> None:
         """Report the validations done on the writer's thread; wait: first
@@ -157,11 +184,15 @@ class RunEvents:
             "carried_h": self.carried.tolist(),
         }
         run = identity.meta_of(self.run_id, self.data.corpus.fingerprint)
-        with self.clock.part("checkpoints"):
-            if self.overlap:
+        if self.overlap:
+
+            def job():
                 frozen, rng = copy.deepcopy(st), copy.deepcopy(self.rng)
-                self.metrics.worker.submit(lambda: self._write_checkpoint(frozen, rng, extra, run))
-            else:
+                return lambda: self._write_checkpoint(frozen, rng, extra, run)
+
+            self.hand_over("checkpoints", job)
+        else:
+            with self.clock.part("checkpoints"):
                 self.metrics.flush()  # the log holds every update the checkpoint holds
                 self._write_checkpoint(st, self.rng, extra, run)
         self.last_checkpoint = st.update

@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -113,6 +114,7 @@ class Run(RunEvents, RunSchedule):
         # validation and checkpoints run beside the updates (see events.evaluate)
         self.overlap = False
         self.reports: deque[Event] = deque()  # the 'eval' events of those, to emit here
+        self.slots = threading.Semaphore(PENDING)  # see events.hand_over
         # work beside the updates (the start's gradient check, the CLI's
         # imports), run on a thread of its own once the first chunk has trained
         self.side = Deferred("run-side-work")
@@ -191,6 +193,12 @@ class Run(RunEvents, RunSchedule):
         run.write_config(old.get("created"), resumed)
         return run
 
+    def finished(self) -> bool:
+        """Whether the end of the run was written at its current update
+        (outcome.json, written last by `finish`): a process stopped after its
+        last checkpoint but before that has not finished, and a resume does it."""
+        return bestval.read_outcome(self.folder).get("updates") == self.state.update
+
     def close(self) -> None:
         """Finish the work beside the updates and the metrics log, then give
         the run folder's lock back."""
@@ -235,7 +243,8 @@ class Run(RunEvents, RunSchedule):
             signum = should_stop()
             if signum:
                 self.save()
-                self.settle(emit)  # the checkpoint is on disk before it is said to be
+                with self.clock.part("waiting"):
+                    self.settle(emit)  # the checkpoint is on disk before it is said to be
                 raise Interrupted(signum, st.update)
             n, smooth0, t0 = self.chunk_size(end), st.smooth, time.perf_counter()
             optc = cfg.optim(self.count.elapsed)  # --anneal: the rate at this point of the budget
@@ -272,17 +281,18 @@ class Run(RunEvents, RunSchedule):
 
     def finish(self, emit: Callable[[Event], None]) -> None:
         """Final validation ('logged': the metrics are complete), checkpoints,
-        the outcome and the best model's text."""
+        the best model's texts, and last outcome.json, which marks the run
+        finished (see `finished`)."""
         cfg, st = self.cfg, self.state
         self.overlap = False  # what follows reads what the writer's thread writes
-        self.settle(emit)
+        with self.clock.part("waiting"):
+            self.settle(emit)
         if st.update % cfg.eval_every and self.data.val.size:
             self.evaluate(emit)
         emit(Event("logged", st.update, st.epoch, st.smooth))
         if st.update != self.last_checkpoint:
             self.save()
         best = bestval.chosen(self.folder, self.cfg, st)
-        self.write_outcome()
         with self.clock.part("samples"):
             record.write_sampling(self.folder, cfg, self.data.vocab, self.backend.synthesize, best)
         for n in (200, 1000):
@@ -290,11 +300,14 @@ class Run(RunEvents, RunSchedule):
                 text, _ = self.sample(best.params, best.h, best.x, n)
                 rundir.write_text(self.folder / f"best_{n}.txt", text)
                 emit(Event("best", best.update, st.epoch, best.smooth, text=text))
+        self.write_outcome()
 
 
 # the most bytes of training state (parameters, moments, best model) copied
 # so that a checkpoint can be written beside the updates
 OVERLAP_BYTES = 64 << 20
+# the most validations and checkpoints handed to the writer's thread at once
+PENDING = 2
 
 
 def overlaps(cfg: TrainConfig, threads: int, st: TrainState) -> bool:
