@@ -284,20 +284,27 @@ def test_the_program_exits_quickly_with_everything_written(tmp_path, text_file):
     assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1
 
 
-@pytest.mark.parametrize("lost", ["outcome.json", "best_1000.txt"])
+@pytest.mark.parametrize("lost", ["outcome.json", "best_1000.txt", "best.npz"])
 def test_a_run_stopped_after_its_last_checkpoint_is_finished_by_resume(run, capsys, lost):
-    """A process killed after its final checkpoint, before the end of the run
-    (best texts, then outcome.json) was written: --resume writes that end, the
-    same as the run would have, instead of calling the run complete."""
+    """A process killed after writing its final checkpoint.npz, before best.npz
+    or the end of the run (best texts, then outcome.json): --resume writes
+    what is missing, the same as the run would have, instead of calling the
+    run complete."""
+    from charnn.run import snapshot
+
     ends = ("outcome.json", "sampling.json", "best_200.txt", "best_1000.txt")
     before = {name: (run / name).read_bytes() for name in ends}
-    gone = ends[ends.index(lost) if lost != "outcome.json" else 0 :]
-    for name in (*gone, "outcome.json"):
+    best = snapshot.load_best(run / "best.npz")
+    gone = ends if lost in ("outcome.json", "best.npz") else ends[ends.index(lost) :]
+    for name in (*gone, "outcome.json", *([lost] if lost == "best.npz" else [])):
         (run / name).unlink(missing_ok=True)
     rows = (run / "metrics.csv").read_bytes()
     assert cli.main(["train", "--resume", str(run), "--quiet"]) == 0
     assert "nothing to do" not in capsys.readouterr().out
     assert {name: (run / name).read_bytes() for name in ends} == before
     assert (run / "metrics.csv").read_bytes() == rows
+    again = snapshot.load_best(run / "best.npz")
+    assert again[0] == best[0] and np.array_equal(again[2], best[2])
+    assert all(np.array_equal(again[1][k], best[1][k]) for k in best[1])
     assert cli.main(["train", "--resume", str(run), "--quiet"]) == 0
     assert "nothing to do" in capsys.readouterr().out

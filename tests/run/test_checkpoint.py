@@ -45,7 +45,9 @@ def test_failed_write_keeps_previous(run, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(np, "savez", disk_full)
-    with pytest.raises(CheckpointError, match="No space left.*that file keeps its previous contents"):
+    with pytest.raises(
+        CheckpointError, match="No space left.*that file keeps its previous contents"
+    ):
         checkpoint.save(path, {"kind": "train"}, {"a": np.zeros(3)})
     assert path.read_bytes() == before
     assert not [p for p in os.listdir(run) if ".tmp" in p]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import CharnnError
 from . import bestval, docgen, evaluation, identity, rundir, snapshot
 
 
@@ -196,6 +197,18 @@ class RunEvents:
                 self.metrics.flush()  # the log holds every update the checkpoint holds
                 self._write_checkpoint(st, self.rng, extra, run)
         self.last_checkpoint = st.update
+
+    def restore_best(self) -> None:
+        """best.npz as the resumed checkpoint holds it: a process killed after
+        writing checkpoint.npz and before best.npz leaves it missing or older."""
+        path, st = self.folder / rundir.BEST, self.state
+        try:
+            if snapshot.load_best(path)[0].get("best_update") == st.best_update:
+                return
+        except (OSError, CharnnError):
+            pass
+        run = identity.meta_of(self.run_id, self.data.corpus.fingerprint)
+        snapshot.save_best(path, self.cfg, self.data.vocab, st, run)
 
     def _write_checkpoint(self, st, rng, extra: dict, run: dict) -> None:
         """save's writing, with the best validation as it stands once the

@@ -184,6 +184,8 @@ class Run(RunEvents, RunSchedule):
         counters = Counters.from_meta(saved.counters) if saved.counters else None
         run = cls(folder, cfg, data, state, rng, counters)
         run.run_id = saved.run_id
+        if saved.state is not None:
+            run.restore_best()
         if saved.counters and saved.counters.get("carried_h") is not None:
             run.carried = np.asarray(saved.counters["carried_h"], dtype=np.float64)
         old = saved.info or {}
