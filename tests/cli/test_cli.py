@@ -308,3 +308,19 @@ def test_a_run_stopped_after_its_last_checkpoint_is_finished_by_resume(run, caps
     assert all(np.array_equal(again[1][k], best[1][k]) for k in best[1])
     assert cli.main(["train", "--resume", str(run), "--quiet"]) == 0
     assert "nothing to do" in capsys.readouterr().out
+
+
+def test_resume_completes_the_record_a_kill_left_short(run, capsys):
+    """Killed before the gradient check was added to record.json (it runs
+    beside the first updates), or before record.json was written at all (a
+    run with no checkpoint resumes from its start): --resume writes it."""
+    rec = (run / "record.json").read_text()
+    short = {k: v for k, v in json.loads(rec).items() if k != "gradcheck"}
+    (run / "record.json").write_text(json.dumps(short))
+    assert cli.main(["train", "--resume", str(run), "--quiet"]) == 0
+    assert json.loads((run / "record.json").read_text()) == json.loads(rec)
+    for path in run.iterdir():
+        if path.name != "config.json":
+            path.unlink()
+    assert cli.main(["train", "--resume", str(run), "--quiet"]) == 0
+    assert json.loads((run / "record.json").read_text()) == json.loads(rec)

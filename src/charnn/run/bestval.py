@@ -86,6 +86,13 @@ def model_file(folder: Path, which: str) -> Path:
     )
 
 
+def smooth_bpc(state: TrainState, val: np.ndarray, text_loss, carried, reset_id: int = -1):
+    """Validation (bits per char) of the best model by smoothed loss, from the
+    state kept with it (document mode: zero, shaped like carried)."""
+    best_h = state.best_h if reset_id < 0 else np.zeros_like(carried)
+    return evaluation.score(text_loss, state.best_params, val, best_h, reset_id)[1]
+
+
 def outcome(
     cfg,
     state: TrainState,
@@ -95,16 +102,18 @@ def outcome(
     carried,
     reset_id: int = -1,
     final_bpc: float | None = None,
+    best_bpc: float | None = None,
 ) -> dict:
     """Validation (bits per char) of both best models and of the final one
     (count: the loop's Counters; carried: the state validation starts from;
-    final_bpc: the final model's figure when already computed from carried)."""
+    final_bpc, best_bpc: the final model's and smooth_bpc's figures when
+    already computed)."""
     out = {"best_by": cfg.best_by, "updates": state.update}
     out["best_smooth"] = {"update": state.best_update, "smooth_loss": state.best_smooth}
     if val.size:
-        best_h = state.best_h if reset_id < 0 else np.zeros_like(carried)
-        _, bpc = evaluation.score(text_loss, state.best_params, val, best_h, reset_id)
-        out["best_smooth"]["val_bpc"] = bpc
+        if best_bpc is None:
+            best_bpc = smooth_bpc(state, val, text_loss, carried, reset_id)
+        out["best_smooth"]["val_bpc"] = best_bpc
         out["best_val"] = {"update": count.best_val_update, "val_bpc": count.best_val_bpc}
         if final_bpc is None:
             _, final_bpc = evaluation.score(text_loss, state.params, val, carried, reset_id)

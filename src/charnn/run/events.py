@@ -155,8 +155,9 @@ class RunEvents:
         while self.reports:
             emit(self.reports.popleft())
 
-    def write_outcome(self) -> None:
-        """outcome.json: the validation of both best models and the final one."""
+    def write_outcome(self, best_bpc: float | None = None) -> None:
+        """outcome.json: the validation of both best models and the final one
+        (best_bpc: the best model by smoothed loss's, when already scored)."""
         st = self.state
         # the final model's validation, when it ran at this update (scored as the
         # validation rows are: from eval_state, resetting at the end symbol)
@@ -171,6 +172,7 @@ class RunEvents:
                 self.eval_state(),
                 reset_id=self.reset_id,
                 final_bpc=self.last_eval[1] if same else None,
+                best_bpc=best_bpc,
             )
         bestval.write_outcome(self.folder, out)
 

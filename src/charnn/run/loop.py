@@ -186,6 +186,8 @@ class Run(RunEvents, RunSchedule):
         run.run_id = saved.run_id
         if saved.state is not None:
             run.restore_best()
+        initial = state.params if saved.state is None else None
+        record.complete_record(folder, cfg, data, initial, defer=run.side.add)
         if saved.counters and saved.counters.get("carried_h") is not None:
             run.carried = np.asarray(saved.counters["carried_h"], dtype=np.float64)
         old = saved.info or {}
@@ -287,6 +289,12 @@ class Run(RunEvents, RunSchedule):
         finished (see `finished`)."""
         cfg, st = self.cfg, self.state
         self.overlap = False  # what follows reads what the writer's thread writes
+        best_bpc = None
+        if self.data.val.size:  # while the writer's thread finishes what it was handed
+            with self.clock.part("validation"):
+                best_bpc = bestval.smooth_bpc(
+                    st, self.data.val, self.backend.text_loss, self.eval_state(), self.reset_id
+                )
         with self.clock.part("waiting"):
             self.settle(emit)
         if st.update % cfg.eval_every and self.data.val.size:
@@ -302,7 +310,7 @@ class Run(RunEvents, RunSchedule):
                 text, _ = self.sample(best.params, best.h, best.x, n)
                 rundir.write_text(self.folder / f"best_{n}.txt", text)
                 emit(Event("best", best.update, st.epoch, best.smooth, text=text))
-        self.write_outcome()
+        self.write_outcome(best_bpc)
 
 
 # the most bytes of training state (parameters, moments, best model) copied

@@ -103,6 +103,24 @@ def write_record(folder: Path, cfg: TrainConfig, data: Data, params: dict, defer
     defer(with_gradcheck)
 
 
+def complete_record(folder: Path, cfg: TrainConfig, data: Data, params, defer) -> None:
+    """On resume: what a process killed early left out of record.json, the
+    gradient check (added by defer's job), or the whole record when the run
+    resumes from its start (params: the initial parameters; None when it
+    resumes from a checkpoint, which no longer has them)."""
+    rec = read_record(folder)
+    if not rec:
+        if params is not None:
+            write_record(folder, cfg, data, params, defer)
+        return
+    if "gradcheck" not in rec:
+        defer(
+            lambda: rundir.write_json(
+                folder / RECORD, {**rec, "gradcheck": gradcheck_part(cfg, data)}
+            )
+        )
+
+
 def read_record(folder: Path) -> dict:
     """record.json, or {} for a run made before runs kept one."""
     try:
