@@ -324,3 +324,45 @@ def test_resume_completes_the_record_a_kill_left_short(run, capsys):
             path.unlink()
     assert cli.main(["train", "--resume", str(run), "--quiet"]) == 0
     assert json.loads((run / "record.json").read_text()) == json.loads(rec)
+
+
+def _files(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.mark.parametrize("updates", ["40", "45"])
+def test_a_complete_run_resumed_is_left_exactly_as_it_was(tmp_path, text_file, capsys, updates):
+    """'nothing to do' touches no file: not the final validation's row of a
+    run that ended off the --eval-every grid (45), nor config.json."""
+    out = tmp_path / "run"
+    args = [*SMALL[:5], updates, *SMALL[6:]]
+    assert cli.main(["train", str(text_file), "--out", str(out), *args]) == 0
+    before = _files(out)
+    assert cli.main(["train", "--resume", str(out), "--quiet"]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    assert _files(out) == before
+
+
+def test_a_complete_run_resumed_with_another_best_by_ends_as_if_made_so(
+    tmp_path, text_file, capsys
+):
+    args = [*SMALL[:5], "45", *SMALL[6:]]
+    smooth, val = tmp_path / "smooth", tmp_path / "val"
+    assert cli.main(["train", str(text_file), "--out", str(smooth), *args]) == 0
+    assert cli.main(["train", str(text_file), "--out", str(val), *args, "--best-by", "val"]) == 0
+    assert cli.main(["train", "--resume", str(smooth), "--best-by", "val", "--quiet"]) == 0
+    assert "nothing to do" not in capsys.readouterr().out
+    a, b = _files(smooth), _files(val)
+    for name in ("outcome.json", "sampling.json", "best_200.txt", "best_1000.txt"):
+        assert a[name] == b[name], name
+    keep = ("update", "loss", "smooth_loss", "val_nats", "val_bpc")
+    rows = [[[r[k] for k in keep] for r in rundir.read_metrics(d)] for d in (smooth, val)]
+    assert rows[0] == rows[1]
+    assert json.loads(a["config.json"])["config"]["best_by"] == "val"
+
+
+def test_a_complete_run_missing_its_plot_gets_it_on_resume(run, capsys):
+    (run / "loss.png").unlink()  # stopped after outcome.json, before the plot was saved
+    assert cli.main(["train", "--resume", str(run), "--quiet"]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    assert (run / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,5 +1,6 @@
 """The training loop: run files, validation split, resume bit for bit, divergence."""
 
+import hashlib
 import json
 import math
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 from charnn.errors import CheckpointError, ConfigError, CorpusError, DivergenceError
-from charnn.run import loop, rundir, snapshot, split
+from charnn.run import evaluation, loop, rundir, snapshot, split
 from charnn.run.config import TrainConfig
 from runs import compare_runs, config, run_to_end
 
@@ -84,6 +85,55 @@ def test_resume_after_interrupt_between_checkpoints(tmp_path, text_file):
     assert saved.update == info.value.update > 0
     loop.Run.resume(tmp_path / "cut").train(lambda e: None)
     compare_runs(tmp_path / "whole", tmp_path / "cut")
+
+
+@pytest.fixture
+def noisy_validation(monkeypatch):
+    """Validation figures with up to 4 bits/char added, a function of the
+    model's W: an order of the models that training alone rarely gives."""
+    score = evaluation.score
+
+    def noisy(text_loss, params, *args, **kw):
+        nats, bpc = score(text_loss, params, *args, **kw)
+        noise = int(hashlib.sha256(params["W"].tobytes()).hexdigest()[:8], 16) / 2**32 * 4
+        return nats + noise, bpc + noise
+
+    monkeypatch.setattr(evaluation, "score", noisy)
+
+
+@pytest.mark.parametrize("checkpoint_every", [20, 15])
+def test_a_run_extended_after_a_best_final_validation_is_the_longer_run(
+    tmp_path, text_file, checkpoint_every, noisy_validation
+):
+    """A run ending at 45, off the eval_every grid of 20, where the final
+    validation is the best of the 45-update and the 60-update runs: its model
+    holds best_val.npz for that end, but extended to 60 the run has what the
+    60-update run has (best_val.npz, the checkpoint's best validation,
+    outcome.json), whether the 45 checkpoint came before that validation
+    (checkpoint_every 15) or after it (20)."""
+    cfg = config(text_file, updates=60, seed=5, checkpoint_every=checkpoint_every)
+    run_to_end(tmp_path / "whole", cfg)
+    short = cfg.__class__(**{**cfg.to_dict(), "updates": 45})
+    run_to_end(tmp_path / "parts", short)
+    out = json.loads((tmp_path / "parts" / "outcome.json").read_text())
+    assert out["best_val"] == {"update": 45, "val_bpc": out["final_val_bpc"]}
+    whole = json.loads((tmp_path / "whole" / "outcome.json").read_text())
+    assert whole["best_val"]["val_bpc"] > out["final_val_bpc"]
+    assert snapshot.load_best(tmp_path / "parts" / rundir.BEST_VAL)[0]["best_update"] == 45
+    loop.Run.resume(tmp_path / "parts", {"updates": 60}).train(lambda e: None)
+    compare_runs(tmp_path / "whole", tmp_path / "parts")
+    a, b = (tmp_path / d for d in ("whole", "parts"))
+    assert (a / "outcome.json").read_text() == (b / "outcome.json").read_text()
+    ca, pa, ha = snapshot.load_best(a / rundir.BEST_VAL)
+    cb, pb, hb = snapshot.load_best(b / rundir.BEST_VAL)
+    assert ca == cb and all(np.array_equal(pa[k], pb[k]) for k in pa)
+    ka = snapshot.load_train(a / rundir.CHECKPOINT)[0]["counters"]
+    kb = snapshot.load_train(b / rundir.CHECKPOINT)[0]["counters"]
+    assert (ka["best_val_bpc"], ka["best_val_update"]) == (
+        kb["best_val_bpc"],
+        kb["best_val_update"],
+    )
+    assert not (b / rundir.BEST_VAL_GRID).exists()
 
 
 def test_epochs_limit(tmp_path, text_file):

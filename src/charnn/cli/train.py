@@ -111,7 +111,9 @@ def train(args) -> int:
 
 
 def _train(args, run: Run) -> int:
-    if args.resume is not None and run.state.update >= run.end() and run.finished():
+    if args.resume is not None and run.complete():
+        if not (run.folder / rundir.PLOT).exists():  # stopped between its end and its plot
+            plot_run(run.folder)
         print(
             f"{run.folder} is complete ({run.state.update} updates); nothing to do. "
             "Give a larger --updates, --epochs or --max-time to train further."

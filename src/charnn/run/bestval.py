@@ -103,18 +103,21 @@ def outcome(
     reset_id: int = -1,
     final_bpc: float | None = None,
     best_bpc: float | None = None,
+    best_val: tuple[int, float] | None = None,
 ) -> dict:
     """Validation (bits per char) of both best models and of the final one
     (count: the loop's Counters; carried: the state validation starts from;
     final_bpc, best_bpc: the final model's and smooth_bpc's figures when
-    already computed)."""
+    already computed; best_val: (update, bits/char) of the final model when
+    its validation beat the count's best, off the eval_every grid)."""
     out = {"best_by": cfg.best_by, "updates": state.update}
     out["best_smooth"] = {"update": state.best_update, "smooth_loss": state.best_smooth}
     if val.size:
         if best_bpc is None:
             best_bpc = smooth_bpc(state, val, text_loss, carried, reset_id)
         out["best_smooth"]["val_bpc"] = best_bpc
-        out["best_val"] = {"update": count.best_val_update, "val_bpc": count.best_val_bpc}
+        update, bpc = best_val or (count.best_val_update, count.best_val_bpc)
+        out["best_val"] = {"update": update, "val_bpc": bpc}
         if final_bpc is None:
             _, final_bpc = evaluation.score(text_loss, state.params, val, carried, reset_id)
         out["final_val_bpc"] = final_bpc

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -78,9 +79,10 @@ class RunEvents:
         zero, the state every document starts from in training."""
         return np.zeros_like(self.carried) if self.reset_id >= 0 else self.carried
 
-    def evaluate(self, emit: Callable[[Event], None]) -> None:
+    def evaluate(self, emit: Callable[[Event], None], final: bool = False) -> None:
         """Validation of the current parameters from the carried state: a metrics
-        row, an 'eval' event, and best_val.npz at a new lowest figure.
+        row, an 'eval' event, and best_val.npz at a new lowest figure (final:
+        the end's validation off the eval_every grid, see _validate).
 
         It runs on the metrics writer's thread, on a copy of the model, after
         the rows handed over before it and before the checkpoint that records
@@ -94,7 +96,7 @@ class RunEvents:
                 params, self.carried.copy(), self.next_input(), st.update, st.smooth
             )
             h0, epoch, elapsed = self.eval_state().copy(), st.epoch, self.count.elapsed
-            return lambda: self._validate(model, h0, epoch, elapsed)
+            return lambda: self._validate(model, h0, epoch, elapsed, final)
 
         if self.overlap:
             self.hand_over("validation", job)
@@ -103,15 +105,29 @@ class RunEvents:
             self.metrics.worker.submit(job())
             self.settle(emit)
 
-    def _validate(self, model, h0: np.ndarray, epoch: int, elapsed: float) -> None:
-        """evaluate's work, on the metrics writer's thread."""
+    def _validate(self, model, h0: np.ndarray, epoch: int, elapsed: float, final: bool) -> None:
+        """evaluate's work, on the metrics writer's thread.
+
+        The validation of a final update off the eval_every grid is no part of
+        the run's validation history (the same run trained further would not
+        have made it; a resume drops its row): the best so far, kept in the
+        counters and checkpoints, stays the grid's. When it beats that, its
+        model holds best_val.npz for this end, and the grid's waits aside
+        (BEST_VAL_GRID) for a resume to put back."""
         nats, bpc = evaluation.score(
             self.backend.text_loss, model.params, self.data.val, h0, self.reset_id
         )
         self.last_eval = (model.update, bpc)
+        path = self.folder / rundir.BEST_VAL
         if bpc < self.count.best_val_bpc:
-            self.count.best_val_bpc, self.count.best_val_update = bpc, model.update
-            bestval.save(self.folder / rundir.BEST_VAL, self.cfg, self.data.vocab, model, bpc)
+            if final:
+                grid = self.folder / rundir.BEST_VAL_GRID
+                if path.exists() and not grid.exists():
+                    os.replace(path, grid)
+                self.final_best = (model.update, bpc)
+            else:
+                self.count.best_val_bpc, self.count.best_val_update = bpc, model.update
+            bestval.save(path, self.cfg, self.data.vocab, model, bpc)
         row = {
             "update": model.update,
             "epoch": epoch,
@@ -173,6 +189,7 @@ class RunEvents:
                 reset_id=self.reset_id,
                 final_bpc=self.last_eval[1] if same else None,
                 best_bpc=best_bpc,
+                best_val=self.final_best,
             )
         bestval.write_outcome(self.folder, out)
 

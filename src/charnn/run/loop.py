@@ -111,6 +111,7 @@ class Run(RunEvents, RunSchedule):
         self.carried = state.h[0].astype(np.float64)  # stream 0 after its last update
         self.metrics = MetricsLog(folder, cfg.seq_length)
         self.last_eval = (-1, math.nan)  # (update, bits/char) of this process's last validation
+        self.final_best: tuple[int, float] | None = None  # see events._validate
         # validation and checkpoints run beside the updates (see events.evaluate)
         self.overlap = False
         self.reports: deque[Event] = deque()  # the 'eval' events of those, to emit here
@@ -180,16 +181,19 @@ class Run(RunEvents, RunSchedule):
         budget.check_train(cfg, saved.vocab.size)
         rng = np.random.default_rng(cfg.seed) if saved.rng is None else saved.rng
         state = new_state(cfg, saved.vocab.size, rng) if saved.state is None else saved.state
-        reopen.tidy(folder, state.update, saved.counters, cfg.eval_every)
         counters = Counters.from_meta(saved.counters) if saved.counters else None
         run = cls(folder, cfg, data, state, rng, counters)
         run.run_id = saved.run_id
-        if saved.state is not None:
-            run.restore_best()
-        initial = state.params if saved.state is None else None
-        record.complete_record(folder, cfg, data, initial, defer=run.side.add)
         if saved.counters and saved.counters.get("carried_h") is not None:
             run.carried = np.asarray(saved.counters["carried_h"], dtype=np.float64)
+        complete = run.complete()
+        reopen.tidy(folder, state.update, saved.counters, cfg.eval_every, complete)
+        initial = state.params if saved.state is None else None
+        record.complete_record(folder, cfg, data, initial, defer=run.side.add)
+        if complete:  # nothing to do: the files are left as they are (repaired if damaged)
+            return run
+        if saved.state is not None:
+            run.restore_best()
         old = saved.info or {}
         resumed = list(old.get("resumed", []))
         if saved.state is not None:
@@ -197,11 +201,15 @@ class Run(RunEvents, RunSchedule):
         run.write_config(old.get("created"), resumed)
         return run
 
-    def finished(self) -> bool:
-        """Whether the end of the run was written at its current update
-        (outcome.json, written last by `finish`): a process stopped after its
-        last checkpoint but before that has not finished, and a resume does it."""
-        return bestval.read_outcome(self.folder).get("updates") == self.state.update
+    def complete(self) -> bool:
+        """Whether the run has trained to its end and written that end
+        (outcome.json, written last by `finish`) at its current update, with
+        its --best-by: a process stopped after its last checkpoint but before
+        that is not complete, nor is one resumed to choose its best model
+        otherwise, and a resume writes that end."""
+        out = bestval.read_outcome(self.folder)
+        end = out.get("updates") == self.state.update and out.get("best_by") == self.cfg.best_by
+        return self.state.update >= self.end() and end
 
     def close(self) -> None:
         """Finish the work beside the updates and the metrics log, then give
@@ -298,7 +306,7 @@ class Run(RunEvents, RunSchedule):
         with self.clock.part("waiting"):
             self.settle(emit)
         if st.update % cfg.eval_every and self.data.val.size:
-            self.evaluate(emit)
+            self.evaluate(emit, final=True)
         emit(Event("logged", st.update, st.epoch, st.smooth))
         if st.update != self.last_checkpoint:
             self.save()

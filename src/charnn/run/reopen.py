@@ -11,6 +11,7 @@ same text, found at its recorded path or at a new one given on resume.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,15 +79,23 @@ def corpus_data(cfg: TrainConfig, recorded: Fingerprint | None, vocab: Vocab, mo
     return data
 
 
-def tidy(folder: Path, update: int, counters: dict | None, eval_every: int) -> None:
+def tidy(
+    folder: Path, update: int, counters: dict | None, eval_every: int, finished: bool = False
+) -> None:
     """Remove what a crash left (temporaries; a best model without checkpoint)
-    and cut the logs back to the state the run continues from."""
+    and cut the logs back to the state the run continues from: also
+    best_val.npz, when the final validation of an earlier end had put its
+    model there (see events.RunEvents._validate). finished: the run has
+    nothing left to do; only what a crash left is removed."""
     for stale in folder.glob(".*.tmp-*"):
         stale.unlink(missing_ok=True)
     if counters is None:
         (folder / rundir.BEST).unlink(missing_ok=True)
+    grid = folder / rundir.BEST_VAL_GRID
+    if grid.exists() and not finished:
+        os.replace(grid, folder / rundir.BEST_VAL)
     done = bool(counters["events_done"]) if counters else False
-    rundir.truncate_logs(folder, update, done, eval_every)
+    rundir.truncate_logs(folder, update, done, eval_every, finished)
 
 
 # options that do not alter the results (threads: see engine/threads.py)

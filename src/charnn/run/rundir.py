@@ -46,12 +46,16 @@ CONFIG = "config.json"
 CHECKPOINT = "checkpoint.npz"
 BEST = "best.npz"
 BEST_VAL = "best_val.npz"
+# best_val.npz as the eval_every grid left it, kept while the final validation's
+# model (off the grid) holds best_val.npz; a resume puts it back (reopen.tidy)
+BEST_VAL_GRID = ".best_val.grid.npz"
 PLOT = "loss.png"
 TIMING = "timing.json"
 
 __all__ = [
     "BEST",
     "BEST_VAL",
+    "BEST_VAL_GRID",
     "CHECKPOINT",
     "CONFIG",
     "METRICS",
@@ -89,6 +93,7 @@ RUN_FILES = (
     CHECKPOINT,
     BEST,
     BEST_VAL,
+    BEST_VAL_GRID,
     "outcome.json",
     "record.json",
     "sampling.json",
@@ -208,10 +213,14 @@ def read_config(folder: Path) -> dict:
     return info
 
 
-def truncate_logs(folder: Path, update: int, events_done: bool, eval_every: int) -> None:
-    """Drop log lines written after a checkpoint at `update`, and the final
-    validation of a finished run (off the eval_every grid), so a resumed run
-    writes exactly what an uninterrupted one would."""
+def truncate_logs(
+    folder: Path, update: int, events_done: bool, eval_every: int, finished: bool = False
+) -> None:
+    """Drop log lines written after a checkpoint at `update`, lines cut short
+    or damaged, and the final validation of a finished run (off the
+    eval_every grid), so a resumed run writes exactly what an uninterrupted
+    one would; finished: the run stays finished, and keeps that validation.
+    A file with nothing to drop is left as it is."""
 
     def keep_event(u):
         return u < update or (u == update and events_done)
@@ -225,7 +234,7 @@ def truncate_logs(folder: Path, update: int, events_done: bool, eval_every: int)
         u = int(row["update"])
         if row["loss"] is not None:  # the row of an update: kept if it is in the checkpoint
             return u <= update
-        return keep_event(u) and u % eval_every == 0
+        return keep_event(u) and (u % eval_every == 0 or (finished and u == update))
 
     def keep_sample(line):
         sample = parse_sample(line)
@@ -233,15 +242,18 @@ def truncate_logs(folder: Path, update: int, events_done: bool, eval_every: int)
 
     path = folder / METRICS
     if path.exists():
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
+        text = path.read_text(encoding="utf-8", errors="replace")
+        lines = text.splitlines(keepends=True)
         header = ",".join(fields) + "\n"
         data = "".join([header] + [ln for ln in lines[1:] if ln.strip() and keep_row(ln)])
-        atomic_write(path, lambda f: f.write(data.encode("utf-8")))
+        if data != text:
+            atomic_write(path, lambda f: f.write(data.encode("utf-8")))
     path = folder / SAMPLES
     if path.exists():
-        lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
-        data = "".join(ln + "\n" for ln in lines if ln and keep_sample(ln))
-        atomic_write(path, lambda f: f.write(data.encode("utf-8")))
+        text = path.read_text(encoding="utf-8", errors="replace")
+        data = "".join(ln + "\n" for ln in text.split("\n") if ln and keep_sample(ln))
+        if data != text:
+            atomic_write(path, lambda f: f.write(data.encode("utf-8")))
 
 
 def write_text(path: Path, text: str) -> None:
