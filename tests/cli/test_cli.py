@@ -2,6 +2,7 @@
 every bad input (the README's troubleshooting table mirrors BAD_INPUTS)."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from charnn import cli
-from charnn.run import rundir
+from charnn.run import loop, rundir
 from checkpoint_files import npy_bytes, rewrite
 
 SMALL = [
@@ -366,3 +367,40 @@ def test_a_complete_run_missing_its_plot_gets_it_on_resume(run, capsys):
     assert cli.main(["train", "--resume", str(run), "--quiet"]) == 0
     assert "nothing to do" in capsys.readouterr().out
     assert (run / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_model_best_by_validation_is_the_runs_own(tmp_path, text_file, capsys):
+    """best_val.npz carries the run's identity: sample and evaluate take it,
+    by name and as the default model of a --best-by val run."""
+    out = tmp_path / "run"
+    assert cli.main(["train", str(text_file), "--out", str(out), *SMALL, "--best-by", "val"]) == 0
+    capsys.readouterr()
+    for extra in (["--checkpoint", "best-val"], []):
+        assert cli.main(["sample", str(out), "--length", "20", *extra]) == 0
+        assert len(capsys.readouterr().out) >= 20
+        assert cli.main(["evaluate", str(out), str(text_file), *extra]) == 0
+        assert "bits" in capsys.readouterr().out
+
+
+def test_an_extension_stopped_early_is_not_left_complete(tmp_path, text_file, capsys):
+    """A resume that trains further or changes --best-by removes outcome.json
+    before it changes any file: stopped at once, the run is not complete, and
+    a plain resume ends it as the run was made."""
+    made = tmp_path / "made"
+    args = [*SMALL[:5], "45", *SMALL[6:]]
+    assert cli.main(["train", str(text_file), "--out", str(made), *args]) == 0
+    for change in (["--updates", "60"], ["--best-by", "val"]):
+        cut = tmp_path / "cut"
+        shutil.rmtree(cut, ignore_errors=True)
+        shutil.copytree(made, cut)
+        run = loop.Run.resume(cut, {change[0][2:].replace("-", "_"): _typed(change[1])})
+        run.close()  # stopped before it trained or wrote its end
+        assert not (cut / "outcome.json").exists()
+        assert cli.main(["train", "--resume", str(cut), "--quiet"]) == 0
+        assert "nothing to do" not in capsys.readouterr().out
+        for name in ("outcome.json", "sampling.json", "best_1000.txt", "best_val.npz"):
+            assert (cut / name).read_bytes() == (made / name).read_bytes(), (change, name)
+
+
+def _typed(value):
+    return int(value) if value.isdigit() else value

@@ -68,7 +68,7 @@ def test_evaluate_warns_when_worse_than_uniform(tmp_path, text_file, capsys):
     params["c"][...] = -50.0
     params["c"][vocab.index["q"]] = 50.0  # certain of a character the text rarely has
     model = bestval.Model(params, h, x, 20, 1.0)
-    bestval.save(tmp_path / "bad.npz", cfg, vocab, model, math.nan)
+    bestval.save(tmp_path / "bad.npz", cfg, vocab, model, math.nan, None)
     capsys.readouterr()
     assert cli.main(["evaluate", str(tmp_path / "bad.npz"), str(text_file)]) == 0
     out = capsys.readouterr().out

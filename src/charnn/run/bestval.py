@@ -38,9 +38,13 @@ class Model:
     smooth: float
 
 
-def save(path: Path, cfg: TrainConfig, vocab: Vocab, model: Model, val_bpc: float) -> None:
-    """Write model as a best-kind checkpoint, with its validation figure."""
+def save(
+    path: Path, cfg: TrainConfig, vocab: Vocab, model: Model, val_bpc: float, run: dict | None
+) -> None:
+    """Write model as a best-kind checkpoint, with its validation figure and
+    the run's identity (identity.meta_of), which sample and evaluate check."""
     meta = {
+        **({"run": run} if run else {}),
         "kind": "best",
         "config": cfg.to_dict(),
         "vocab": list(vocab.chars),

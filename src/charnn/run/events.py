@@ -127,7 +127,8 @@ class RunEvents:
                 self.final_best = (model.update, bpc)
             else:
                 self.count.best_val_bpc, self.count.best_val_update = bpc, model.update
-            bestval.save(path, self.cfg, self.data.vocab, model, bpc)
+            run = identity.meta_of(self.run_id, self.data.corpus.fingerprint)
+            bestval.save(path, self.cfg, self.data.vocab, model, bpc, run)
         row = {
             "update": model.update,
             "epoch": epoch,
