@@ -388,14 +388,16 @@ def test_an_extension_stopped_early_is_not_left_complete(tmp_path, text_file, ca
     a plain resume ends it as the run was made."""
     made = tmp_path / "made"
     args = [*SMALL[:5], "45", *SMALL[6:]]
-    assert cli.main(["train", str(text_file), "--out", str(made), *args]) == 0
+    assert cli.main(["train", str(text_file), "--out", str(made), *args, "--report"]) == 0
+    assert (made / "report.html").exists() and (made / "report.md").exists()
     for change in (["--updates", "60"], ["--best-by", "val"]):
         cut = tmp_path / "cut"
         shutil.rmtree(cut, ignore_errors=True)
         shutil.copytree(made, cut)
         run = loop.Run.resume(cut, {change[0][2:].replace("-", "_"): _typed(change[1])})
         run.close()  # stopped before it trained or wrote its end
-        assert not (cut / "outcome.json").exists()
+        # nothing left that describes the old end: no outcome, no stale report
+        assert not any((cut / n).exists() for n in ("outcome.json", "report.html", "report.md"))
         assert cli.main(["train", "--resume", str(cut), "--quiet"]) == 0
         assert "nothing to do" not in capsys.readouterr().out
         for name in ("outcome.json", "sampling.json", "best_1000.txt", "best_val.npz"):

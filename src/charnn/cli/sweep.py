@@ -20,6 +20,8 @@ class SweepProgress:
     def __call__(self, ev) -> None:
         if ev.kind == "skip":
             self.done = ev.count
+            for row in ev.rows:  # the best so far counts the runs already done
+                self.consider(row)
             if ev.count and not self.quiet:
                 _err(f"{ev.count} of {self.total} runs already done; they are kept as they are")
         elif ev.kind == "cluster" and not self.quiet:
@@ -38,14 +40,20 @@ class SweepProgress:
         elif ev.kind == "run":
             self.run_done(ev.row)
 
-    def run_done(self, row: dict) -> None:
-        self.done += 1
+    def consider(self, row: dict) -> float | None:
+        """A finished run's figure (final validation, else min smoothed loss),
+        kept as the best so far when it is lower; returns the figure."""
         value = row.get("final_val_bpc")
         if value is None:
             value = row.get("min_smooth_loss")
         if row["status"] == "finished" and value is not None:
             if self.best is None or value < self.best[0]:
                 self.best = (value, row["name"])
+        return value
+
+    def run_done(self, row: dict) -> None:
+        self.done += 1
+        value = self.consider(row)
         if self.quiet:
             return
         best = f"best {self.best[1]} {self.best[0]:.4f}" if self.best else "best –"

@@ -298,4 +298,5 @@ def write_report(run_dir: Path) -> Path:
     returns the HTML path. Raises CheckpointError if run_dir holds no run."""
     run_dir = Path(run_dir)
     doc = build(run_dir)
-    return write_doc(doc, run_dir / "report.html", run_dir / "report.md")
+    html, md = (run_dir / name for name in rundir.REPORTS)
+    return write_doc(doc, html, md)

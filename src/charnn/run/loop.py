@@ -188,8 +188,10 @@ class Run(RunEvents, RunSchedule):
             run.carried = np.asarray(saved.counters["carried_h"], dtype=np.float64)
         complete = run.complete()
         if not complete:  # no longer finished (if it was), before any file changes, so
-            # that a process stopped before the new end leaves a run a resume finishes
-            (folder / bestval.OUTCOME).unlink(missing_ok=True)
+            # that a process stopped before the new end leaves a run a resume finishes;
+            # a report of the old end would show numbers the run no longer has
+            for name in (bestval.OUTCOME, *rundir.REPORTS):
+                (folder / name).unlink(missing_ok=True)
         reopen.tidy(folder, state.update, saved.counters, cfg.eval_every, complete)
         initial = state.params if saved.state is None else None
         record.complete_record(folder, cfg, data, initial, defer=run.side.add)

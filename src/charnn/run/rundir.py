@@ -50,6 +50,7 @@ BEST_VAL = "best_val.npz"
 # model (off the grid) holds best_val.npz; a resume puts it back (reopen.tidy)
 BEST_VAL_GRID = ".best_val.grid.npz"
 PLOT = "loss.png"
+REPORTS = ("report.html", "report.md")  # report.single writes them
 TIMING = "timing.json"
 
 __all__ = [
@@ -62,6 +63,7 @@ __all__ = [
     "METRIC_FIELDS",
     "OLD_FIELDS",
     "PLOT",
+    "REPORTS",
     "SAMPLES",
     "TIMING",
     "append_metric_columns",
@@ -103,8 +105,7 @@ RUN_FILES = (
     TIMING,
     "best_200.txt",
     "best_1000.txt",
-    "report.html",
-    "report.md",
+    *REPORTS,
 )
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from ..errors import CharnnError, CheckpointError, ConfigError, SweepError
 from . import folder as sf
 from .spec import Sweep
-from .summary import collect
+from .summary import collect, run_row
 from .worker import check_visible, run_one
 
 CONNECT_TIMEOUT = "10s"
@@ -35,13 +35,14 @@ WORKER_WAIT_S = 60
 @dataclass
 class Event:
     """What `execute` reports: kind 'cluster' (workers, dashboard), 'run' (one
-    run done: row) or 'skip' (runs already done: count)."""
+    run done: row) or 'skip' (runs already done: count, and their rows)."""
 
     kind: str
     workers: int = 0
     dashboard: str = ""
     row: dict = field(default_factory=dict)
     count: int = 0
+    rows: list = field(default_factory=list)
 
 
 def import_dask():
@@ -140,8 +141,14 @@ def execute(
         for r in sweep.runs
         if sf.read_status(sf.run_folder(sweep_dir, r.name))["status"] not in sf.DONE
     ]
-    report(Event("skip", count=len(sweep.runs) - len(todo)))
-    failed, known = {}, {}
+    waiting = {r.name for r in todo}
+    known = {
+        r.name: run_row(sf.run_folder(sweep_dir, r.name), r.name)
+        for r in sweep.runs
+        if r.name not in waiting
+    }
+    report(Event("skip", count=len(known), rows=list(known.values())))
+    failed = {}
     if todo:
         with connect(distributed, workers, scheduler) as client:
             n = check_workers(client, sweep_dir, token)
