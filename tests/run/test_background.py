@@ -98,10 +98,11 @@ def _same_columns(a: dict, b: dict) -> None:
 def test_log_columns_are_what_the_file_reads_back(tmp_path):
     log = MetricsLog(tmp_path, seq_length=10)
     losses = np.array([40.5, 1 / 3, 38.25])
-    log.rows([{"update": 0, "epoch": 0, "val_nats": 3.5, "val_bpc": 3.5 / math.log(2)}])
+    log.write_rows([{"update": 0, "epoch": 0, "val_nats": 3.5, "val_bpc": 3.5 / math.log(2)}])
     log.chunk(0, 0, losses, math.nan, 0.125, 3.5)
     log.chunk(3, 1, losses[:2] * 2, 39.0, 0.25, None)
-    log.rows([{"update": 5, "epoch": 1, "val_nats": 2.0, "val_bpc": 2.9, "elapsed_s": 0.3}])
+    row = {"update": 5, "epoch": 1, "val_nats": 2.0, "val_bpc": 2.9, "elapsed_s": 0.3}
+    log.worker.submit(lambda: log.write_rows([row]))  # after the chunks handed over
     cols = log.columns()
     _same_columns(cols, rundir.read_metric_columns(tmp_path))
     assert cols["update"].tolist() == [0, 1, 2, 3, 4, 5, 5]

@@ -4,9 +4,9 @@ The compiled kernels release the GIL while they train, so work handed to
 a Worker (formatting metrics rows, validation and checkpoints from copies
 of the state, the start's gradient check, importing matplotlib for the
 final plot) runs on another core meanwhile instead of between chunks of
-updates. Jobs run one at a time, in the
-order given; `wait` returns once all of them are done and raises the
-error a job met, once (the jobs after a failed one are skipped).
+updates. Jobs run one at a time, in the order given; `wait` returns once
+all of them are done and raises the error a job met, once (the jobs after
+a failed one are skipped).
 """
 
 from __future__ import annotations

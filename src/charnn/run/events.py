@@ -127,8 +127,7 @@ class RunEvents:
                 self.final_best = (model.update, bpc)
             else:
                 self.count.best_val_bpc, self.count.best_val_update = bpc, model.update
-            run = identity.meta_of(self.run_id, self.data.corpus.fingerprint)
-            bestval.save(path, self.cfg, self.data.vocab, model, bpc, run)
+            bestval.save(path, self.cfg, self.data.vocab, model, bpc, self.run_meta())
         row = {
             "update": model.update,
             "epoch": epoch,
@@ -204,7 +203,7 @@ class RunEvents:
             "next_x": self.next_input(),
             "carried_h": self.carried.tolist(),
         }
-        run = identity.meta_of(self.run_id, self.data.corpus.fingerprint)
+        run = self.run_meta()
         if self.overlap:
 
             def job():
@@ -218,6 +217,10 @@ class RunEvents:
                 self._write_checkpoint(st, self.rng, extra, run)
         self.last_checkpoint = st.update
 
+    def run_meta(self) -> dict:
+        """The run's identity, as every model file of the run carries it."""
+        return identity.meta_of(self.run_id, self.data.corpus.fingerprint)
+
     def restore_best(self) -> None:
         """best.npz as the resumed checkpoint holds it: a process killed after
         writing checkpoint.npz and before best.npz leaves it missing or older."""
@@ -227,8 +230,7 @@ class RunEvents:
                 return
         except (OSError, CharnnError):
             pass
-        run = identity.meta_of(self.run_id, self.data.corpus.fingerprint)
-        snapshot.save_best(path, self.cfg, self.data.vocab, st, run)
+        snapshot.save_best(path, self.cfg, self.data.vocab, st, self.run_meta())
 
     def _write_checkpoint(self, st, rng, extra: dict, run: dict) -> None:
         """save's writing, with the best validation as it stands once the

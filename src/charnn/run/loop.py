@@ -299,7 +299,7 @@ class Run(RunEvents, RunSchedule):
     def finish(self, emit: Callable[[Event], None]) -> None:
         """Final validation ('logged': the metrics are complete), checkpoints,
         the best model's texts, and last outcome.json, which marks the run
-        finished (see `finished`)."""
+        finished (see `complete`)."""
         cfg, st = self.cfg, self.state
         self.overlap = False  # what follows reads what the writer's thread writes
         best_bpc = None

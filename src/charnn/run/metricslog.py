@@ -55,13 +55,10 @@ class MetricsLog:
         rundir.append_metric_columns(self.folder, columns, len(losses))
         self._keep(columns, len(losses))
 
-    def rows(self, rows: list[dict]) -> None:
-        """Rows given whole (dicts keyed by METRIC_FIELDS), after those before."""
-        self.worker.submit(lambda: self.write_rows(rows))
-
     def write_rows(self, rows: list[dict]) -> None:
-        """`rows`, written now: on the writer's thread (by a job submitted to
-        it), or with the writer idle."""
+        """Rows given whole (dicts keyed by METRIC_FIELDS), written now: on the
+        writer's thread (by a job submitted to it, after the rows before), or
+        with the writer idle."""
         self._begin()
         rundir.append_metrics(self.folder, rows)
         for row in rows:

@@ -92,15 +92,16 @@ def write_record(folder: Path, cfg: TrainConfig, data: Data, params: dict, defer
     defer: a function taking a job to run later; given, the record is written
     now without the gradient check, which defer's job adds to it."""
     rec = {"corpus": corpus_part(data), "untrained": untrained_part(cfg, data, params)}
-
-    def with_gradcheck():
-        rundir.write_json(folder / RECORD, {**rec, "gradcheck": gradcheck_part(cfg, data)})
-
     if defer is None:
-        with_gradcheck()
+        _with_gradcheck(folder, rec, cfg, data)
         return
     rundir.write_json(folder / RECORD, rec)
-    defer(with_gradcheck)
+    defer(lambda: _with_gradcheck(folder, rec, cfg, data))
+
+
+def _with_gradcheck(folder: Path, rec: dict, cfg: TrainConfig, data: Data) -> None:
+    """record.json: rec and the gradient check."""
+    rundir.write_json(folder / RECORD, {**rec, "gradcheck": gradcheck_part(cfg, data)})
 
 
 def complete_record(folder: Path, cfg: TrainConfig, data: Data, params, defer) -> None:
@@ -114,11 +115,7 @@ def complete_record(folder: Path, cfg: TrainConfig, data: Data, params, defer) -
             write_record(folder, cfg, data, params, defer)
         return
     if "gradcheck" not in rec:
-        defer(
-            lambda: rundir.write_json(
-                folder / RECORD, {**rec, "gradcheck": gradcheck_part(cfg, data)}
-            )
-        )
+        defer(lambda: _with_gradcheck(folder, rec, cfg, data))
 
 
 def read_record(folder: Path) -> dict:
