@@ -7,6 +7,7 @@ import html
 import json
 import math
 import re
+import shutil
 import struct
 from html.parser import HTMLParser
 
@@ -18,7 +19,7 @@ from charnn.report import compare, single
 from charnn.report.render import fence, visible
 from charnn.run import rundir
 from charnn.run.config import TrainConfig
-from charnn.run.loop import Run
+from charnn.run.loop import Interrupted, Run
 
 SECTIONS = (
     "summary",
@@ -314,7 +315,7 @@ def test_compare_two_learning_rates(tmp_path, clean, text_file):
     assert marked
     w, h = png_size(page.images[0])
     assert (w, h) == struct.unpack(">II", (tmp_path / "cmp" / "compare.png").read_bytes()[16:24])
-    mins = page.tables["outcome-compare"][3][1:]
+    mins = next(r for r in page.tables["outcome-compare"] if r[0].endswith("(nats/sequence)"))[1:]
     expect = [min(r["smooth_loss"] for r in train_rows(d)) for d in (clean[0], other)]
     assert mins == [f"{v:.2f}" for v in expect]
     # differing options first (the two corpus files are distinct files)
@@ -343,3 +344,57 @@ def test_malformed_samples_are_a_clear_error(tmp_path, text_file):
     (run / rundir.SAMPLES).write_text("{not json\n", encoding="utf-8")
     with pytest.raises(CheckpointError, match="malformed"):
         single.write_report(run)
+
+
+def test_an_unfinished_run_is_marked_in_its_report_and_in_compare(tmp_path, clean, text_file):
+    """A run stopped early, or one whose end was never written, never shows
+    its figures as a finished run's: a status row, and a warning."""
+    opts = dict(corpus=str(text_file), hidden=8, seq_length=10, updates=60, engine="reference")
+    opts.update(eval_every=20, sample_every=20, checkpoint_every=20, log_every=20)
+
+    def stop_at_second_boundary():
+        calls = iter(range(1))
+        return lambda: 0 if next(calls, None) is not None else 2
+
+    stopped = tmp_path / "stopped"
+    with pytest.raises(Interrupted):
+        Run.start(stopped, TrainConfig(**opts)).train(lambda e: None, stop_at_second_boundary())
+    done = int(train_rows(stopped)[-1]["update"])
+    assert 0 < done < 60
+    page = parse(single.write_report(stopped))
+    assert page.row("summary-table", "status") == [f"unfinished ({done:,} of 60 updates)"]
+    text = (stopped / "report.md").read_text(encoding="utf-8")
+    assert "WARNING: this run has not finished" in text and "--resume stopped" in text
+
+    # its end never written: a process killed after the last checkpoint
+    unwritten = tmp_path / "unwritten"
+    shutil.copytree(clean[0], unwritten)
+    (unwritten / "outcome.json").unlink()
+    page = parse(single.write_report(unwritten))
+    assert page.row("summary-table", "status") == [
+        "unfinished (trained to its end, 60 updates, but that end is not written)"
+    ]
+    assert parse(clean[1]).row("summary-table", "status") == ["complete"]
+
+    # a time budget alone
+    timed = tmp_path / "timed"
+    with pytest.raises(Interrupted):
+        Run.start(timed, TrainConfig(**{**opts, "updates": 0, "max_time": 600})).train(
+            lambda e: None, stop_at_second_boundary()
+        )
+    page = parse(single.write_report(timed))
+    assert re.fullmatch(
+        r"unfinished \([\d,]+ updates in [\d.]+ s of its 600\.0 s\)",
+        page.row("summary-table", "status")[0],
+    )
+
+    _, table, warned = compare.compare([clean[0], stopped, unwritten], tmp_path / "cmp")
+    status = next(line for line in table.splitlines() if line.startswith("status"))
+    assert status.split()[1] == "complete" and status.count("unfinished") == 2
+    cut = [w.split()[1] for w in warned if "has not finished" in w]
+    assert cut == ["stopped", "unwritten"]
+    assert parse(tmp_path / "cmp" / "compare.html").row("outcome-compare", "status") == [
+        "complete",
+        f"unfinished ({done:,} of 60 updates)",
+        "unfinished (trained to its end, 60 updates, but that end is not written)",
+    ]

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import CheckpointError
 from ..run import rundir
 from .render import Document, Image, Para, Section, Table, write_doc
-from .summary import fmt, option_value, summarize
+from .summary import fmt, option_value, status, summarize, unfinished
 
 # Bookkeeping options that never change what a run learns.
 IGNORED = ("log_every", "checkpoint_every")
@@ -47,13 +47,15 @@ def load_runs(folders: list[Path]) -> list[dict]:
         except (ValueError, KeyError) as e:
             raise CheckpointError(f"{folder / rundir.METRICS} is malformed ({e})") from None
         T = info["config"]["seq_length"]
+        s = summarize(rows, T)
         runs.append(
             {
                 "name": name,
                 "folder": folder,
                 "info": info,
                 "rows": rows,
-                "summary": summarize(rows, T),
+                "summary": s,
+                "unfinished": unfinished(folder, info, s),
             }
         )
     return runs
@@ -149,6 +151,7 @@ def tables(runs: list[dict], diff: list[str]) -> list:
         return c["seq_length"] * c["batch_size"]
 
     results = [
+        ["status"] + [status(r["unfinished"]) for r in runs],
         outcome("updates", "updates"),
         outcome("min smoothed training bits/char", "min_smooth_bpc"),
         outcome("min smoothed loss (nats/sequence)", "min_smooth", 2),
@@ -190,6 +193,12 @@ def warnings(runs: list[dict]) -> list[str]:
             "WARNING: the runs were trained on different corpora: their validation figures "
             "are on different held-out texts and do not compare directly."
         )
+    for r in runs:
+        if r["unfinished"]:
+            out.append(
+                f"WARNING: {r['name']} has not finished ({r['unfinished']}); its figures are "
+                "those of a run cut short."
+            )
     lengths = {r["info"]["config"]["seq_length"] for r in runs}
     if len(lengths) > 1:
         out.append(

@@ -20,7 +20,7 @@ from ..run.evaluation import per_char_bpc, uniform_bpc, uniform_warning
 from .documents import data_blocks, sample_note
 from .recorded import gradcheck_section, sampling_section, untrained_section
 from .render import Chars, Document, Image, Para, Section, Table, Text, char_label, write_doc
-from .summary import applicable, fmt, summarize
+from .summary import applicable, fmt, status, summarize, unfinished, updates_per_epoch
 
 
 def val_rows(info: dict, out: dict, s: dict) -> list[list[str]]:
@@ -56,17 +56,16 @@ def warnings(info: dict, out: dict, s: dict) -> list[str]:
 
 
 def summary_section(folder: Path, info: dict, s: dict, out: dict) -> Section:
-    cfg, c = info["config"], info.get("corpus", {})
-    per_epoch = (
-        max(c.get("train_chars", 0) // max(cfg["batch_size"], 1) - 1, 1) // cfg["seq_length"]
-    )
+    cfg = info["config"]
+    cut = unfinished(folder, info, s)
     rows = [
         ["corpus", option_name(info)],
         ["vocabulary size K", fmt(len(info["vocab"]))],
         ["hidden size m", fmt(cfg["hidden"])],
         ["sequence length T", fmt(cfg["seq_length"])],
+        ["status", status(cut)],
         ["updates", fmt(s["updates"])],
-        ["epochs", f"{s['updates'] / max(per_epoch, 1):.2f}"],
+        ["epochs", f"{s['updates'] / updates_per_epoch(info):.2f}"],
         ["wall time of training", f"{fmt(float(s['elapsed']), 1)} s"],
     ]
     if "min_smooth" in s:
@@ -79,6 +78,14 @@ def summary_section(folder: Path, info: dict, s: dict, out: dict) -> Section:
         )
     rows += val_rows(info, out, s)
     blocks = [Table(["quantity", "value"], rows, key="summary-table")]
+    if cut:
+        blocks.append(
+            Para(
+                f"WARNING: this run has not finished ({cut}); its figures are those of the "
+                f"model where it stopped. charnn train --resume {folder.resolve().name} "
+                "continues it and writes its end."
+            )
+        )
     blocks += [Para(w) for w in warnings(info, out, s)]
     best = "lowest validation loss" if cfg.get("best_by") == "val" else "lowest smoothed loss"
     blocks.append(

@@ -3,12 +3,13 @@ shared by the single-run report and the comparison."""
 
 from __future__ import annotations
 
+import math
 import statistics
 import zipfile
 from pathlib import Path
 
 from ..errors import CharnnError
-from ..run import rundir
+from ..run import bestval, rundir
 from ..run.checkpoint import read_meta
 from ..run.evaluation import per_char_bpc
 
@@ -92,3 +93,38 @@ def best_counters(folder: Path) -> dict:
             return read_meta(zf, str(folder / rundir.BEST)).get("counters") or {}
     except (OSError, zipfile.BadZipFile, CharnnError, ValueError):
         return {}
+
+
+def updates_per_epoch(info: dict) -> int:
+    """Updates in one pass over the training text, from config.json's corpus
+    sizes (as the run counts them: each of the B streams reads its share)."""
+    cfg, c = info["config"], info.get("corpus", {})
+    return max(c.get("train_chars", 0) // max(cfg["batch_size"], 1) - 1, 1) // cfg["seq_length"]
+
+
+def unfinished(folder: Path, info: dict, s: dict) -> str | None:
+    """None for a run that has written its end (outcome.json, written last,
+    at the update its metrics reach); otherwise how far it got, in words
+    ("25,000 of 100,000 updates"), so that no figure of a run cut short
+    passes for a finished run's."""
+    if bestval.read_outcome(folder).get("updates") == s["updates"] and s["updates"] > 0:
+        return None
+    cfg = info["config"]
+    epochs = math.ceil((cfg.get("epochs") or 0) * updates_per_epoch(info))
+    limits = [u for u in (cfg.get("updates") or 0, epochs) if u > 0]
+    if limits and s["updates"] >= min(limits):
+        return f"trained to its end, {fmt(s['updates'])} updates, but that end is not written"
+    if limits:
+        return f"{fmt(s['updates'])} of {fmt(min(limits))} updates"
+    budget = cfg.get("max_time") or 0
+    if budget:
+        return (
+            f"{fmt(s['updates'])} updates in {fmt(float(s['elapsed']), 1)} s "
+            f"of its {fmt(float(budget), 1)} s"
+        )
+    return f"{fmt(s['updates'])} updates"
+
+
+def status(cut: str | None) -> str:
+    """The status cell of a run, from `unfinished`'s answer."""
+    return f"unfinished ({cut})" if cut else "complete"
