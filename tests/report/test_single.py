@@ -9,12 +9,14 @@ import math
 import re
 import shutil
 import struct
+import subprocess
+import sys
 from html.parser import HTMLParser
 
 import pytest
 
 from charnn import cli
-from charnn.errors import CheckpointError
+from charnn.errors import CheckpointError, DivergenceError
 from charnn.report import compare, single
 from charnn.report.render import fence, visible
 from charnn.run import rundir
@@ -346,16 +348,85 @@ def test_malformed_samples_are_a_clear_error(tmp_path, text_file):
         single.write_report(run)
 
 
+def _edit_json(name, key, value):
+    def edit(run):
+        path = run / name
+        info = json.loads(path.read_text(encoding="utf-8"))
+        top = key.startswith("/")  # a key of the file itself, not of its "config"
+        target = info["config"] if name == "config.json" and not top else info
+        target[key.lstrip("/")] = value
+        path.write_text(json.dumps(info), encoding="utf-8")
+
+    return edit
+
+
+def _edit_metrics(column, value):
+    def edit(run):
+        path = run / rundir.METRICS
+        lines = path.read_text(encoding="utf-8").splitlines()
+        cells = lines[-1].split(",")
+        cells[rundir.METRIC_FIELDS.index(column)] = value
+        path.write_text("\n".join(lines[:-1] + [",".join(cells)]) + "\n", encoding="utf-8")
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        _edit_json("config.json", "epochs", "0.5"),
+        _edit_json("config.json", "epochs", math.inf),
+        _edit_json("config.json", "updates", 60.5),
+        _edit_json("config.json", "batch_size", "4"),
+        _edit_json("config.json", "seq_length", 0),
+        _edit_json("config.json", "max_time", -5),
+        _edit_json("config.json", "/vocab", []),
+        _edit_json("config.json", "/corpus", [1]),
+        _edit_metrics("update", "inf"),
+        _edit_metrics("epoch", "nan"),
+    ],
+)
+def test_damaged_values_are_one_clear_error_in_report_and_compare(tmp_path, clean, edit):
+    run = tmp_path / "run"
+    shutil.copytree(clean[0], run)
+    edit(run)
+    with pytest.raises(CheckpointError, match="damaged|malformed"):
+        single.write_report(run)
+    with pytest.raises(CheckpointError, match="damaged|malformed"):
+        compare.compare([clean[0], run], tmp_path / "cmp")
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    [[1], {"updates": "60"}, {"updates": 60}, {"updates": 60, "best_smooth": []}],
+)
+def test_an_outcome_json_that_is_not_one_leaves_the_run_unfinished(tmp_path, clean, outcome):
+    run = tmp_path / "run"
+    shutil.copytree(clean[0], run)
+    (run / "outcome.json").write_text(json.dumps(outcome), encoding="utf-8")
+    page = parse(single.write_report(run))
+    assert page.row("summary-table", "status") == [
+        "unfinished (trained to its end, 60 updates, but that end is not written)"
+    ]
+    # its final validation's figures were well formed: now read as none
+    good = json.loads((clean[0] / "outcome.json").read_text(encoding="utf-8"))
+    good["best_val"]["val_bpc"] = "low"
+    (run / "outcome.json").write_text(json.dumps(good), encoding="utf-8")
+    assert (
+        parse(single.write_report(run)).row("summary-table", "status")[0].startswith("unfinished")
+    )
+
+
+def stop_at_second_boundary():
+    calls = iter(range(1))
+    return lambda: 0 if next(calls, None) is not None else 2
+
+
 def test_an_unfinished_run_is_marked_in_its_report_and_in_compare(tmp_path, clean, text_file):
     """A run stopped early, or one whose end was never written, never shows
     its figures as a finished run's: a status row, and a warning."""
     opts = dict(corpus=str(text_file), hidden=8, seq_length=10, updates=60, engine="reference")
     opts.update(eval_every=20, sample_every=20, checkpoint_every=20, log_every=20)
-
-    def stop_at_second_boundary():
-        calls = iter(range(1))
-        return lambda: 0 if next(calls, None) is not None else 2
-
     stopped = tmp_path / "stopped"
     with pytest.raises(Interrupted):
         Run.start(stopped, TrainConfig(**opts)).train(lambda e: None, stop_at_second_boundary())
@@ -363,8 +434,10 @@ def test_an_unfinished_run_is_marked_in_its_report_and_in_compare(tmp_path, clea
     assert 0 < done < 60
     page = parse(single.write_report(stopped))
     assert page.row("summary-table", "status") == [f"unfinished ({done:,} of 60 updates)"]
-    text = (stopped / "report.md").read_text(encoding="utf-8")
-    assert "WARNING: this run has not finished" in text and "--resume stopped" in text
+    text = (stopped / "report.html").read_text(encoding="utf-8")
+    assert "WARNING: this run has not finished" in text and f"--resume {stopped} " in text
+    last = page.row("summary-table", "validation, last")[0]
+    assert last.endswith(f"bits/char (after {done:,} updates)")
 
     # its end never written: a process killed after the last checkpoint
     unwritten = tmp_path / "unwritten"
@@ -376,15 +449,15 @@ def test_an_unfinished_run_is_marked_in_its_report_and_in_compare(tmp_path, clea
     ]
     assert parse(clean[1]).row("summary-table", "status") == ["complete"]
 
-    # a time budget alone
+    # a time budget, beside the update limit
     timed = tmp_path / "timed"
     with pytest.raises(Interrupted):
-        Run.start(timed, TrainConfig(**{**opts, "updates": 0, "max_time": 600})).train(
+        Run.start(timed, TrainConfig(**{**opts, "max_time": 600})).train(
             lambda e: None, stop_at_second_boundary()
         )
     page = parse(single.write_report(timed))
     assert re.fullmatch(
-        r"unfinished \([\d,]+ updates in [\d.]+ s of its 600\.0 s\)",
+        r"unfinished \(\d+ of 60 updates, [\d.]+ s of its 600\.0 s\)",
         page.row("summary-table", "status")[0],
     )
 
@@ -393,8 +466,53 @@ def test_an_unfinished_run_is_marked_in_its_report_and_in_compare(tmp_path, clea
     assert status.split()[1] == "complete" and status.count("unfinished") == 2
     cut = [w.split()[1] for w in warned if "has not finished" in w]
     assert cut == ["stopped", "unwritten"]
-    assert parse(tmp_path / "cmp" / "compare.html").row("outcome-compare", "status") == [
+    page = parse(tmp_path / "cmp" / "compare.html")
+    assert page.row("outcome-compare", "status") == [
         "complete",
         f"unfinished ({done:,} of 60 updates)",
         "unfinished (trained to its end, 60 updates, but that end is not written)",
     ]
+    assert page.row("outcome-compare", "last validation: update") == ["60", f"{done:,}", "60"]
+
+
+def test_a_diverged_run_is_marked_and_not_offered_a_resume(tmp_path, text_file):
+    opts = dict(corpus=str(text_file), hidden=8, seq_length=10, updates=400, engine="reference")
+    run = tmp_path / "dv"
+    with pytest.raises(DivergenceError):
+        Run.start(run, TrainConfig(**opts, lr=1e6, clip=0)).train(lambda e: None)
+    assert rundir.read_diverged(run)["update"] > 0
+    page = parse(single.write_report(run))
+    (status,) = page.row("summary-table", "status")
+    assert status == f"diverged (at update {rundir.read_diverged(run)['update']:,})"
+    text = (run / "report.md").read_text(encoding="utf-8")
+    assert "WARNING: this run diverged" in text and "--resume" not in text
+    # a resume goes on from the last checkpoint: no longer diverged until it is again
+    rundir.read_config(run)
+    reopened = Run.resume(run)
+    assert not (run / rundir.DIVERGED).exists()
+    reopened.close()
+
+
+def test_a_run_in_training_is_named_so_and_its_stale_report_goes_at_its_end(tmp_path, text_file):
+    opts = dict(corpus=str(text_file), hidden=8, seq_length=10, updates=60, engine="reference")
+    opts.update(eval_every=20, sample_every=20, checkpoint_every=20, log_every=20)
+    run = tmp_path / "live"
+    with pytest.raises(Interrupted):
+        Run.start(run, TrainConfig(**opts)).train(lambda e: None, stop_at_second_boundary())
+    # another charnn process holds the run (its pid in the lock file)
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "charnn"])
+    try:
+        (run / ".lock").write_text(f"{holder.pid}\n", encoding="ascii")
+        page = parse(single.write_report(run))
+        (status,) = page.row("summary-table", "status")
+        assert status == f"unfinished (20 of 60 updates; pid {holder.pid} is training it now)"
+        text = (run / "report.md").read_text(encoding="utf-8")
+        assert "is being trained now" in text and "--resume" not in text
+    finally:
+        holder.kill()
+        holder.wait()
+    page = parse(single.write_report(run))  # that process is gone
+    assert page.row("summary-table", "status") == ["unfinished (20 of 60 updates)"]
+    Run.resume(run).train(lambda e: None)
+    assert not any((run / name).exists() for name in rundir.REPORTS)
+    assert parse(single.write_report(run)).row("summary-table", "status") == ["complete"]

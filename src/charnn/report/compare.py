@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import CheckpointError
 from ..run import rundir
 from .render import Document, Image, Para, Section, Table, write_doc
-from .summary import fmt, option_value, status, summarize, unfinished
+from .summary import fmt, option_value, run_state, summarize
 
 # Bookkeeping options that never change what a run learns.
 IGNORED = ("log_every", "checkpoint_every")
@@ -44,10 +44,9 @@ def load_runs(folders: list[Path]) -> list[dict]:
         info = rundir.read_config(folder)
         try:
             rows = rundir.read_metrics(folder)
-        except (ValueError, KeyError) as e:
+            s = summarize(rows, info["config"]["seq_length"])
+        except (ValueError, KeyError, TypeError, OverflowError) as e:
             raise CheckpointError(f"{folder / rundir.METRICS} is malformed ({e})") from None
-        T = info["config"]["seq_length"]
-        s = summarize(rows, T)
         runs.append(
             {
                 "name": name,
@@ -55,7 +54,7 @@ def load_runs(folders: list[Path]) -> list[dict]:
                 "info": info,
                 "rows": rows,
                 "summary": s,
-                "unfinished": unfinished(folder, info, s),
+                "state": run_state(folder, info, s),
             }
         )
     return runs
@@ -151,12 +150,13 @@ def tables(runs: list[dict], diff: list[str]) -> list:
         return c["seq_length"] * c["batch_size"]
 
     results = [
-        ["status"] + [status(r["unfinished"]) for r in runs],
+        ["status"] + [r["state"].status() for r in runs],
         outcome("updates", "updates"),
         outcome("min smoothed training bits/char", "min_smooth_bpc"),
         outcome("min smoothed loss (nats/sequence)", "min_smooth", 2),
         outcome("min smoothed loss: update", "min_update"),
-        outcome("final validation bits/char", "val_final"),
+        outcome("last validation bits/char", "val_final"),
+        outcome("last validation: update", "val_final_update"),
         outcome("best validation bits/char", "val_best"),
         outcome("best validation: update", "val_best_update"),
         outcome("updates per second", "rate", 1),
@@ -193,12 +193,7 @@ def warnings(runs: list[dict]) -> list[str]:
             "WARNING: the runs were trained on different corpora: their validation figures "
             "are on different held-out texts and do not compare directly."
         )
-    for r in runs:
-        if r["unfinished"]:
-            out.append(
-                f"WARNING: {r['name']} has not finished ({r['unfinished']}); its figures are "
-                "those of a run cut short."
-            )
+    out += [w for r in runs if (w := r["state"].warning(r["name"], r["folder"]))]
     lengths = {r["info"]["config"]["seq_length"] for r in runs}
     if len(lengths) > 1:
         out.append(

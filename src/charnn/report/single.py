@@ -20,7 +20,7 @@ from ..run.evaluation import per_char_bpc, uniform_bpc, uniform_warning
 from .documents import data_blocks, sample_note
 from .recorded import gradcheck_section, sampling_section, untrained_section
 from .render import Chars, Document, Image, Para, Section, Table, Text, char_label, write_doc
-from .summary import applicable, fmt, status, summarize, unfinished, updates_per_epoch
+from .summary import applicable, fmt, run_state, summarize, updates_per_epoch
 
 
 def val_rows(info: dict, out: dict, s: dict) -> list[list[str]]:
@@ -40,7 +40,12 @@ def val_rows(info: dict, out: dict, s: dict) -> list[list[str]]:
             ],
         ]
     elif "val_final" in s:
-        rows.append(["validation, last", f"{fmt(s['val_final'])} bits/char"])
+        rows.append(
+            [
+                "validation, last",
+                f"{fmt(s['val_final'])} bits/char (after {fmt(s['val_final_update'])} updates)",
+            ]
+        )
     if rows:
         rows.append(["uniform guessing", f"{fmt(uniform_bpc(len(info['vocab'])))} bits/char"])
     return rows
@@ -48,7 +53,9 @@ def val_rows(info: dict, out: dict, s: dict) -> list[list[str]]:
 
 def warnings(info: dict, out: dict, s: dict) -> list[str]:
     K = len(info["vocab"])
-    figures = [out.get("final_val_bpc"), s.get("val_final")]
+    # the untrained model (update 0) guesses about uniformly: no warning for it
+    trained = s.get("val_final_update", 0) > 0
+    figures = [out.get("final_val_bpc"), s.get("val_final") if trained else None]
     figures += [out.get(k, {}).get("val_bpc") for k in ("best_smooth", "best_val")]
     return list(
         dict.fromkeys(w for f in figures if f is not None for w in [uniform_warning(f, K)] if w)
@@ -57,13 +64,13 @@ def warnings(info: dict, out: dict, s: dict) -> list[str]:
 
 def summary_section(folder: Path, info: dict, s: dict, out: dict) -> Section:
     cfg = info["config"]
-    cut = unfinished(folder, info, s)
+    state = run_state(folder, info, s)
     rows = [
         ["corpus", option_name(info)],
         ["vocabulary size K", fmt(len(info["vocab"]))],
         ["hidden size m", fmt(cfg["hidden"])],
         ["sequence length T", fmt(cfg["seq_length"])],
-        ["status", status(cut)],
+        ["status", state.status()],
         ["updates", fmt(s["updates"])],
         ["epochs", f"{s['updates'] / updates_per_epoch(info):.2f}"],
         ["wall time of training", f"{fmt(float(s['elapsed']), 1)} s"],
@@ -78,14 +85,9 @@ def summary_section(folder: Path, info: dict, s: dict, out: dict) -> Section:
         )
     rows += val_rows(info, out, s)
     blocks = [Table(["quantity", "value"], rows, key="summary-table")]
-    if cut:
-        blocks.append(
-            Para(
-                f"WARNING: this run has not finished ({cut}); its figures are those of the "
-                f"model where it stopped. charnn train --resume {folder.resolve().name} "
-                "continues it and writes its end."
-            )
-        )
+    warned = state.warning("this run", folder)
+    if warned:
+        blocks.append(Para(warned))
     blocks += [Para(w) for w in warnings(info, out, s)]
     best = "lowest validation loss" if cfg.get("best_by") == "val" else "lowest smoothed loss"
     blocks.append(

@@ -4,14 +4,18 @@ shared by the single-run report and the comparison."""
 from __future__ import annotations
 
 import math
+import os
+import shlex
 import statistics
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CharnnError
 from ..run import bestval, rundir
 from ..run.checkpoint import read_meta
 from ..run.evaluation import per_char_bpc
+from ..run.lock import LOCK
 
 # Options that apply only to some optimizers.
 OPTIMIZER_ONLY = {"rho": ("rmsprop",), "beta1": ("adam",), "beta2": ("adam",)}
@@ -95,36 +99,103 @@ def best_counters(folder: Path) -> dict:
         return {}
 
 
+def _count(cfg: dict, key: str) -> float:
+    """A limit of config.json as a number; 0 (no limit) where it is absent or
+    not a finite non-negative number."""
+    v = cfg.get(key)
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+    return v if ok else 0
+
+
 def updates_per_epoch(info: dict) -> int:
     """Updates in one pass over the training text, from config.json's corpus
-    sizes (as the run counts them: each of the B streams reads its share)."""
-    cfg, c = info["config"], info.get("corpus", {})
-    return max(c.get("train_chars", 0) // max(cfg["batch_size"], 1) - 1, 1) // cfg["seq_length"]
+    sizes (as the run counts them: each of the B streams reads its share);
+    at least 1."""
+    cfg, c = info["config"], info.get("corpus")
+    chars = c.get("train_chars") if isinstance(c, dict) else None
+    chars = chars if isinstance(chars, int) and not isinstance(chars, bool) else 0
+    B, T = int(_count(cfg, "batch_size")) or 1, int(_count(cfg, "seq_length")) or 1
+    return max(max(chars // B - 1, 1) // T, 1)
 
 
-def unfinished(folder: Path, info: dict, s: dict) -> str | None:
-    """None for a run that has written its end (outcome.json, written last,
-    at the update its metrics reach); otherwise how far it got, in words
-    ("25,000 of 100,000 updates"), so that no figure of a run cut short
-    passes for a finished run's."""
-    if bestval.read_outcome(folder).get("updates") == s["updates"] and s["updates"] > 0:
-        return None
-    cfg = info["config"]
-    epochs = math.ceil((cfg.get("epochs") or 0) * updates_per_epoch(info))
-    limits = [u for u in (cfg.get("updates") or 0, epochs) if u > 0]
-    if limits and s["updates"] >= min(limits):
-        return f"trained to its end, {fmt(s['updates'])} updates, but that end is not written"
-    if limits:
-        return f"{fmt(s['updates'])} of {fmt(min(limits))} updates"
-    budget = cfg.get("max_time") or 0
-    if budget:
+@dataclass(frozen=True)
+class RunState:
+    """Where a run stands, from its folder: "complete" (its end written),
+    "diverged" or "unfinished"; detail says how far it got, in words; pid:
+    the live process training it now, if any."""
+
+    kind: str
+    detail: str = ""
+    pid: int | None = None
+
+    def status(self) -> str:
+        """The status cell of the report's and compare's tables."""
+        now = f"; pid {self.pid} is training it now" if self.pid else ""
+        return self.kind if self.kind == "complete" else f"{self.kind} ({self.detail}{now})"
+
+    def warning(self, who: str, folder: Path) -> str | None:
+        """The warning a page shows beside the run's figures; who names the
+        run ("this run", "b"); folder: the run's folder as the user gave it."""
+        if self.kind == "complete":
+            return None
+        if self.kind == "diverged":
+            return (
+                f"WARNING: {who} diverged ({self.detail}): its figures are those of a run "
+                "that failed; a resume would diverge again."
+            )
+        if self.pid:
+            return (
+                f"WARNING: {who} is being trained now (pid {self.pid}; {self.detail}): "
+                "its figures are those logged so far."
+            )
         return (
-            f"{fmt(s['updates'])} updates in {fmt(float(s['elapsed']), 1)} s "
-            f"of its {fmt(float(budget), 1)} s"
+            f"WARNING: {who} has not finished ({self.detail}): its figures are those "
+            f"logged up to where it stopped. charnn train --resume {shlex.quote(str(folder))} "
+            "continues it and writes its end."
         )
-    return f"{fmt(s['updates'])} updates"
 
 
-def status(cut: str | None) -> str:
-    """The status cell of a run, from `unfinished`'s answer."""
-    return f"unfinished ({cut})" if cut else "complete"
+def run_state(folder: Path, info: dict, s: dict) -> RunState:
+    """Where the run in folder stands (see RunState), so that no figure of a
+    run cut short passes for a finished run's. s: its `summarize`."""
+    cfg, n = info["config"], s["updates"]
+    pid = training_pid(folder)
+    if bestval.read_outcome(folder).get("updates") == n and n > 0 and not pid:
+        return RunState("complete")
+    diverged = rundir.read_diverged(folder)
+    if diverged and not pid:
+        return RunState("diverged", f"at update {fmt(diverged['update'])}")
+    epochs = min(_count(cfg, "epochs") * updates_per_epoch(info), 2.0**62)
+    limits = [math.ceil(u) for u in (_count(cfg, "updates"), epochs) if u > 0]
+    budget, used = _count(cfg, "max_time"), float(s["elapsed"])
+    if not pid and ((limits and n >= min(limits)) or (budget and used >= budget)):
+        return RunState(
+            "unfinished", f"trained to its end, {fmt(n)} updates, but that end is not written"
+        )
+    parts = [f"{fmt(n)} of {fmt(min(limits))} updates" if limits else f"{fmt(n)} updates"]
+    if budget:
+        parts.append(f"{fmt(used, 1)} s of its {fmt(float(budget), 1)} s")
+    return RunState("unfinished", ", ".join(parts), pid)
+
+
+def training_pid(folder: Path) -> int | None:
+    """The pid of a live charnn process holding the run folder's lock, read
+    from the lock file (never locked here: that could turn away a trainer
+    starting at that moment); None when that process is gone."""
+    try:
+        pid = int((folder / LOCK).read_text(encoding="ascii").strip())
+    except (OSError, ValueError):
+        return None
+    if pid == os.getpid() or pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except OSError:
+        pass  # alive, owned by another user
+    try:  # a reused pid: another program
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return pid
+    return pid if b"charnn" in cmd else None

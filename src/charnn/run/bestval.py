@@ -133,9 +133,29 @@ def write_outcome(folder: Path, outcome: dict) -> None:
 
 
 def read_outcome(folder: Path) -> dict:
-    """outcome.json, or {} for a run that has not finished (or predates it)."""
+    """outcome.json, or {} for a run that has not finished (or predates it),
+    or whose outcome.json is not one (a resume writes it again)."""
     try:
         out = json.loads((folder / OUTCOME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return out if isinstance(out, dict) else {}
+    return out if _is_outcome(out) else {}
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_outcome(out) -> bool:
+    """Whether out has the shape `outcome` gives it (bits/char may be NaN)."""
+    if not isinstance(out, dict) or not _number(out.get("updates")):
+        return False
+    models = [out.get("best_smooth")] + ([out.get("best_val")] if "final_val_bpc" in out else [])
+    if not all(isinstance(m, dict) and isinstance(m.get("update"), int) for m in models):
+        return False
+    bpc = (
+        [out["final_val_bpc"], *(m.get("val_bpc") for m in models)]
+        if "final_val_bpc" in out
+        else []
+    )
+    return all(_number(v) for v in bpc)

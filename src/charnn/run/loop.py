@@ -323,6 +323,8 @@ class Run(RunEvents, RunSchedule):
                 text, _ = self.sample(best.params, best.h, best.x, n)
                 rundir.write_text(self.folder / f"best_{n}.txt", text)
                 emit(Event("best", best.update, st.epoch, best.smooth, text=text))
+        for name in rundir.REPORTS:  # a report written while it trained shows it unfinished
+            (self.folder / name).unlink(missing_ok=True)
         self.write_outcome(best_bpc)
 
 

@@ -186,6 +186,7 @@ def metrics_row(line: str, fields: tuple[str, ...] = METRIC_FIELDS) -> dict | No
             row[k] = float(v) if v else None
         except ValueError:
             return None
-    if row["update"] is None or row["epoch"] is None or row["update"] != int(row["update"]):
+    u, e = row["update"], row["epoch"]
+    if u is None or e is None or not (math.isfinite(u) and math.isfinite(e)) or u != int(u):
         return None
     return row

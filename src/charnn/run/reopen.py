@@ -89,6 +89,8 @@ def tidy(
     nothing left to do; only what a crash left is removed."""
     for stale in folder.glob(".*.tmp-*"):
         stale.unlink(missing_ok=True)
+    if not finished:  # the run goes on from its last checkpoint
+        (folder / rundir.DIVERGED).unlink(missing_ok=True)
     if counters is None:
         (folder / rundir.BEST).unlink(missing_ok=True)
     grid = folder / rundir.BEST_VAL_GRID

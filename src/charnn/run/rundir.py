@@ -21,6 +21,7 @@ folder's files have one address.
 from __future__ import annotations
 
 import json
+import math
 import platform
 import time
 from pathlib import Path
@@ -52,6 +53,8 @@ BEST_VAL_GRID = ".best_val.grid.npz"
 PLOT = "loss.png"
 REPORTS = ("report.html", "report.md")  # report.single writes them
 TIMING = "timing.json"
+# written when training diverges: {"update", "message"}; a resume removes it
+DIVERGED = "diverged.json"
 
 __all__ = [
     "BEST",
@@ -59,6 +62,7 @@ __all__ = [
     "BEST_VAL_GRID",
     "CHECKPOINT",
     "CONFIG",
+    "DIVERGED",
     "METRICS",
     "METRIC_FIELDS",
     "OLD_FIELDS",
@@ -75,6 +79,7 @@ __all__ = [
     "metric_fields",
     "prepare_new",
     "read_config",
+    "read_diverged",
     "read_metric_columns",
     "read_metrics",
     "read_samples",
@@ -103,6 +108,7 @@ RUN_FILES = (
     SAMPLES,
     PLOT,
     TIMING,
+    DIVERGED,
     "best_200.txt",
     "best_1000.txt",
     *REPORTS,
@@ -211,7 +217,53 @@ def read_config(folder: Path) -> dict:
         or not isinstance(info.get("vocab"), list)
     ):
         raise CheckpointError(f"{path} is not a charnn run configuration")
+    wrong = config_problem(info)
+    if wrong:
+        raise CheckpointError(
+            f"{path} is damaged: {wrong}; restore it, or remove it and "
+            f"'charnn train --resume {folder}' writes it again from {CHECKPOINT}"
+        )
     return info
+
+
+def config_problem(info: dict) -> str | None:
+    """What is wrong in the values of config.json that the reports read, or
+    None: sizes are positive integers, limits non-negative finite numbers,
+    the vocabulary a list of distinct characters, the corpus a mapping."""
+    cfg = info["config"]
+
+    def number(v) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    for key in ("hidden", "seq_length", "batch_size"):
+        v = cfg.get(key)
+        if not (isinstance(v, int) and not isinstance(v, bool) and v > 0):
+            return f"{key} is {v!r}, not a positive integer"
+    for key in ("updates", "epochs", "max_time"):
+        v = cfg.get(key, 0)
+        if not (number(v) and v >= 0) or (key == "updates" and v != int(v)):
+            return (
+                f"{key} is {v!r}, not a non-negative {'integer' if key == 'updates' else 'number'}"
+            )
+    vocab = info["vocab"]
+    if not vocab or not all(isinstance(c, str) and len(c) == 1 for c in vocab):
+        return "the vocabulary is not a list of characters"
+    if len(set(vocab)) != len(vocab):
+        return "the vocabulary repeats a character"
+    if not isinstance(info.get("corpus", {}), dict):
+        return "corpus is not a mapping"
+    return None
+
+
+def read_diverged(folder: Path) -> dict:
+    """diverged.json ({"update": int, "message": str}), or {} when training
+    has not diverged (or the file is not one)."""
+    try:
+        out = json.loads((folder / DIVERGED).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return {}
+    ok = isinstance(out, dict) and isinstance(out.get("update"), int)
+    return out if ok and isinstance(out.get("message"), str) else {}
 
 
 def truncate_logs(

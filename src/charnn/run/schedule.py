@@ -10,8 +10,9 @@ import math
 
 import numpy as np
 
-from ..errors import DivergenceError
+from ..errors import CharnnError, DivergenceError
 from ..nn import step
+from . import rundir
 from .config import TrainConfig
 
 CHUNK = 500
@@ -72,12 +73,23 @@ class RunSchedule:
         )
         advice = "a resume would diverge again: start a new run (--force) with a smaller --lr"
         if done < wanted:
-            raise DivergenceError(
+            self.diverged(
+                st.update + 1,
                 f"training diverged at update {st.update + 1}: the loss is not "
-                f"finite; {kept}, but {advice} or --clip"
+                f"finite; {kept}, but {advice} or --clip",
             )
         if st.smooth > 2 * self.count.first_loss:
-            raise DivergenceError(
+            self.diverged(
+                st.update,
                 f"training diverged at update {st.update}: smoothed loss {st.smooth:.1f} is more "
-                f"than twice its start ({self.count.first_loss:.1f}); {kept}, but {advice}"
+                f"than twice its start ({self.count.first_loss:.1f}); {kept}, but {advice}",
             )
+
+    def diverged(self, update: int, message: str) -> None:
+        """Raise DivergenceError, after leaving diverged.json in the run folder
+        (where the report and compare read it; a resume removes it)."""
+        try:
+            rundir.write_json(self.folder / rundir.DIVERGED, {"update": update, "message": message})
+        except (CharnnError, OSError):
+            pass  # the divergence is the error to report
+        raise DivergenceError(message)
