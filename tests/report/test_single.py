@@ -11,6 +11,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import warnings
 from html.parser import HTMLParser
 
 import pytest
@@ -394,6 +395,48 @@ def test_damaged_values_are_one_clear_error_in_report_and_compare(tmp_path, clea
         single.write_report(run)
     with pytest.raises(CheckpointError, match="damaged|malformed"):
         compare.compare([clean[0], run], tmp_path / "cmp")
+
+
+def _write(name, data: bytes):
+    def edit(run):
+        (run / name).write_bytes(data)
+
+    return edit
+
+
+def _drop_counted_chars(run):
+    rec = json.loads((run / "record.json").read_text(encoding="utf-8"))
+    del rec["corpus"]["counted_chars"]
+    (run / "record.json").write_text(json.dumps(rec), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "edit, source",
+    [
+        (_drop_counted_chars, "record.json"),
+        (_write("sampling.json", b'{"a": 1}'), "sampling.json"),
+        (_write("best_200.txt", b"\xff\xfe not UTF-8"), "best_200.txt or best_1000.txt"),
+        (_edit_json("config.json", "/resumed", [{}]), "config.json"),
+        (_edit_json("config.json", "/versions", [1]), "config.json"),
+    ],
+)
+def test_a_file_that_no_longer_holds_what_the_run_wrote_is_named(tmp_path, clean, edit, source):
+    run = tmp_path / "run"
+    shutil.copytree(clean[0], run)
+    edit(run)
+    with pytest.raises(CheckpointError, match=f"{re.escape(source)} does not hold what the run"):
+        single.write_report(run)
+
+
+def test_a_metrics_csv_with_its_header_alone_reports_no_updates_quietly(tmp_path, clean):
+    run = tmp_path / "run"
+    shutil.copytree(clean[0], run)
+    header = (run / rundir.METRICS).read_text(encoding="utf-8").splitlines()[0]
+    (run / rundir.METRICS).write_text(header + "\n", encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        page = parse(single.write_report(run))
+    assert page.row("summary-table", "updates") == ["0"]
 
 
 @pytest.mark.parametrize(

@@ -282,24 +282,39 @@ def build(folder: Path) -> Document:
             f"{folder}: metrics.csv or samples.jsonl is malformed ({e})"
         ) from None
     rec, out = record.read_record(folder), bestval.read_outcome(folder)
-    sections = [
-        summary_section(folder, info, s, out),
-        data_section(info, rec),
-        config_section(info),
-        untrained_section(rec, 3),
-        gradcheck_section(rec, K, 4),
-        loss_section(folder, s, T),
-        evolution_section(samples, T),
-        best_section(folder, info, out),
-        sampling_section(record.read_sampling(folder), 8),
-        outcome_section(info, s, out),
+    config, records = "config.json", "record.json"
+    parts = [
+        (config, summary_section, folder, info, s, out),
+        (records, data_section, info, rec),
+        (config, config_section, info),
+        (records, untrained_section, rec, 3),
+        (records, gradcheck_section, rec, K, 4),
+        (rundir.METRICS, loss_section, folder, s, T),
+        (rundir.SAMPLES, evolution_section, samples, T),
+        ("best_200.txt or best_1000.txt", best_section, folder, info, out),
+        ("sampling.json", sampling_section, record.read_sampling(folder), 8),
+        (config, outcome_section, info, s, out),
     ]
+    sections = [_section(folder, source, make, *args) for source, make, *args in parts]
     name = folder.resolve().name
     sub = (
         f"Character-level vanilla RNN (m = {info['config']['hidden']}, K = {K}) trained "
         f"for {fmt(s['updates'])} updates on {option_name(info)}; run folder {name}."
     )
     return Document(f"charnn report: {name}", sub, sections)
+
+
+def _section(folder: Path, source: str, make, *args) -> Section:
+    """make(*args), with a file the run wrote but that no longer holds what
+    it wrote (edited, or damaged on disk) named in one clear error."""
+    try:
+        return make(*args)
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError) as e:
+        what = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        raise CheckpointError(
+            f"{folder}: {source} does not hold what the run wrote there ({what}); "
+            "restore it from a copy of the run"
+        ) from None
 
 
 def write_report(run_dir: Path) -> Path:

@@ -112,6 +112,8 @@ def read_metric_columns(folder: Path) -> dict[str, np.ndarray]:
     lines = [ln for ln in body.split("\n") if ln]
     n = len(METRIC_FIELDS)
     table = None
+    if not lines and header_fields(header) is not None:
+        return {k: np.empty(0) for k in METRIC_FIELDS}
     if header.rstrip("\r").split(",") == list(METRIC_FIELDS) and all(
         ln.count(",") == n - 1 for ln in lines
     ):
