@@ -6,13 +6,16 @@ import base64
 import html
 import json
 import math
+import os
 import re
+import shlex
 import shutil
 import struct
 import subprocess
 import sys
 import warnings
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
@@ -383,6 +386,8 @@ def _edit_metrics(column, value):
         _edit_json("config.json", "max_time", -5),
         _edit_json("config.json", "/vocab", []),
         _edit_json("config.json", "/corpus", [1]),
+        _edit_json("config.json", "updates", 10**400),
+        _edit_json("config.json", "/corpus", {"chars": "abc"}),
         _edit_metrics("update", "inf"),
         _edit_metrics("epoch", "nan"),
     ],
@@ -441,7 +446,14 @@ def test_a_metrics_csv_with_its_header_alone_reports_no_updates_quietly(tmp_path
 
 @pytest.mark.parametrize(
     "outcome",
-    [[1], {"updates": "60"}, {"updates": 60}, {"updates": 60, "best_smooth": []}],
+    [
+        [1],
+        {"updates": "60"},
+        {"updates": 60},
+        {"updates": 60, "best_smooth": []},
+        {"updates": 60, "best_smooth": {"update": 1}, "best_val": 5},
+        {"updates": 60, "best_smooth": {"update": True}},
+    ],
 )
 def test_an_outcome_json_that_is_not_one_leaves_the_run_unfinished(tmp_path, clean, outcome):
     run = tmp_path / "run"
@@ -518,6 +530,54 @@ def test_an_unfinished_run_is_marked_in_its_report_and_in_compare(tmp_path, clea
     assert page.row("outcome-compare", "last validation: update") == ["60", f"{done:,}", "60"]
 
 
+def test_a_report_written_while_the_run_writes_its_end_shows_that_end(tmp_path, clean, monkeypatch):
+    """The end is written (and reports removed) while a report renders: the
+    report reads outcome.json again and renders the finished run."""
+    run = tmp_path / "run"
+    shutil.copytree(clean[0], run)
+    end = (run / "outcome.json").read_bytes()
+    (run / "outcome.json").unlink()
+    build = single.build
+    calls = []
+
+    def racing_build(folder):
+        doc = build(folder)
+        if not calls:
+            (folder / "outcome.json").write_bytes(end)  # the run's end, meanwhile
+        calls.append(folder)
+        return doc
+
+    monkeypatch.setattr(single, "build", racing_build)
+    page = parse(single.write_report(run))
+    assert len(calls) == 2 and page.row("summary-table", "status") == ["complete"]
+
+
+def test_the_resume_advice_can_be_pasted(tmp_path, text_file, monkeypatch):
+    opts = dict(corpus=str(text_file), hidden=8, seq_length=10, updates=60, engine="reference")
+    opts.update(eval_every=20, sample_every=20, checkpoint_every=20, log_every=20)
+    monkeypatch.chdir(tmp_path)
+    for name in ("-dash", "two words"):
+        with pytest.raises(Interrupted):
+            Run.start(Path(name), TrainConfig(**opts)).train(
+                lambda e: None, stop_at_second_boundary()
+            )
+        single.write_report(Path(name))
+        text = html.unescape((Path(name) / "report.html").read_text(encoding="utf-8"))
+        hint = re.search(r"charnn train --resume (.+?) continues it", text).group(1)
+        assert shlex.split(hint) == ["./-dash" if name == "-dash" else name]
+
+
+def test_a_lock_file_that_is_not_a_file_neither_hangs_nor_passes(tmp_path, clean):
+    run = tmp_path / "run"
+    shutil.copytree(clean[0], run)
+    (run / ".lock").unlink(missing_ok=True)
+    os.mkfifo(run / ".lock")
+    page = parse(single.write_report(run))  # returns: the lock is not opened
+    assert page.row("summary-table", "status") == ["complete"]
+    with pytest.raises(CheckpointError, match="is not a plain file"):
+        Run.resume(run)
+
+
 def test_a_diverged_run_is_marked_and_not_offered_a_resume(tmp_path, text_file):
     opts = dict(corpus=str(text_file), hidden=8, seq_length=10, updates=400, engine="reference")
     run = tmp_path / "dv"
@@ -542,10 +602,19 @@ def test_a_run_in_training_is_named_so_and_its_stale_report_goes_at_its_end(tmp_
     run = tmp_path / "live"
     with pytest.raises(Interrupted):
         Run.start(run, TrainConfig(**opts)).train(lambda e: None, stop_at_second_boundary())
-    # another charnn process holds the run (its pid in the lock file)
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "charnn"])
+    # a copy of the run, made while another process holds its lock, is not in training
+    (run / ".lock").write_text("1\n", encoding="ascii")  # a pid alive, not holding it
+    assert parse(single.write_report(run)).row("summary-table", "status") == [
+        "unfinished (20 of 60 updates)"
+    ]
+    # another process holds the run's lock
+    hold = "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR); "
+    hold += "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(run / ".lock")], stdout=subprocess.PIPE, text=True
+    )
     try:
-        (run / ".lock").write_text(f"{holder.pid}\n", encoding="ascii")
+        assert holder.stdout.readline().strip() == "held"
         page = parse(single.write_report(run))
         (status,) = page.row("summary-table", "status")
         assert status == f"unfinished (20 of 60 updates; pid {holder.pid} is training it now)"

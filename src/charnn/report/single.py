@@ -285,7 +285,7 @@ def build(folder: Path) -> Document:
     config, records = "config.json", "record.json"
     parts = [
         (config, summary_section, folder, info, s, out),
-        (records, data_section, info, rec),
+        (f"{config} or {records}", data_section, info, rec),
         (config, config_section, info),
         (records, untrained_section, rec, 3),
         (records, gradcheck_section, rec, K, 4),
@@ -321,6 +321,10 @@ def write_report(run_dir: Path) -> Path:
     """Write RUN_DIR/report.html and RUN_DIR/report.md (plus loss.png);
     returns the HTML path. Raises CheckpointError if run_dir holds no run."""
     run_dir = Path(run_dir)
-    doc = build(run_dir)
     html, md = (run_dir / name for name in rundir.REPORTS)
-    return write_doc(doc, html, md)
+    for _ in range(2):  # once more if the run wrote its end meanwhile (it removes reports)
+        before = bestval.read_outcome(run_dir)
+        page = write_doc(build(run_dir), html, md)
+        if bestval.read_outcome(run_dir) == before:
+            break
+    return page

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import shlex
+import stat
 import statistics
 import zipfile
 from dataclasses import dataclass
@@ -103,8 +104,9 @@ def _count(cfg: dict, key: str) -> float:
     """A limit of config.json as a number; 0 (no limit) where it is absent or
     not a finite non-negative number."""
     v = cfg.get(key)
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
-    return v if ok else 0
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return 0
+    return v if 0 < v < 2**62 else 0  # NaN fails both
 
 
 def updates_per_epoch(info: dict) -> int:
@@ -150,7 +152,7 @@ class RunState:
             )
         return (
             f"WARNING: {who} has not finished ({self.detail}): its figures are those "
-            f"logged up to where it stopped. charnn train --resume {shlex.quote(str(folder))} "
+            f"logged up to where it stopped. charnn train --resume {shell_path(folder)} "
             "continues it and writes its end."
         )
 
@@ -179,23 +181,27 @@ def run_state(folder: Path, info: dict, s: dict) -> RunState:
 
 
 def training_pid(folder: Path) -> int | None:
-    """The pid of a live charnn process holding the run folder's lock, read
-    from the lock file (never locked here: that could turn away a trainer
-    starting at that moment); None when that process is gone."""
+    """The pid of the process holding the run folder's lock now, or None when
+    the lock is free. Read from /proc/locks (Linux), without taking the lock,
+    which could turn away a trainer starting at that moment; None also where
+    the system does not list its locks."""
     try:
-        pid = int((folder / LOCK).read_text(encoding="ascii").strip())
-    except (OSError, ValueError):
-        return None
-    if pid == os.getpid() or pid <= 0:
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
+        st = os.lstat(folder / LOCK)
+        table = Path("/proc/locks").read_text(encoding="ascii", errors="replace")
     except OSError:
-        pass  # alive, owned by another user
-    try:  # a reused pid: another program
-        cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return pid
-    return pid if b"charnn" in cmd else None
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    where = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    for line in table.splitlines():
+        f = line.split()  # "1: FLOCK ADVISORY WRITE pid maj:min:inode start end"
+        if len(f) >= 6 and f[1] == "FLOCK" and f[5] == where and f[4].isdigit():
+            pid = int(f[4])
+            return None if pid == os.getpid() else pid
+    return None
+
+
+def shell_path(folder: Path) -> str:
+    """folder as a shell word that no command takes for an option."""
+    text = str(folder)
+    return shlex.quote("./" + text if text.startswith("-") else text)

@@ -146,16 +146,18 @@ def _number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _count(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
 def _is_outcome(out) -> bool:
     """Whether out has the shape `outcome` gives it (bits/char may be NaN)."""
-    if not isinstance(out, dict) or not _number(out.get("updates")):
+    if not isinstance(out, dict) or not _count(out.get("updates")):
         return False
-    models = [out.get("best_smooth")] + ([out.get("best_val")] if "final_val_bpc" in out else [])
-    if not all(isinstance(m, dict) and isinstance(m.get("update"), int) for m in models):
+    validated = "final_val_bpc" in out or "best_val" in out
+    models = [out.get("best_smooth")] + ([out.get("best_val")] if validated else [])
+    if not all(isinstance(m, dict) and _count(m.get("update")) for m in models):
         return False
-    bpc = (
-        [out["final_val_bpc"], *(m.get("val_bpc") for m in models)]
-        if "final_val_bpc" in out
-        else []
-    )
-    return all(_number(v) for v in bpc)
+    if not validated:
+        return True
+    return all(_number(v) for v in [out.get("final_val_bpc"), *(m.get("val_bpc") for m in models)])

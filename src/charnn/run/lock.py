@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import stat
 from pathlib import Path
 
 from ..errors import CheckpointError
@@ -41,6 +42,11 @@ class RunLock:
                 f"cannot open the lock file {path}: {e.strerror or e}; "
                 "it must be a plain file in a writable folder"
             ) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or a device: opened, not a lock
+            os.close(fd)
+            raise CheckpointError(
+                f"{path} is not a plain file; remove it (charnn keeps its lock there)"
+            )
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:

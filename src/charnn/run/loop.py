@@ -323,9 +323,13 @@ class Run(RunEvents, RunSchedule):
                 text, _ = self.sample(best.params, best.h, best.x, n)
                 rundir.write_text(self.folder / f"best_{n}.txt", text)
                 emit(Event("best", best.update, st.epoch, best.smooth, text=text))
-        for name in rundir.REPORTS:  # a report written while it trained shows it unfinished
-            (self.folder / name).unlink(missing_ok=True)
+        self.drop_reports()  # a report written while it trained shows it unfinished
         self.write_outcome(best_bpc)
+        self.drop_reports()  # one written meanwhile (it reads outcome.json again: see report)
+
+    def drop_reports(self) -> None:
+        for name in rundir.REPORTS:
+            (self.folder / name).unlink(missing_ok=True)
 
 
 # the most bytes of training state (parameters, moments, best model) copied

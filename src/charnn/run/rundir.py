@@ -21,7 +21,6 @@ folder's files have one address.
 from __future__ import annotations
 
 import json
-import math
 import platform
 import time
 from pathlib import Path
@@ -206,7 +205,7 @@ def read_config(folder: Path) -> dict:
         )
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (OSError, ValueError) as e:  # ValueError: not UTF-8, not JSON, a huge number
         raise CheckpointError(
             f"{path} is unreadable or not JSON ({e}); restore it, or remove it and "
             f"'charnn train --resume {folder}' writes it again from {CHECKPOINT}"
@@ -228,31 +227,45 @@ def read_config(folder: Path) -> dict:
 
 def config_problem(info: dict) -> str | None:
     """What is wrong in the values of config.json that the reports read, or
-    None: sizes are positive integers, limits non-negative finite numbers,
-    the vocabulary a list of distinct characters, the corpus a mapping."""
+    None: sizes are positive integers, limits non-negative numbers below
+    2^62 (charnn's "no limit"), the vocabulary a list of distinct
+    characters, the corpus a mapping of character counts."""
     cfg = info["config"]
 
+    def count(v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**62
+
     def number(v) -> bool:
-        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        return count(v) or (isinstance(v, float) and 0 <= v < 2**62)  # NaN fails
 
     for key in ("hidden", "seq_length", "batch_size"):
         v = cfg.get(key)
-        if not (isinstance(v, int) and not isinstance(v, bool) and v > 0):
-            return f"{key} is {v!r}, not a positive integer"
+        if not (count(v) and v > 0):
+            return f"{key} is {_short(v)}, not a positive integer"
     for key in ("updates", "epochs", "max_time"):
         v = cfg.get(key, 0)
-        if not (number(v) and v >= 0) or (key == "updates" and v != int(v)):
-            return (
-                f"{key} is {v!r}, not a non-negative {'integer' if key == 'updates' else 'number'}"
-            )
+        if not (count(v) if key == "updates" else number(v)):
+            kind = "integer" if key == "updates" else "number"
+            return f"{key} is {_short(v)}, not a non-negative {kind} below 2^62"
     vocab = info["vocab"]
     if not vocab or not all(isinstance(c, str) and len(c) == 1 for c in vocab):
         return "the vocabulary is not a list of characters"
     if len(set(vocab)) != len(vocab):
         return "the vocabulary repeats a character"
-    if not isinstance(info.get("corpus", {}), dict):
+    corpus = info.get("corpus", {})
+    if not isinstance(corpus, dict):
         return "corpus is not a mapping"
+    for key in ("chars", "train_chars", "val_chars"):
+        if key in corpus and not count(corpus[key]):
+            return f"corpus {key} is {_short(corpus[key])}, not a character count"
     return None
+
+
+def _short(v) -> str:
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10**40:
+        return "an integer of more than 40 digits"
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def read_diverged(folder: Path) -> dict:
