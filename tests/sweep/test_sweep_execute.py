@@ -142,3 +142,23 @@ def test_a_run_in_use_elsewhere_fails_and_is_retried_next_time(write_spec, base,
     assert f"in use by another charnn process (pid {os.getpid()})" in rows[0]["message"]
     rows = execute(sweep, out, spec.read_bytes(), scheduler=cluster)
     assert [r["status"] for r in rows] == ["finished", "finished"]
+
+
+def test_a_second_sweep_on_the_folder_is_refused_whole(write_spec, base, tmp_path, capsys):
+    """Two drivers on one sweep folder would each mark the other's runs failed
+    in summary.csv: the second is refused before it touches anything."""
+    from charnn.errors import CheckpointError
+    from charnn.run.lock import RunLock
+
+    spec = write_spec("seed = [0, 1]\n" + base)
+    sweep, out = load_spec(spec), tmp_path / "out"
+    out.mkdir()
+    with RunLock(out):  # the first driver
+        with pytest.raises(CheckpointError, match="in use by another charnn process"):
+            execute(sweep, out, spec.read_bytes(), workers=1)
+        assert main(["sweep", str(spec), "--out", str(out)]) == 2
+    assert "in use by another charnn process" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == [".lock"]  # nothing written
+    # a folder holding only the lock (a start that stopped there) is still a new sweep
+    sf.prepare(out, sweep, spec.read_bytes())
+    assert sf.is_sweep(out)

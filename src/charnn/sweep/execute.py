@@ -135,7 +135,12 @@ def execute(
     if workers is not None and workers <= 0:
         raise ConfigError(f"--workers must be a positive integer, got {workers}")
     sweep_dir = Path(sweep_dir).resolve()
-    token = sf.prepare(sweep_dir, sweep, spec_text)
+    with sf.lock(sweep_dir):  # one driver per sweep folder
+        token = sf.prepare(sweep_dir, sweep, spec_text)
+        return _execute(sweep, sweep_dir, token, workers, scheduler, report, distributed)
+
+
+def _execute(sweep, sweep_dir, token, workers, scheduler, report, distributed) -> list[dict]:
     todo = [
         r
         for r in sweep.runs

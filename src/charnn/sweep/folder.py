@@ -6,6 +6,7 @@ the first one stopped.
     SWEEP_DIR/runs/NAME/     ordinary run folders (charnn report, sample, compare work on them)
     SWEEP_DIR/runs/NAME/status.json   {"status": "finished" | "diverged", "message", ...}
     SWEEP_DIR/summary.csv, summary.html, summary.md, summary.png
+    SWEEP_DIR/.lock          held by the process driving the sweep (one at a time)
 
 A run is finished or diverged once its status.json says so, partial when
 it has a checkpoint, and new otherwise. The token (random, written once)
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from ..errors import CheckpointError
 from ..run import rundir
+from ..run.lock import LOCK, RunLock
 from .spec import Sweep
 
 SWEEP_JSON = "sweep.json"
@@ -65,9 +67,23 @@ def first_difference(old: dict, new: dict) -> str:
     return "its runs differ"
 
 
+def lock(sweep_dir: Path) -> RunLock:
+    """Create the sweep folder if need be; returns its lock (the run folders'
+    kind, on SWEEP_DIR/.lock), to take with `with`: a second sweep on the
+    folder is refused, naming the process that holds it."""
+    sweep_dir = Path(sweep_dir)
+    if sweep_dir.exists() and not sweep_dir.is_dir():
+        raise CheckpointError(f"--out {sweep_dir} is a file, not a directory; choose another path")
+    try:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CheckpointError(f"cannot write to {sweep_dir}: {e.strerror or e}") from None
+    return RunLock(sweep_dir)
+
+
 def prepare(sweep_dir: Path, sweep: Sweep, spec_text: bytes) -> str:
     """Create the sweep folder, or check that it holds this very sweep;
-    returns the folder's token."""
+    returns the folder's token. Called with the folder's `lock` held."""
     sweep_dir = Path(sweep_dir)
     if sweep_dir.exists() and not sweep_dir.is_dir():
         raise CheckpointError(f"--out {sweep_dir} is a file, not a directory; choose another path")
@@ -81,7 +97,7 @@ def prepare(sweep_dir: Path, sweep: Sweep, spec_text: bytes) -> str:
                 "spec to continue it, or another --out"
             )
         return info["token"]
-    if sweep_dir.is_dir() and any(sweep_dir.iterdir()):
+    if sweep_dir.is_dir() and any(p.name != LOCK for p in sweep_dir.iterdir()):
         raise CheckpointError(f"{sweep_dir} is not empty and holds no sweep; choose another --out")
     try:
         (sweep_dir / RUNS).mkdir(parents=True, exist_ok=True)
