@@ -628,3 +628,14 @@ def test_a_run_in_training_is_named_so_and_its_stale_report_goes_at_its_end(tmp_
     Run.resume(run).train(lambda e: None)
     assert not any((run / name).exists() for name in rundir.REPORTS)
     assert parse(single.write_report(run)).row("summary-table", "status") == ["complete"]
+
+
+def test_a_run_folder_whose_name_is_not_utf8_is_drawn_and_reported(tmp_path, clean, text_file):
+    from charnn.report.plot import plot_run
+
+    run = make_run(tmp_path / os.fsdecode(b"run\xff"), text_file, updates=20)
+    assert plot_run(run).exists()
+    html_text = single.write_report(run).read_text(encoding="utf-8")
+    assert "<title>charnn report: run\ufffd</title>" in html_text
+    _, table, _ = compare.compare([clean[0], run], tmp_path / "cmp")
+    assert "run\ufffd" in table.splitlines()[0]

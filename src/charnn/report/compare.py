@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import CheckpointError
 from ..run import rundir
-from .render import Document, Image, Para, Section, Table, write_doc
+from .render import Document, Image, Para, Section, Table, shown, write_doc
 from .summary import fmt, option_value, run_state, summarize
 
 # Bookkeeping options that never change what a run learns.
@@ -29,7 +29,7 @@ UNLABELLED = ("eval_every", "sample_every", "sample_length")
 def run_names(folders: list[Path]) -> list[str]:
     """Folder names, or the paths as given where two names collide."""
     names = [f.resolve().name or str(f) for f in folders]
-    return [str(f) if names.count(n) > 1 else n for f, n in zip(folders, names)]
+    return [shown(str(f) if names.count(n) > 1 else n) for f, n in zip(folders, names)]
 
 
 def differing(configs: list[dict]) -> list[str]:

@@ -17,6 +17,7 @@ import numpy as np
 from ..fsio import atomic_write
 from ..run import rundir
 from ..run.evaluation import per_char_bpc
+from .render import shown
 
 
 def series(rows: list[dict], T: int) -> dict:
@@ -112,7 +113,7 @@ def plot_run(
     ax.set_xlabel("updates done")
     ax.set_ylabel("bits per character")
     ax.legend(loc="upper right", fontsize=9)
-    ax.set_title(title or f"Training run {folder.resolve().name}")
+    ax.set_title(shown(title or f"Training run {folder.resolve().name}"))
     ax.grid(alpha=0.3)
     fig.tight_layout()
     out = out or folder / rundir.PLOT

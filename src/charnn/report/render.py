@@ -300,8 +300,15 @@ def to_markdown(doc: Document) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+def shown(text: str) -> str:
+    """text with the bytes of a file name that are not UTF-8 (held by Python
+    as lone surrogates) shown as U+FFFD, so that it can be drawn and written."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def write_doc(doc: Document, html_path: Path, md_path: Path) -> Path:
-    page, md = to_html(doc).encode("utf-8"), to_markdown(doc).encode("utf-8")
+    # "replace": a lone surrogate of a file name not shown through `shown`
+    page, md = to_html(doc).encode("utf-8", "replace"), to_markdown(doc).encode("utf-8", "replace")
     atomic_write(html_path, lambda f: f.write(page))
     atomic_write(md_path, lambda f: f.write(md))
     return html_path

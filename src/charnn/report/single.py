@@ -19,7 +19,18 @@ from ..run import bestval, identity, record, rundir
 from ..run.evaluation import per_char_bpc, uniform_bpc, uniform_warning
 from .documents import data_blocks, sample_note
 from .recorded import gradcheck_section, sampling_section, untrained_section
-from .render import Chars, Document, Image, Para, Section, Table, Text, char_label, write_doc
+from .render import (
+    Chars,
+    Document,
+    Image,
+    Para,
+    Section,
+    Table,
+    Text,
+    char_label,
+    shown,
+    write_doc,
+)
 from .summary import applicable, fmt, run_state, summarize, updates_per_epoch
 
 
@@ -296,7 +307,7 @@ def build(folder: Path) -> Document:
         (config, outcome_section, info, s, out),
     ]
     sections = [_section(folder, source, make, *args) for source, make, *args in parts]
-    name = folder.resolve().name
+    name = shown(folder.resolve().name)
     sub = (
         f"Character-level vanilla RNN (m = {info['config']['hidden']}, K = {K}) trained "
         f"for {fmt(s['updates'])} updates on {option_name(info)}; run folder {name}."
