@@ -91,6 +91,14 @@ def test_best_by_val_keeps_the_lowest_validation(tmp_path, text_file, capsys):
     assert (run / "best_200.txt").exists()
 
 
+def test_best_by_val_without_validation_is_refused(tmp_path, text_file, capsys):
+    args = ["train", str(text_file), "--out", str(tmp_path / "r"), "--updates", "20"]
+    assert cli.main([*args, "--best-by", "val", "--val-fraction", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--val-fraction 0 holds out no text" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "r" / "config.json").exists()
+
+
 def test_resume_rewrites_config_and_best_texts(tmp_path, text_file, capsys):
     run = train(tmp_path, text_file, "run", "--updates", "40", "--quiet")
     before = (run / "best_1000.txt").read_text()

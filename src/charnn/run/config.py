@@ -120,6 +120,11 @@ class TrainConfig:
             raise ConfigError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
         for name in ("cell", "optimizer", "dtype", "engine", "best_by"):
             _choice(self, name, BY_NAME[name].choices)
+        if self.best_by == "val" and not self.val_fraction:
+            raise ConfigError(
+                "--best-by val chooses the model by its validation, and --val-fraction 0 "
+                "holds out no text for it: give --val-fraction > 0, or --best-by smooth"
+            )
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
         if self.dropout and self.layers < 2:
