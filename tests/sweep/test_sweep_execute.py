@@ -82,6 +82,9 @@ def test_diverged_run_is_recorded_once(write_spec, base, tmp_path, cluster):
     rows = execute(sweep, out, spec.read_bytes(), scheduler=cluster)
     assert [r["status"] for r in rows] == ["finished", "diverged"]
     assert "training diverged at update" in rows[1]["message"]
+    # no final model, and the untrained model's validation is no result of it
+    assert rows[1]["final_val_bpc"] is None and rows[1]["best_val_bpc"] is None
+    assert rows[0]["final_val_bpc"] is not None
     events = []
     again = execute(sweep, out, spec.read_bytes(), scheduler=cluster, report=events.append)
     assert [e.kind for e in events] == ["skip"] and events[0].count == 2

@@ -63,7 +63,8 @@ class SweepProgress:
             if row["status"] != "finished":
                 self.bar.write(f"{row['name']}: {row['status']}: {row.get('message', '')}")
         else:
-            got = f"{value:.4f}" if value is not None else "–"
+            finished = row["status"] == "finished" and value is not None
+            got = f"{value:.4f}" if finished else "–"  # a diverged run's figures are no result
             extra = f": {row.get('message', '')}" if row["status"] != "finished" else ""
             _err(
                 f"run {self.done}/{self.total} {row['name']}: {row['status']} {got}{extra}; {best}"

@@ -37,6 +37,8 @@ def run_row(folder: Path, name: str) -> dict:
         metrics = rundir.read_metrics(folder)
         train = [r["smooth_loss"] for r in metrics if r["loss"] is not None]
         val = [r["val_bpc"] for r in metrics if r["val_bpc"] is not None]
+        if status["status"] == "diverged":  # no final model; the untrained one is no result
+            val = [r["val_bpc"] for r in metrics if r["val_bpc"] is not None and r["update"] > 0]
         updates = max((int(r["update"]) for r in metrics if r["loss"] is not None), default=0)
         wall = max((r["elapsed_s"] or 0.0 for r in metrics), default=0.0)
     except (ValueError, KeyError, TypeError) as e:
@@ -46,7 +48,7 @@ def run_row(folder: Path, name: str) -> dict:
         "status": status["status"],
         "message": status.get("message", ""),
         "updates": updates,
-        "final_val_bpc": val[-1] if val else None,
+        "final_val_bpc": val[-1] if val and status["status"] != "diverged" else None,
         "best_val_bpc": min(val) if val else None,
         "min_smooth_loss": min(train) if train else None,
         "wall_time_s": wall,
