@@ -140,6 +140,14 @@ def test_document_commands_on_a_plain_run_are_refused(tmp_path, text_file, capsy
         (["--documents", "2", "--prime", "hello world!!"], "--prime has 13 characters"),
         (["--documents", "2", "--max-length", "5", "--prime", "hello"], "--prime has 5"),
         (["--documents", "2", "--prime", "Z"], "characters not in the model's vocabulary: 'Z'"),
+        (["--documents", "2", "--length", "50"], "--length does not apply to --documents"),
+        (["--documents", "2", "--num-samples", "3", "--start", "zero"], "--start do not apply"),
+        (["--documents", "2", "--prime-file", "/nonexistent"], "/nonexistent"),
+        (["--documents", "2", "--prime", "a", "--prime-file", "x"], "not both"),
+        (["--max-length", "50"], "--max-length does not apply without --documents"),
+        (["--json"], "--json does not apply without --documents"),
+        (["--hidden", "5"], "--hidden does not apply to a trained model"),
+        (["--untrained"], "not both"),
     ],
 )
 def test_bad_sample_documents_options(run, capsys, extra, message):
@@ -147,3 +155,21 @@ def test_bad_sample_documents_options(run, capsys, extra, message):
         extra = [*extra, "--max-length", "10"]
     rc = cli.main(["sample", str(run), *extra])
     assert message in one_error_line(capsys, rc)
+
+
+def test_sample_documents_prints_the_seed_it_chose_and_takes_a_prime_file(run, tmp_path, capsys):
+    assert cli.main(["sample", str(run), "--documents", "3"]) == 0
+    err = capsys.readouterr().err
+    seed = int(re.search(r"seed (\d+) \(chosen; give --seed to repeat\)", err).group(1))
+    first = capsys.readouterr()
+    assert cli.main(["sample", str(run), "--documents", "3", "--seed", str(seed)]) == 0
+    again = capsys.readouterr()
+    assert cli.main(["sample", str(run), "--documents", "3", "--seed", str(seed)]) == 0
+    assert capsys.readouterr().out == again.out and first.err == ""
+    vocab = json.loads((run / "config.json").read_text(encoding="utf-8"))["vocab"]
+    letter = next(ch for ch in vocab if ch.isalpha())
+    (tmp_path / "p.txt").write_text(letter, encoding="utf-8")
+    argv = ["sample", str(run), "--documents", "4", "--seed", "1", "--json"]
+    assert cli.main([*argv, "--prime-file", str(tmp_path / "p.txt")]) == 0
+    docs = [json.loads(line)["text"] for line in capsys.readouterr().out.splitlines()]
+    assert len(docs) == 4 and all(d.startswith(letter) for d in docs)

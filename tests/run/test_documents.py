@@ -160,3 +160,44 @@ def test_gated_cells_train_on_documents_and_resume_exactly(tmp_path, docs_file, 
     compare_runs(tmp_path / "whole", tmp_path / "parts")
     samples = rundir.read_samples(tmp_path / "whole")
     assert samples and all(docs.END not in s["text"] and s["documents"] for s in samples)
+
+
+def test_a_stretch_of_sampled_text_restarts_after_each_end():
+    """Plain sampling of a document model: after each END drawn, the next
+    document starts from h = 0 and input END, as the model trained."""
+    calls = []
+    drawn = iter([[5, 6, docs.END_ID], [7, docs.END_ID], [8, 9, 9, 9, 9, 9, 9]])
+
+    def synthesize(params, h, x, n, rng, stop=None, **options):
+        calls.append((h.copy(), x, n, stop, options))
+        return np.array(next(drawn)[:n])
+
+    h0 = np.full(4, 0.5)
+    out = docgen.stream(synthesize, {}, h0, 3, 8, None, temperature=0.5)
+    assert out.tolist() == [5, 6, docs.END_ID, 7, docs.END_ID, 8, 9, 9]
+    assert [(c[1], c[2], c[3]) for c in calls] == [(3, 8, 0), (0, 5, 0), (0, 3, 0)]
+    assert (calls[0][0] == 0.5).all() and all((c[0] == 0).all() for c in calls[1:])
+    assert all(c[4] == {"temperature": 0.5} for c in calls)
+    # a state whose last input was END starts from zero too
+    drawn = iter([[5]])
+    docgen.stream(synthesize, {}, h0, docs.END_ID, 1, None)
+    assert (calls[-1][0] == 0).all()
+
+
+def test_sample_of_a_document_run_restarts_after_each_end(tmp_path, docs_file, capsys):
+    from charnn import cli
+    from charnn.cli.parser import build_parser
+    from charnn.cli.sample import _sample_model
+    from charnn.run.backend import for_model
+
+    run_to_end(tmp_path / "r", config(docs_file, engine="fast"))
+    argv = ["sample", str(tmp_path / "r"), "--length", "400", "--seed", "3"]
+    assert cli.main(argv) == 0
+    text = capsys.readouterr().out.rstrip("\n")
+    cfg, vocab, params, h, x, _ = _sample_model(build_parser().parse_args(argv), None)
+    h = h.astype(cfg.dtype)
+    synth = for_model(cfg).synthesize
+    expect = docgen.stream(synth, params, h, x, 400, np.random.default_rng(3))
+    assert text == vocab.decode(expect).replace(docs.END, docs.END_MARK)
+    carried = synth(params, h, x, 400, np.random.default_rng(3))  # no restart: another text
+    assert text.count(docs.END_MARK) >= 2 and expect.tolist() != carried.tolist()

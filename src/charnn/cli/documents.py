@@ -26,10 +26,12 @@ def _document_model(path, source, flag: str):
     return cfg, vocab, params
 
 
-def sample_documents(args, model_path) -> int:
+def sample_documents(args, model_path, prime: str, seed: int, note: str = "") -> int:
     """N generated documents, one per line (blank-line separated if any holds
     a line break) or JSON Lines; those cut at --max-length named on stderr.
-    model_path(source, which) finds the checkpoint of a run."""
+    model_path(source, which) finds the checkpoint of a run; prime begins
+    each document; seed seeds the draws; note (the seed chosen) goes to
+    stderr with the documents."""
     if args.documents < 1:
         raise ConfigError(f"--documents must be a positive integer, got {args.documents}")
     if args.source is None or args.untrained is not None:
@@ -42,14 +44,16 @@ def sample_documents(args, model_path) -> int:
         for_model(cfg).synthesize,
         params,
         vocab,
-        np.random.default_rng(args.seed),
+        np.random.default_rng(seed),
         count=args.documents,
         max_length=args.max_length,
-        prime=args.prime or "",
+        prime=prime,
         temperature=args.temperature,
         top_k=args.top_k,
         top_p=args.top_p,
     )
+    if note:
+        print(note, file=sys.stderr)
     if args.json:
         for d in out:
             print(json.dumps({"text": d.text, "ended": d.ended}, ensure_ascii=False))

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from ..data import corpus
@@ -11,7 +13,7 @@ from ..data.text import read_text
 from ..data.vocab import Vocab
 from ..errors import ConfigError
 from ..nn import stack
-from ..run import budget
+from ..run import budget, docgen
 from ..run.backend import for_model
 from ..run.config import TrainConfig
 from ..run.evaluation import start_state
@@ -56,35 +58,69 @@ def _sample_model(args, rng: np.random.Generator):
     return cfg, vocab, params, h, x, f"{name}, from {state}"
 
 
+# options of one kind of sampling only, with their defaults: given to another, refused
+PLAIN_ONLY = {"length": 200, "num_samples": 1, "start": "model"}
+DOCUMENTS_ONLY = {"max_length": 280, "json": False}
+UNTRAINED_ONLY = {"hidden": 100, "cell": "rnn", "layers": 1}
+
+
+def _refuse_given(args, options: dict, why: str) -> None:
+    given = [f"--{k.replace('_', '-')}" for k, v in options.items() if getattr(args, k) != v]
+    if given:
+        raise ConfigError(
+            f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply {why}"
+        )
+
+
+def _check_options(args) -> None:
+    if args.untrained is not None and args.source is not None:
+        raise ConfigError("give a run directory or checkpoint, or --untrained [CORPUS], not both")
+    if args.untrained is None:
+        _refuse_given(args, UNTRAINED_ONLY, "to a trained model (they size --untrained)")
+    if args.documents is not None:
+        _refuse_given(
+            args,
+            PLAIN_ONLY,
+            "to --documents (each document is drawn whole, "
+            "from a fresh state; --max-length limits it)",
+        )
+    else:
+        _refuse_given(args, DOCUMENTS_ONLY, "without --documents")
+
+
 def sample(args) -> int:
+    _check_options(args)
     budget.check_sample(args.length)  # samples are made one at a time
+    seed = args.seed
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy % 2**32)
+    chosen = "" if args.seed is not None else " (chosen; give --seed to repeat)"
     if args.documents is not None:
         from .documents import sample_documents
 
         budget.check_sample(args.documents * args.max_length, "--documents × --max-length")
-        return sample_documents(args, model_path)
+        note = f"charnn sample: seed {seed}{chosen}" if chosen else ""
+        return sample_documents(args, model_path, _prime_text(args), seed, note)
     prime = _prime_text(args)
-    seed = args.seed
-    if seed is None:
-        seed = int(np.random.SeedSequence().entropy % 2**32)
     rng = np.random.default_rng(seed)
     cfg, vocab, params, h, x, what = _sample_model(args, rng)
     if prime:
         h, x = for_model(cfg).prime(params, h, vocab.encode(prime))
         what += f", primed with {len(prime):,} characters"
-    chosen = "" if args.seed is not None else " (chosen; give --seed to repeat)"
     err(f"charnn sample: {what}; seed {seed}{chosen}")
     synthesize = for_model(cfg).synthesize
+    # a document model restarts from h = 0 after each end symbol, as it trained
+    draw = partial(docgen.stream, synthesize) if cfg.documents else synthesize
     for i in range(args.num_samples):
-        out = synthesize(
+        out = draw(
             params,
             h.astype(cfg.dtype),
             x,
             args.length,
             rng,
-            args.temperature,
-            args.top_k,
-            args.top_p,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            top_p=args.top_p,
         )
         if args.num_samples > 1:
             print(f"=== sample {i + 1} of {args.num_samples} ===")

@@ -74,6 +74,22 @@ def generate(
     return out
 
 
+def stream(synthesize: Callable, params: dict, h, x: int, n: int, rng, **options) -> np.ndarray:
+    """n ids drawn from state h (S,) and input x the way a document model
+    reads its text: after each END the next document starts from h = 0, as
+    in training (`generate` draws whole documents; this a stretch of text)."""
+    zero = np.zeros_like(h)
+    if x == END_ID:
+        h = zero
+    out = []
+    while n > 0:
+        ids = synthesize(params, h, x, n, rng, stop=END_ID, **options)
+        out.append(np.asarray(ids, dtype=np.int64))
+        n -= len(ids)
+        h, x = zero, END_ID
+    return np.concatenate(out) if out else np.empty(0, np.int64)
+
+
 def join(docs: list[Generated]) -> str:
     """The documents as one text: one per line, or separated by blank lines
     when any of them holds a line break."""
