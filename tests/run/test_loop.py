@@ -101,6 +101,39 @@ def noisy_validation(monkeypatch):
     monkeypatch.setattr(evaluation, "score", noisy)
 
 
+def test_the_best_model_by_smoothed_loss_is_a_candidate_for_best_by_validation(
+    tmp_path, text_file, noisy_validation
+):
+    """Scored at the end, the best model by smoothed loss can beat every
+    model validated on the grid and the final one: it then holds
+    best_val.npz for that end ("best by validation" is never a model worse
+    on validation than one the run scored), and extended, the run is the
+    longer run."""
+    cfg = config(text_file, updates=60, seed=14, checkpoint_every=15, best_by="val")
+    run_to_end(tmp_path / "whole", cfg)
+    short = cfg.__class__(**{**cfg.to_dict(), "updates": 45})
+    run_to_end(tmp_path / "parts", short)
+    b = tmp_path / "parts"
+    out = json.loads((b / "outcome.json").read_text())
+    smooth = out["best_smooth"]
+    assert smooth["update"] not in (40, 45)  # off the grid of 20, and not the final model
+    assert out["best_val"] == {"update": smooth["update"], "val_bpc": smooth["val_bpc"]}
+    grid = [r["val_bpc"] for r in rundir.read_metrics(b) if r["val_bpc"] is not None]
+    assert smooth["val_bpc"] < min(grid)
+    c, params, _ = snapshot.load_best(b / rundir.BEST_VAL)
+    _, best, _ = snapshot.load_best(b / rundir.BEST)
+    assert c["best_update"] == smooth["update"] and c["val_bpc"] == smooth["val_bpc"]
+    assert all(np.array_equal(params[k], best[k]) for k in params)
+    assert (b / rundir.BEST_VAL_GRID).exists()
+    loop.Run.resume(b, {"updates": 60}).train(lambda e: None)
+    a = tmp_path / "whole"
+    compare_runs(a, b)
+    assert (a / "outcome.json").read_text() == (b / "outcome.json").read_text()
+    ca, pa, _ = snapshot.load_best(a / rundir.BEST_VAL)
+    cb, pb, _ = snapshot.load_best(b / rundir.BEST_VAL)
+    assert ca == cb and all(np.array_equal(pa[k], pb[k]) for k in pa)
+
+
 @pytest.mark.parametrize("checkpoint_every", [20, 15])
 def test_a_run_extended_after_a_best_final_validation_is_the_longer_run(
     tmp_path, text_file, checkpoint_every, noisy_validation

@@ -138,6 +138,23 @@ class RunEvents:
         self.metrics.write_rows([row])
         self.reports.append(Event("eval", model.update, epoch, model.smooth, val_bpc=bpc))
 
+    def weigh_best_smooth(self, bpc: float) -> None:
+        """At the end: the best model by smoothed loss, validated there (bpc),
+        is a candidate for the best by validation too, off the grid like the
+        final model (see _validate): when it beats the others, it holds
+        best_val.npz for this end, so that "best by validation" is never
+        a model worse on validation than one the run scored."""
+        st = self.state
+        best = self.final_best[1] if self.final_best else self.count.best_val_bpc
+        if not bpc < best:
+            return
+        path, grid = self.folder / rundir.BEST_VAL, self.folder / rundir.BEST_VAL_GRID
+        if path.exists() and not grid.exists():
+            os.replace(path, grid)
+        model = bestval.Model(st.best_params, st.best_h, st.best_x, st.best_update, st.best_smooth)
+        bestval.save(path, self.cfg, self.data.vocab, model, bpc, self.run_meta())
+        self.final_best = (st.best_update, bpc)
+
     def hand_over(self, name: str, make: Callable[[], Callable[[], None]]) -> None:
         """Run the job make() returns on the metrics writer's thread while the
         updates go on. make (timed as part `name`) copies what the job reads;

@@ -312,6 +312,8 @@ class Run(RunEvents, RunSchedule):
             self.settle(emit)
         if st.update % cfg.eval_every and self.data.val.size:
             self.evaluate(emit, final=True)
+        if best_bpc is not None:
+            self.weigh_best_smooth(best_bpc)
         emit(Event("logged", st.update, st.epoch, st.smooth))
         if st.update != self.last_checkpoint:
             self.save()
