@@ -154,3 +154,16 @@ def test_every_option_and_positional_has_help_and_bare_charnn_lists_commands(cap
     assert cli.main([]) == 2
     err = capsys.readouterr().err
     assert err.startswith("usage: charnn") and all(c in err for c in subs.choices)
+
+
+def test_small_cli_slips(tmp_path, text_file, capsys):
+    """An empty path is refused (it meant '.'); --prime-file's errors name it,
+    not a corpus; gradcheck's help names its default once."""
+    assert cli.main(["train", str(text_file), "--out", ""]) == 2
+    assert "argument --out: an empty path" in capsys.readouterr().err
+    run = train(tmp_path, text_file, "run", "--updates", "20", "--quiet")
+    assert cli.main(["sample", str(run), "--prime-file", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert "--prime-file file not found" in err and "corpus" not in err
+    helptext = build_parser()._subparsers._group_actions[0].choices["gradcheck"].format_help()
+    assert helptext.count("(default: tragedies)") == 1 and "(default: None)" not in helptext

@@ -76,7 +76,7 @@ def evaluate_documents(args, model_path) -> int:
     path = model_path(args.run, args.checkpoint)
     cfg, vocab, params = _document_model(path, args.run, "evaluate --documents")
     mode = docs.parse_mode(args.documents)
-    parts = docs.split(read_text(args.text), mode, str(args.text))
+    parts = docs.split(read_text(args.text, "text"), mode, str(args.text))
     known = vocab.index
     kept = ["".join(ch for ch in d if ch in known) for d in parts.docs]
     unknown = sorted({ch for d in parts.docs for ch in d if ch not in known})

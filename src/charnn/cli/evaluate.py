@@ -19,7 +19,7 @@ def evaluate(args) -> int:
         return evaluate_documents(args, model_path)
     cfg, vocab, params, h, _ = load_model(args.run, args.checkpoint)
     name = model_path(args.run, args.checkpoint).name
-    text = read_text(args.text)
+    text = read_text(args.text, "text")
     unknown = vocab.unknown(text)
     kept = "".join(ch for ch in text if ch in vocab.index) if unknown else text
     if len(kept) < 2:

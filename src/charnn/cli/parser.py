@@ -13,6 +13,13 @@ DEFAULT_SHOWN = {"epochs": "0 = no limit", "max_time": "0 = no limit"}
 MODELS = ("best", "best-smooth", "best-val", "latest")
 
 
+def path(text: str) -> Path:
+    """A path argument; an empty one ('') is refused (it would mean '.')."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path; name a file or folder")
+    return Path(text)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors: 'charnn CMD: error: ...', exit code 2."""
 
@@ -30,12 +37,13 @@ def build_parser() -> Parser:
 
     t = sub.add_parser("train", help="train a model (AdaGrad by default) into a run directory")
     t.add_argument("corpus", nargs="?", help="corpus name or text file (default: tragedies)")
-    t.add_argument("--out", type=Path, help="run directory to create")
+    t.add_argument("--out", type=path, help="run directory to create")
     t.add_argument(
         "--resume",
-        type=Path,
+        type=path,
         metavar="RUN_DIR",
-        help="continue a run exactly (only the limits and intervals may change)",
+        help="continue a run exactly (only --updates, --epochs, --max-time, --checkpoint-every, "
+        "--log-every, --threads and --best-by may change)",
     )
     t.add_argument("--force", action="store_true", help="replace a run already in --out")
     t.add_argument("--quiet", action="store_true", help="print only the final summary")
@@ -91,7 +99,7 @@ def build_parser() -> Parser:
         "--top-p", type=float, default=1.0, help="nucleus: the smallest set of this mass, (0, 1]"
     )
     s.add_argument("--prime", default=None, help="text run through the network first")
-    s.add_argument("--prime-file", type=Path, default=None, help="read the prime from a file")
+    s.add_argument("--prime-file", type=path, default=None, help="read the prime from a file")
     _start_option(s, "sampling (and the prime)")
     s.add_argument(
         "--seed", type=int, default=None, help="random seed (default: a fresh one, printed)"
@@ -116,7 +124,7 @@ def build_parser() -> Parser:
         help="analytic vs numerical gradients, every entry",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    g.add_argument("corpus", nargs="?", help="corpus name or text file (default: tragedies)")
+    g.add_argument("corpus", nargs="?", default="tragedies", help="corpus name or text file")
     g.add_argument("--hidden", type=int, default=5, help="hidden size m")
     g.add_argument("--seq-length", type=int, default=25, help="sequence length T")
     g.add_argument("--seed", type=int, default=0, help="random seed")
@@ -124,7 +132,8 @@ def build_parser() -> Parser:
         "--sig",
         type=float,
         default=None,
-        help="std of the weights (default: rnn 0.01, gru/lstm 1/sqrt(m))",
+        # "%(default).0s" shows nothing: it keeps the formatter from adding "(default: None)"
+        help="std of the weights (default: rnn 0.01, gru/lstm 1/sqrt(m))%(default).0s",
     )
     _arch_flags(g, "to check")
     g.add_argument(
@@ -139,8 +148,8 @@ def build_parser() -> Parser:
         help="nats and bits per character of a model on a text",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    e.add_argument("run", type=Path, help="run directory or .npz checkpoint")
-    e.add_argument("text", type=Path, help="UTF-8 text file to score")
+    e.add_argument("run", type=path, help="run directory or .npz checkpoint")
+    e.add_argument("text", type=path, help="UTF-8 text file to score")
     e.add_argument(
         "--checkpoint", choices=MODELS, default="best", help="which model of a run directory"
     )
@@ -154,14 +163,14 @@ def build_parser() -> Parser:
     )
 
     pl = sub.add_parser("plot", help="write RUN_DIR/loss.png")
-    pl.add_argument("run", type=Path, help="run directory")
+    pl.add_argument("run", type=path, help="run directory")
 
     r = sub.add_parser("report", help="write RUN_DIR/report.html and report.md")
-    r.add_argument("run", type=Path, help="run directory")
+    r.add_argument("run", type=path, help="run directory")
 
     sw = sub.add_parser("sweep", help="many runs, a grid of options times seeds, on Dask")
-    sw.add_argument("spec", type=Path, help="TOML spec: seed = [...], [base], [grid], [zip]")
-    sw.add_argument("--out", type=Path, required=True, help="sweep folder (again: resume)")
+    sw.add_argument("spec", type=path, help="TOML spec: seed = [...], [base], [grid], [zip]")
+    sw.add_argument("--out", type=path, required=True, help="sweep folder (again: resume)")
     sw.add_argument("--workers", type=int, help="local worker processes (one per core)")
     sw.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask cluster's scheduler")
     sw.add_argument("--quiet", action="store_true", help="print only the ranking")
@@ -172,9 +181,9 @@ def build_parser() -> Parser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     c.add_argument(
-        "runs", type=Path, nargs="+", help="two or more run directories or sweep folders"
+        "runs", type=path, nargs="+", help="two or more run directories or sweep folders"
     )
-    c.add_argument("--out", type=Path, default=Path("compare"), help="output folder")
+    c.add_argument("--out", type=path, default=Path("compare"), help="output folder")
     return p
 
 

@@ -25,7 +25,7 @@ def _prime_text(args) -> str:
     if args.prime is not None and args.prime_file is not None:
         raise ConfigError("give --prime TEXT or --prime-file PATH, not both")
     if args.prime_file is not None:
-        text = read_text(args.prime_file)
+        text = read_text(args.prime_file, "--prime-file")
         if not text:
             raise ConfigError(f"--prime-file {args.prime_file} is empty")
         return text

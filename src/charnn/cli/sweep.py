@@ -120,7 +120,8 @@ def sweep(args) -> int:
     failed = [r for r in rows if r["status"] == "failed"]
     if failed:
         _err(
-            f"charnn sweep: {len(failed)} runs failed ({failed[0]['name']}: "
+            f"charnn sweep: {len(failed)} run{'s' if len(failed) != 1 else ''} failed "
+            f"({failed[0]['name']}: "
             f"{failed[0]['message']}); run the same command again to retry them"
         )
         return EXIT_FAILED
@@ -138,6 +139,6 @@ def ranking_lines(spec, rows: list[dict]) -> str:
     for s in ranked:
         lines.append(
             f"{s.rank:>3}. {s.label:<{width}}  {pm(s.stats[metric]):<20} "
-            f"{s.stats[metric].n} runs  {verdict(s)}"
+            f"{s.stats[metric].n} run{'s' if s.stats[metric].n != 1 else ''}  {verdict(s)}"
         )
     return "\n".join(lines)

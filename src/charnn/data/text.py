@@ -17,70 +17,72 @@ from ..errors import CorpusError
 BOM = b"\xef\xbb\xbf"
 
 
-def open_regular(path: str | os.PathLike) -> int:
+def open_regular(path: str | os.PathLike, what: str = "corpus") -> int:
     """An open descriptor of path, which must be a regular file.
 
     Opened without blocking, so a FIFO is refused instead of waiting for a
-    writer; /dev/zero and other devices are refused before any read.
+    writer; /dev/zero and other devices are refused before any read. what
+    names the file in messages ("corpus", "--prime-file").
     """
     p = Path(path)
     try:
         fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise CorpusError(f"corpus file not found: {p}") from None
+        raise CorpusError(f"{what} file not found: {p}") from None
     except IsADirectoryError:
-        raise CorpusError(f"corpus path is a directory, not a text file: {p}") from None
+        raise CorpusError(f"{what} path is a directory, not a text file: {p}") from None
     except OSError as e:
-        raise CorpusError(f"cannot read corpus {p}: {e.strerror or e}") from None
+        raise CorpusError(f"cannot read {what} {p}: {e.strerror or e}") from None
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
         if stat.S_ISDIR(mode):
-            raise CorpusError(f"corpus path is a directory, not a text file: {p}")
+            raise CorpusError(f"{what} path is a directory, not a text file: {p}")
         raise CorpusError(
-            f"corpus {p} is not a regular file (a device, FIFO or socket); give a text file"
+            f"{what} {p} is not a regular file (a device, FIFO or socket); give a text file"
         )
     os.set_blocking(fd, True)
     return fd
 
 
-def read_bytes(path: str | os.PathLike) -> bytes:
+def read_bytes(path: str | os.PathLike, what: str = "corpus") -> bytes:
     """All bytes of a regular file, with the errors a user can act on."""
-    fd = open_regular(path)
+    fd = open_regular(path, what)
     try:
         with os.fdopen(fd, "rb") as f:
             return f.read()
     except OSError as e:
-        raise CorpusError(f"cannot read corpus {path}: {e.strerror or e}") from None
+        raise CorpusError(f"cannot read {what} {path}: {e.strerror or e}") from None
 
 
-def read_text(path: str | os.PathLike) -> str:
-    """Read a UTF-8 text file, refusing anything that is not usable text."""
-    return decode_text(read_bytes(path), str(Path(path)))
+def read_text(path: str | os.PathLike, what: str = "corpus") -> str:
+    """Read a UTF-8 text file, refusing anything that is not usable text;
+    what names it in messages."""
+    return decode_text(read_bytes(path, what), str(Path(path)), what)
 
 
-def decode_text(raw: bytes, where: str = "text") -> str:
+def decode_text(raw: bytes, where: str = "text", what: str = "corpus") -> str:
     """Decode UTF-8 bytes, naming the byte offset of the first invalid byte."""
     skip = len(BOM) if raw.startswith(BOM) else 0
     if len(raw) == skip:
-        raise CorpusError(f"corpus {where} is empty; give a text file with some characters in it")
-    check_no_nul(raw, where)
+        raise CorpusError(f"{what} {where} is empty; give a text file with some characters in it")
+    check_no_nul(raw, where, what=what)
     try:
         return raw[skip:].decode("utf-8")
     except UnicodeDecodeError as e:
         at = skip + e.start
         raise CorpusError(
-            f"corpus {where} is not valid UTF-8: bad byte 0x{raw[at]:02x} "
+            f"{what} {where} is not valid UTF-8: bad byte 0x{raw[at]:02x} "
             f"at offset {at}; convert it to UTF-8 first"
         ) from None
 
 
-def check_no_nul(raw: bytes, where: str, offset: int = 0) -> None:
+def check_no_nul(raw: bytes, where: str, offset: int = 0, what: str = "corpus") -> None:
     """Refuse binary data: raw (read at byte offset `offset`) must hold no NUL byte."""
     nul = raw.find(b"\x00")
     if nul >= 0:
         raise CorpusError(
-            f"corpus {where} contains a NUL byte at offset {offset + nul}: "
+            f"{what} {where} contains a NUL byte at offset {offset + nul}: "
             "it looks like binary data, not text"
         )
 

@@ -368,5 +368,5 @@ class Interrupted(Exception):
     """Training stopped by a signal after saving a checkpoint."""
 
     def __init__(self, signum: int, update: int):
-        super().__init__(f"stopped by signal {signum} at update {update}; checkpoint saved")
+        super().__init__(f"stopped by signal {signum} at update {update:,}; checkpoint saved")
         self.signum, self.update = signum, update
