@@ -10,17 +10,24 @@ from charnn.sweep.local import LOCAL_CONFIG, QuickExit, local_cluster  # noqa: E
 
 
 def _settings(keys, dask_worker=None):
+    import signal
+
     import dask
 
-    return {k: dask.config.get(k) for k in keys}, sorted(dask_worker.plugins)
+    return (
+        {k: dask.config.get(k) for k in keys},
+        sorted(dask_worker.plugins),
+        signal.getsignal(signal.SIGINT) == signal.SIG_IGN,
+    )
 
 
 def test_local_workers_use_the_sweep_settings():
     with local_cluster(1) as client:
         seen = client.run(_settings, list(LOCAL_CONFIG))
     assert len(seen) == 1
-    config, plugins = next(iter(seen.values()))
+    config, plugins, ignores_ctrl_c = next(iter(seen.values()))
     assert config == LOCAL_CONFIG
+    assert ignores_ctrl_c  # the sweep handles Ctrl-C: no worker traceback
     assert config["distributed.worker.profile.enabled"] is False
     assert QuickExit.name in plugins
 

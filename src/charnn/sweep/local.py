@@ -13,6 +13,8 @@ A worker process that has loaded the compiled kernels spends a good part
 of a second at exit collecting numba's objects, and closing the cluster
 waits for that; `QuickExit` freezes the collector when the worker closes,
 so the process ends at once and the operating system frees its memory.
+The workers ignore Ctrl-C (`workerinit`, preloaded): a terminal sends it to
+every process of the group, and the sweep, which handles it, closes them.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ def local_cluster(n: int):
             host="127.0.0.1",
             dashboard_address="127.0.0.1:0" if has_dashboard() else None,
             silence_logs=logging.ERROR,
+            preload=["charnn.sweep.workerinit"],  # Ctrl-C is the sweep's to handle
         )
         try:
             with distributed.Client(cluster) as client:
