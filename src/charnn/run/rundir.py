@@ -75,6 +75,7 @@ __all__ = [
     "check_links",
     "has_run",
     "lock_folder",
+    "make_folder",
     "metric_fields",
     "prepare_new",
     "read_config",
@@ -138,15 +139,21 @@ def lock_folder(folder: Path) -> RunLock:
     return lock
 
 
-def prepare_new(folder: Path, force: bool) -> RunLock:
-    """Create and lock folder for a new run, refusing to replace a run unless
-    force. Returns the lock, held from before anything is checked or removed."""
+def make_folder(folder: Path) -> None:
+    """Create folder (--out) and its parents, unless it exists; one clear
+    error for a file in its place or a place that cannot be written."""
     if folder.exists() and not folder.is_dir():
         raise CheckpointError(f"--out {folder} is a file, not a directory; choose another path")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise CheckpointError(f"cannot write to {folder}: {e.strerror or e}") from None
+
+
+def prepare_new(folder: Path, force: bool) -> RunLock:
+    """Create and lock folder for a new run, refusing to replace a run unless
+    force. Returns the lock, held from before anything is checked or removed."""
+    make_folder(folder)
     lock = lock_folder(folder)
     try:
         if has_run(folder) and not force:

@@ -72,12 +72,7 @@ def lock(sweep_dir: Path) -> RunLock:
     kind, on SWEEP_DIR/.lock), to take with `with`: a second sweep on the
     folder is refused, naming the process that holds it."""
     sweep_dir = Path(sweep_dir)
-    if sweep_dir.exists() and not sweep_dir.is_dir():
-        raise CheckpointError(f"--out {sweep_dir} is a file, not a directory; choose another path")
-    try:
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise CheckpointError(f"cannot write to {sweep_dir}: {e.strerror or e}") from None
+    rundir.make_folder(sweep_dir)
     return RunLock(sweep_dir)
 
 
