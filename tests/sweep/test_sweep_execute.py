@@ -7,6 +7,7 @@ import pytest
 
 from charnn.cli import main
 from charnn.run import loop as train
+from charnn.run.loop import cores
 from charnn.sweep import folder as sf
 from charnn.sweep import load_spec
 
@@ -30,7 +31,8 @@ def test_tiny_sweep_from_the_command_line(
 ):
     spec = write_spec(GRID.format(base=base))
     out = tmp_path / "out"
-    assert main(["sweep", str(spec), "--out", str(out), "--workers", "2"]) == 0
+    workers = str(min(2, cores()))
+    assert main(["sweep", str(spec), "--out", str(out), "--workers", workers]) == 0
     stdout, stderr = capsys.readouterr()
     assert "Dask cluster: 2 workers" in stderr and "run 6/6" in stderr
     assert "1. lr=0.1" in stdout and f"summary: {out / 'summary.html'}" in stdout
@@ -109,6 +111,9 @@ def test_workers_option_checks(write_spec, base, tmp_path, capsys):
     spec = write_spec(base)
     assert main(["sweep", str(spec), "--out", str(tmp_path / "o"), "--workers", "0"]) == 2
     assert "--workers must be a positive integer" in capsys.readouterr().err
+    many = str(cores() + 1)
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "o"), "--workers", many]) == 2
+    assert f"--workers {many} is more than the {cores()} cores" in capsys.readouterr().err
     assert (
         main(
             [

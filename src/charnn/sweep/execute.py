@@ -16,13 +16,13 @@ it never prints.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CharnnError, CheckpointError, ConfigError, SweepError
+from ..run.loop import cores
 from . import folder as sf
 from .spec import Sweep
 from .summary import collect, run_row
@@ -75,7 +75,7 @@ def connect(distributed, workers: int | None, scheduler: str | None):
         return
     from .local import local_cluster
 
-    with local_cluster(workers or os.cpu_count() or 1) as client:
+    with local_cluster(workers or cores()) as client:
         yield client
 
 
@@ -134,6 +134,11 @@ def execute(
         )
     if workers is not None and workers <= 0:
         raise ConfigError(f"--workers must be a positive integer, got {workers}")
+    if workers is not None and workers > cores():
+        raise ConfigError(
+            f"--workers {workers} is more than the {cores()} cores this process may run on; "
+            f"each worker trains on one core: give --workers {cores()} or fewer"
+        )
     sweep_dir = Path(sweep_dir).resolve()
     with sf.lock(sweep_dir):  # one driver per sweep folder
         token = sf.prepare(sweep_dir, sweep, spec_text)
