@@ -639,3 +639,18 @@ def test_a_run_folder_whose_name_is_not_utf8_is_drawn_and_reported(tmp_path, cle
     assert "<title>charnn report: run\ufffd</title>" in html_text
     _, table, _ = compare.compare([clean[0], run], tmp_path / "cmp")
     assert "run\ufffd" in table.splitlines()[0]
+
+
+def test_compare_shows_the_best_by_validation_its_run_scored(tmp_path, clean):
+    """A complete run's best by validation is outcome.json's (the best model by
+    smoothed loss, scored at the end, is a candidate), not the lowest row."""
+    run = tmp_path / "run"
+    shutil.copytree(clean[0], run)
+    out = json.loads((run / "outcome.json").read_text(encoding="utf-8"))
+    rows = [r["val_bpc"] for r in rundir.read_metrics(run) if r["val_bpc"] is not None]
+    out["best_val"] = {"update": 57, "val_bpc": min(rows) - 0.25}  # as if the smooth model won
+    (run / "outcome.json").write_text(json.dumps(out), encoding="utf-8")
+    page = parse(compare.write_compare([clean[0], run], tmp_path / "cmp"))
+    best = page.row("outcome-compare", "best validation bits/char")
+    assert best[1] == f"{min(rows) - 0.25:.4f}" and best[0] != best[1]
+    assert page.row("outcome-compare", "best validation: parameters after (updates)")[1] == "57"

@@ -1,6 +1,7 @@
 """Sweeps on a Dask cluster: a tiny sweep end to end, skipping finished runs,
 exact resumption, divergence recorded once, and the shared-folder check."""
 
+import json
 import os
 
 import pytest
@@ -87,6 +88,9 @@ def test_diverged_run_is_recorded_once(write_spec, base, tmp_path, cluster):
     # no final model, and the untrained model's validation is no result of it
     assert rows[1]["final_val_bpc"] is None and rows[1]["best_val_bpc"] is None
     assert rows[0]["final_val_bpc"] is not None
+    # a finished run's best by validation is the one its end scored
+    best = json.loads((out / "runs" / rows[0]["name"] / "outcome.json").read_text())["best_val"]
+    assert rows[0]["best_val_bpc"] == best["val_bpc"]
     events = []
     again = execute(sweep, out, spec.read_bytes(), scheduler=cluster, report=events.append)
     assert [e.kind for e in events] == ["skip"] and events[0].count == 2

@@ -15,7 +15,7 @@ import textwrap
 from pathlib import Path
 
 from ..errors import CheckpointError
-from ..run import rundir
+from ..run import bestval, rundir
 from .render import Document, Image, Para, Section, Table, shown, write_doc
 from .summary import fmt, option_value, run_state, summarize
 
@@ -57,6 +57,10 @@ def load_runs(folders: list[Path]) -> list[dict]:
                 "state": run_state(folder, info, s),
             }
         )
+        if runs[-1]["state"].kind == "complete":  # its best by validation, scored at its end
+            best = bestval.read_outcome(folder).get("best_val")
+            if best:
+                s["val_best"], s["val_best_update"] = best["val_bpc"], best["update"]
     return runs
 
 
@@ -158,7 +162,7 @@ def tables(runs: list[dict], diff: list[str]) -> list:
         outcome("last validation bits/char", "val_final"),
         outcome("last validation: update", "val_final_update"),
         outcome("best validation bits/char", "val_best"),
-        outcome("best validation: update", "val_best_update"),
+        outcome("best validation: parameters after (updates)", "val_best_update"),
         outcome("updates per second", "rate", 1),
         outcome("characters per second", "rate", 0, per),
         outcome("wall time of training (s)", "elapsed", 2),

@@ -22,7 +22,7 @@ from pathlib import Path
 from ..errors import CheckpointError
 from ..fsio import atomic_write
 from ..report.sweep import METRIC_NAMES, SweepPage, write_page
-from ..run import rundir
+from ..run import bestval, rundir
 from . import folder as sf
 from .spec import Sweep
 
@@ -37,8 +37,8 @@ def run_row(folder: Path, name: str) -> dict:
         metrics = rundir.read_metrics(folder)
         train = [r["smooth_loss"] for r in metrics if r["loss"] is not None]
         val = [r["val_bpc"] for r in metrics if r["val_bpc"] is not None]
-        if status["status"] == "diverged":  # no final model; the untrained one is no result
-            val = [r["val_bpc"] for r in metrics if r["val_bpc"] is not None and r["update"] > 0]
+        if status["status"] == "diverged":  # no final model, no result on validation
+            val = []
         updates = max((int(r["update"]) for r in metrics if r["loss"] is not None), default=0)
         wall = max((r["elapsed_s"] or 0.0 for r in metrics), default=0.0)
     except (ValueError, KeyError, TypeError) as e:
@@ -49,10 +49,18 @@ def run_row(folder: Path, name: str) -> dict:
         "message": status.get("message", ""),
         "updates": updates,
         "final_val_bpc": val[-1] if val and status["status"] != "diverged" else None,
-        "best_val_bpc": min(val) if val else None,
+        "best_val_bpc": _best_val(folder, status["status"], val),
         "min_smooth_loss": min(train) if train else None,
         "wall_time_s": wall,
     }
+
+
+def _best_val(folder: Path, status: str, val: list[float]) -> float | None:
+    """The best by validation of a finished run, as its end scored it
+    (outcome.json: the best model by smoothed loss is a candidate too);
+    else the lowest validation row."""
+    best = bestval.read_outcome(folder).get("best_val") if status == "finished" else None
+    return best["val_bpc"] if best else (min(val) if val else None)
 
 
 def collect(
