@@ -138,7 +138,7 @@ def test_document_commands_on_a_plain_run_are_refused(tmp_path, text_file, capsy
         (["--documents", "0"], "--documents must be a positive integer"),
         (["--documents", "2", "--max-length", "0"], "--max-length must be a positive integer"),
         (["--documents", "2", "--prime", "hello world!!"], "--prime has 13 characters"),
-        (["--documents", "2", "--max-length", "5", "--prime", "hello"], "--prime has 5"),
+        (["--documents", "2", "--max-length", "4", "--prime", "hello"], "--prime has 5"),
         (["--documents", "2", "--prime", "Z"], "characters not in the model's vocabulary: 'Z'"),
         (["--documents", "2", "--length", "50"], "--length does not apply to --documents"),
         (["--documents", "2", "--num-samples", "3", "--start", "zero"], "--start do not apply"),
@@ -173,3 +173,20 @@ def test_sample_documents_prints_the_seed_it_chose_and_takes_a_prime_file(run, t
     assert cli.main([*argv, "--prime-file", str(tmp_path / "p.txt")]) == 0
     docs = [json.loads(line)["text"] for line in capsys.readouterr().out.splitlines()]
     assert len(docs) == 4 and all(d.startswith(letter) for d in docs)
+
+
+def test_a_prime_file_in_document_mode(run, tmp_path, capsys):
+    """An editor's final line break is not part of the prime; errors name
+    --prime-file; a prime of exactly --max-length characters is a document."""
+    vocab = json.loads((run / "config.json").read_text(encoding="utf-8"))["vocab"]
+    letter = next(ch for ch in vocab if ch.isalpha())
+    (tmp_path / "p.txt").write_text(letter * 3 + "\n", encoding="utf-8")
+    argv = ["sample", str(run), "--documents", "3", "--seed", "1", "--json"]
+    assert cli.main([*argv, "--prime-file", str(tmp_path / "p.txt")]) == 0
+    docs = [json.loads(line)["text"] for line in capsys.readouterr().out.splitlines()]
+    assert all(d.startswith(letter * 3) for d in docs)
+    rc = cli.main([*argv, "--prime-file", str(tmp_path / "p.txt"), "--max-length", "2"])
+    assert "--prime-file has 3 characters" in one_error_line(capsys, rc)
+    assert cli.main([*argv, "--prime-file", str(tmp_path / "p.txt"), "--max-length", "3"]) == 0
+    docs = [json.loads(line)["text"] for line in capsys.readouterr().out.splitlines()]
+    assert docs == [letter * 3] * 3

@@ -167,3 +167,32 @@ def test_small_cli_slips(tmp_path, text_file, capsys):
     assert "--prime-file file not found" in err and "corpus" not in err
     helptext = build_parser()._subparsers._group_actions[0].choices["gradcheck"].format_help()
     assert helptext.count("(default: tragedies)") == 1 and "(default: None)" not in helptext
+
+
+def test_sampling_a_diverged_run_says_so(tmp_path, text_file, capsys):
+    run = tmp_path / "dv"
+    args = ["train", str(text_file), "--out", str(run), "--updates", "400", "--lr", "1e6"]
+    assert cli.main([*args, "--clip", "0", "--checkpoint-every", "1", "--quiet"]) == 1
+    capsys.readouterr()
+    update = rundir.read_diverged(run)["update"]
+    rc = cli.main(["sample", str(run), "--length", "10", "--seed", "1"])
+    err = capsys.readouterr().err
+    if (run / rundir.BEST).exists():
+        assert rc == 0 and f"WARNING: {run} diverged at update {update:,}" in err
+    else:
+        assert rc == 2 and f"diverged at update {update:,} before it wrote best.npz" in err
+
+
+def test_best_val_of_a_run_without_validation_says_why(tmp_path, text_file, capsys):
+    run = train(tmp_path, text_file, "vf0", "--updates", "20", "--val-fraction", "0", "--quiet")
+    assert cli.main(["sample", str(run), "--checkpoint", "best-val"]) == 2
+    assert "held out no validation text (--val-fraction 0)" in capsys.readouterr().err
+
+
+def test_train_refuses_a_sweep_folder_as_out(tmp_path, text_file, capsys):
+    (tmp_path / "sw").mkdir()
+    (tmp_path / "sw" / "sweep.json").write_text("{}", encoding="utf-8")
+    argv = ["train", str(text_file), "--out", str(tmp_path / "sw"), "--updates", "20"]
+    assert cli.main(argv) == 2
+    assert "is a sweep folder" in capsys.readouterr().err
+    assert not (tmp_path / "sw" / "config.json").exists()

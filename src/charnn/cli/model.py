@@ -15,6 +15,18 @@ def model_path(source: str | Path, which: str) -> Path:
         rundir.read_config(p)
         path = bestval.model_file(p, which)
         if not path.exists():
+            cfg = rundir.read_config(p)["config"]
+            if path.name == rundir.BEST_VAL and not cfg.get("val_fraction"):
+                raise CheckpointError(
+                    f"{p} held out no validation text (--val-fraction 0), so it has no best "
+                    "model by validation; use --checkpoint best-smooth"
+                )
+            diverged = rundir.read_diverged(p)
+            if diverged:
+                raise CheckpointError(
+                    f"{p} diverged at update {diverged['update']:,} before it wrote "
+                    f"{path.name}; it has no such model"
+                )
             raise CheckpointError(f"{p} has no {path.name}; is it a finished charnn run?")
         identity.check_checkpoint(p, path)
         return path

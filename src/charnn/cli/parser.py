@@ -20,6 +20,13 @@ def path(text: str) -> Path:
     return Path(text)
 
 
+def text(value: str) -> str:
+    """A name or address argument; an empty one ('') is refused."""
+    if not value:
+        raise argparse.ArgumentTypeError("an empty value; give a name")
+    return value
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors: 'charnn CMD: error: ...', exit code 2."""
 
@@ -36,7 +43,9 @@ def build_parser() -> Parser:
     )
 
     t = sub.add_parser("train", help="train a model (AdaGrad by default) into a run directory")
-    t.add_argument("corpus", nargs="?", help="corpus name or text file (default: tragedies)")
+    t.add_argument(
+        "corpus", nargs="?", type=text, help="corpus name or text file (default: tragedies)"
+    )
     t.add_argument("--out", type=path, help="run directory to create")
     t.add_argument(
         "--resume",
@@ -70,7 +79,7 @@ def build_parser() -> Parser:
         help="synthesize text from a run, a checkpoint or an untrained model",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    s.add_argument("source", nargs="?", help="run directory or .npz checkpoint")
+    s.add_argument("source", nargs="?", type=path, help="run directory or .npz checkpoint")
     s.add_argument(
         "--checkpoint",
         choices=MODELS,
@@ -124,7 +133,9 @@ def build_parser() -> Parser:
         help="analytic vs numerical gradients, every entry",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    g.add_argument("corpus", nargs="?", default="tragedies", help="corpus name or text file")
+    g.add_argument(
+        "corpus", nargs="?", type=text, default="tragedies", help="corpus name or text file"
+    )
     g.add_argument("--hidden", type=int, default=5, help="hidden size m")
     g.add_argument("--seq-length", type=int, default=25, help="sequence length T")
     g.add_argument("--seed", type=int, default=0, help="random seed")
@@ -158,6 +169,7 @@ def build_parser() -> Parser:
     e.add_argument(
         "--documents",
         metavar="MODE",
+        type=text,
         help="read TEXTFILE as documents (lines, paragraphs, jsonl[:FIELD], json[:FIELD]), "
         "each from a fresh state, end symbols counted",
     )
@@ -172,7 +184,9 @@ def build_parser() -> Parser:
     sw.add_argument("spec", type=path, help="TOML spec: seed = [...], [base], [grid], [zip]")
     sw.add_argument("--out", type=path, required=True, help="sweep folder (again: resume)")
     sw.add_argument("--workers", type=int, help="local worker processes (one per core)")
-    sw.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask cluster's scheduler")
+    sw.add_argument(
+        "--scheduler", metavar="ADDRESS", type=text, help="an existing Dask cluster's scheduler"
+    )
     sw.add_argument("--quiet", action="store_true", help="print only the ranking")
 
     c = sub.add_parser(

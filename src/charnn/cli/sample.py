@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 
@@ -11,9 +13,9 @@ from ..data import corpus
 from ..data.documents import END, END_MARK
 from ..data.text import read_text
 from ..data.vocab import Vocab
-from ..errors import ConfigError
+from ..errors import ConfigError, VocabError
 from ..nn import stack
-from ..run import budget, docgen
+from ..run import budget, docgen, rundir
 from ..run.backend import for_model
 from ..run.config import TrainConfig
 from ..run.evaluation import start_state
@@ -22,14 +24,32 @@ from .output import err
 
 
 def _prime_text(args) -> str:
+    """--prime, or the text of --prime-file: for --documents without the line
+    break an editor ends a file with (a document holds none in most modes)."""
     if args.prime is not None and args.prime_file is not None:
         raise ConfigError("give --prime TEXT or --prime-file PATH, not both")
     if args.prime_file is not None:
         text = read_text(args.prime_file, "--prime-file")
+        if args.documents is not None:
+            text = text.removesuffix("\n").removesuffix("\r")
         if not text:
             raise ConfigError(f"--prime-file {args.prime_file} is empty")
         return text
     return args.prime or ""
+
+
+@contextmanager
+def _naming_the_prime_file(args):
+    """Errors about the prime name --prime-file when the prime came from it."""
+    try:
+        yield
+    except (ConfigError, VocabError) as e:
+        if args.prime_file is None:
+            raise
+        text = str(e).replace("--prime ", "--prime-file ", 1)
+        if text == str(e):
+            text = f"--prime-file {args.prime_file}: {e}"
+        raise type(e)(text) from None
 
 
 def _sample_model(args, rng: np.random.Generator):
@@ -52,6 +72,12 @@ def _sample_model(args, rng: np.random.Generator):
     if args.source is None:
         raise ConfigError("give a run directory or checkpoint, or --untrained [CORPUS]")
     cfg, vocab, params, h, x = load_model(args.source, args.checkpoint)
+    diverged = rundir.read_diverged(Path(args.source)) if Path(args.source).is_dir() else {}
+    if diverged:
+        err(
+            f"charnn sample: WARNING: {args.source} diverged at update {diverged['update']:,}; "
+            "its models are those it had before"
+        )
     h = start_state(h, args.start)
     state = "its carried state" if args.start == "model" else "h = 0"
     name = model_path(args.source, args.checkpoint).name
@@ -100,12 +126,15 @@ def sample(args) -> int:
 
         budget.check_sample(args.documents * args.max_length, "--documents × --max-length")
         note = f"charnn sample: seed {seed}{chosen}" if chosen else ""
-        return sample_documents(args, model_path, _prime_text(args), seed, note)
+        with _naming_the_prime_file(args):
+            return sample_documents(args, model_path, _prime_text(args), seed, note)
     prime = _prime_text(args)
     rng = np.random.default_rng(seed)
     cfg, vocab, params, h, x, what = _sample_model(args, rng)
     if prime:
-        h, x = for_model(cfg).prime(params, h, vocab.encode(prime))
+        with _naming_the_prime_file(args):
+            ids = vocab.encode(prime)
+        h, x = for_model(cfg).prime(params, h, ids)
         what += f", primed with {len(prime):,} characters"
     err(f"charnn sample: {what}; seed {seed}{chosen}")
     synthesize = for_model(cfg).synthesize

@@ -266,9 +266,9 @@ def outcome_section(info: dict, s: dict, out: dict) -> Section:
     rows.append(["wall time of training", f"{fmt(float(s['elapsed']), 2)} s"])
     notes = [
         Para(
-            f"Characters per second = updates per second × seq_length × batch_size "
-            f"= × {per}. The wall time includes sampling, validation and checkpoints; "
-            "the median chunk rate counts the updates alone."
+            f"Characters per second = updates per second × seq_length × batch_size, "
+            f"here updates per second × {per}. The wall time includes sampling, validation "
+            "and checkpoints; the median chunk rate counts the updates alone."
         )
     ]
     if "val_final" not in s:

@@ -33,7 +33,7 @@ def start_state(params: dict, vocab: Vocab, prime: str, max_length: int):
     h = np.zeros(stack.describe(params).state_size)
     if not prime:
         return h, END_ID
-    if len(prime) >= max_length:
+    if len(prime) > max_length:
         raise ConfigError(
             f"--prime has {len(prime)} characters; a document holds at most "
             f"--max-length {max_length}"

@@ -156,6 +156,11 @@ def prepare_new(folder: Path, force: bool) -> RunLock:
     make_folder(folder)
     lock = lock_folder(folder)
     try:
+        if (folder / "sweep.json").exists():  # sweep.folder.SWEEP_JSON
+            raise CheckpointError(
+                f"{folder} is a sweep folder (its runs are in {folder / 'runs'}); "
+                "choose another --out"
+            )
         if has_run(folder) and not force:
             raise CheckpointError(
                 f"{folder} already holds a run; use --resume to continue it "
