@@ -143,7 +143,10 @@ def test_document_commands_on_a_plain_run_are_refused(tmp_path, text_file, capsy
         (["--documents", "2", "--length", "50"], "--length does not apply to --documents"),
         (["--documents", "2", "--num-samples", "3", "--start", "zero"], "--start do not apply"),
         (["--documents", "2", "--prime-file", "/nonexistent"], "/nonexistent"),
-        (["--documents", "2", "--prime", "a", "--prime-file", "x"], "not both"),
+        (
+            ["--documents", "2", "--prime", "a", "--prime-file", "x"],
+            "error: give --prime TEXT or --prime-file PATH, not both",
+        ),
         (["--max-length", "50"], "--max-length does not apply without --documents"),
         (["--json"], "--json does not apply without --documents"),
         (["--hidden", "5"], "--hidden does not apply to a trained model"),
@@ -190,3 +193,10 @@ def test_a_prime_file_in_document_mode(run, tmp_path, capsys):
     assert cli.main([*argv, "--prime-file", str(tmp_path / "p.txt"), "--max-length", "3"]) == 0
     docs = [json.loads(line)["text"] for line in capsys.readouterr().out.splitlines()]
     assert docs == [letter * 3] * 3
+
+
+def test_a_prime_file_of_a_line_break_alone_is_empty_once(run, tmp_path, capsys):
+    (tmp_path / "nl.txt").write_text("\n", encoding="utf-8")
+    argv = ["sample", str(run), "--documents", "2", "--prime-file", str(tmp_path / "nl.txt")]
+    line = one_error_line(capsys, cli.main(argv))
+    assert line.endswith(f"error: --prime-file {tmp_path / 'nl.txt'} is empty")

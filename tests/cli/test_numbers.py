@@ -190,9 +190,14 @@ def test_best_val_of_a_run_without_validation_says_why(tmp_path, text_file, caps
 
 
 def test_train_refuses_a_sweep_folder_as_out(tmp_path, text_file, capsys):
-    (tmp_path / "sw").mkdir()
+    (tmp_path / "sw" / "runs" / "seed-1").mkdir(parents=True)
     (tmp_path / "sw" / "sweep.json").write_text("{}", encoding="utf-8")
-    argv = ["train", str(text_file), "--out", str(tmp_path / "sw"), "--updates", "20"]
-    assert cli.main(argv) == 2
+    argv = ["train", str(text_file), "--updates", "20", "--force", "--out"]
+    assert cli.main([*argv, str(tmp_path / "sw")]) == 2
     assert "is a sweep folder" in capsys.readouterr().err
-    assert not (tmp_path / "sw" / "config.json").exists()
+    for inside in ("runs", "runs/seed-1", "runs/seed-2"):
+        assert cli.main([*argv, str(tmp_path / "sw" / inside)]) == 2
+        assert "is inside the sweep" in capsys.readouterr().err
+    assert not list((tmp_path / "sw").rglob("config.json"))
+    assert cli.main(["sample", "--untrained", "", "--length", "5"]) == 2
+    assert "argument --untrained: an empty value" in capsys.readouterr().err

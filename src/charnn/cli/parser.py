@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .. import __version__
+from ..data.corpora import DEFAULT as DEFAULT_CORPUS
 from ..run.options import BY_NAME, OPTIONS, PRESETS
 
 DEFAULT_SHOWN = {"epochs": "0 = no limit", "max_time": "0 = no limit"}
@@ -91,7 +92,8 @@ def build_parser() -> Parser:
         "--untrained",
         metavar="CORPUS",
         nargs="?",
-        const="",
+        const=DEFAULT_CORPUS,
+        type=text,
         help="sample from a randomly initialized model on CORPUS's vocabulary",
     )
     s.add_argument("--hidden", type=int, default=100, help="hidden size m for --untrained")

@@ -55,7 +55,7 @@ def _naming_the_prime_file(args):
 def _sample_model(args, rng: np.random.Generator):
     """(cfg, vocab, params, h, x, what): the model and the state sampling starts from."""
     if args.untrained is not None:
-        c = corpus.load(args.untrained or None)
+        c = corpus.load(args.untrained)
         vocab = Vocab.from_text(c.text)
         budget.check(
             budget.model_bytes(vocab.size, args.hidden, 8, 2, args.layers, args.cell),
@@ -126,8 +126,9 @@ def sample(args) -> int:
 
         budget.check_sample(args.documents * args.max_length, "--documents × --max-length")
         note = f"charnn sample: seed {seed}{chosen}" if chosen else ""
+        prime = _prime_text(args)  # its own errors name the flag already
         with _naming_the_prime_file(args):
-            return sample_documents(args, model_path, _prime_text(args), seed, note)
+            return sample_documents(args, model_path, prime, seed, note)
     prime = _prime_text(args)
     rng = np.random.default_rng(seed)
     cfg, vocab, params, h, x, what = _sample_model(args, rng)

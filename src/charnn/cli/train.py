@@ -47,7 +47,20 @@ def _open_run(args) -> Run:
         given["updates"] = 0
     given = {**PRESETS.get(getattr(args, "preset", None) or "", {}), **given}
     cfg = TrainConfig(corpus=_corpus_id(args.corpus), **given).validate()
+    _refuse_sweep_runs(args.out)
     return Run.start(args.out, cfg, force=args.force)
+
+
+def _refuse_sweep_runs(out: Path) -> None:
+    """A sweep's runs folder, or a run in it, belongs to that sweep (charnn
+    sweep starts them; --force here would replace a member of its results)."""
+    here = out.resolve()
+    for sweep in (here.parent, here.parent.parent):
+        if here.is_relative_to(sweep / "runs") and (sweep / "sweep.json").exists():
+            raise ConfigError(
+                f"--out {out} is inside the sweep {sweep}; its runs are made by charnn sweep "
+                "(--resume continues one); choose another --out"
+            )
 
 
 def _corpus_id(spec) -> str:
