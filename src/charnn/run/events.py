@@ -118,16 +118,13 @@ class RunEvents:
             self.backend.text_loss, model.params, self.data.val, h0, self.reset_id
         )
         self.last_eval = (model.update, bpc)
-        path = self.folder / rundir.BEST_VAL
         if bpc < self.count.best_val_bpc:
             if final:
-                grid = self.folder / rundir.BEST_VAL_GRID
-                if path.exists() and not grid.exists():
-                    os.replace(path, grid)
-                self.final_best = (model.update, bpc)
+                self._hold_best_val(model, bpc)
             else:
                 self.count.best_val_bpc, self.count.best_val_update = bpc, model.update
-            bestval.save(path, self.cfg, self.data.vocab, model, bpc, self.run_meta())
+                path = self.folder / rundir.BEST_VAL
+                bestval.save(path, self.cfg, self.data.vocab, model, bpc, self.run_meta())
         row = {
             "update": model.update,
             "epoch": epoch,
@@ -146,14 +143,19 @@ class RunEvents:
         a model worse on validation than one the run scored."""
         st = self.state
         best = self.final_best[1] if self.final_best else self.count.best_val_bpc
-        if not bpc < best:
-            return
+        if bpc < best:
+            m = bestval.Model(st.best_params, st.best_h, st.best_x, st.best_update, st.best_smooth)
+            self._hold_best_val(m, bpc)
+
+    def _hold_best_val(self, model, bpc: float) -> None:
+        """model, scored at the end off the grid (bpc), holds best_val.npz for
+        this end; the grid's best waits aside in BEST_VAL_GRID (if not there
+        already) for a resume that trains further to put back."""
         path, grid = self.folder / rundir.BEST_VAL, self.folder / rundir.BEST_VAL_GRID
         if path.exists() and not grid.exists():
             os.replace(path, grid)
-        model = bestval.Model(st.best_params, st.best_h, st.best_x, st.best_update, st.best_smooth)
         bestval.save(path, self.cfg, self.data.vocab, model, bpc, self.run_meta())
-        self.final_best = (st.best_update, bpc)
+        self.final_best = (model.update, bpc)
 
     def hand_over(self, name: str, make: Callable[[], Callable[[], None]]) -> None:
         """Run the job make() returns on the metrics writer's thread while the
