@@ -12,10 +12,9 @@ from ..run import bestval, identity, rundir, snapshot
 def model_path(source: str | Path, which: str) -> Path:
     p = Path(source)
     if p.is_dir():
-        rundir.read_config(p)
+        cfg = rundir.read_config(p)["config"]
         path = bestval.model_file(p, which)
         if not path.exists():
-            cfg = rundir.read_config(p)["config"]
             if path.name == rundir.BEST_VAL and not cfg.get("val_fraction"):
                 raise CheckpointError(
                     f"{p} held out no validation text (--val-fraction 0), so it has no best "

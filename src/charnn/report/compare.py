@@ -47,6 +47,10 @@ def load_runs(folders: list[Path]) -> list[dict]:
             s = summarize(rows, info["config"]["seq_length"])
         except (ValueError, KeyError, TypeError, OverflowError) as e:
             raise CheckpointError(f"{folder / rundir.METRICS} is malformed ({e})") from None
+        out = bestval.read_outcome(folder)
+        state, best = run_state(folder, info, s, out), out.get("best_val")
+        if state.kind == "complete" and best:  # its best by validation, as its end scored it
+            s["val_best"], s["val_best_update"] = best["val_bpc"], best["update"]
         runs.append(
             {
                 "name": name,
@@ -54,13 +58,9 @@ def load_runs(folders: list[Path]) -> list[dict]:
                 "info": info,
                 "rows": rows,
                 "summary": s,
-                "state": run_state(folder, info, s),
+                "state": state,
             }
         )
-        if runs[-1]["state"].kind == "complete":  # its best by validation, scored at its end
-            best = bestval.read_outcome(folder).get("best_val")
-            if best:
-                s["val_best"], s["val_best_update"] = best["val_bpc"], best["update"]
     return runs
 
 

@@ -75,7 +75,7 @@ def warnings(info: dict, out: dict, s: dict) -> list[str]:
 
 def summary_section(folder: Path, info: dict, s: dict, out: dict) -> Section:
     cfg = info["config"]
-    state = run_state(folder, info, s)
+    state = run_state(folder, info, s, out)
     rows = [
         ["corpus", option_name(info)],
         ["vocabulary size K", fmt(len(info["vocab"]))],

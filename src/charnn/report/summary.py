@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CharnnError
-from ..run import bestval, rundir
+from ..run import rundir
 from ..run.checkpoint import read_meta
 from ..run.evaluation import per_char_bpc
 from ..run.lock import LOCK
@@ -157,12 +157,13 @@ class RunState:
         )
 
 
-def run_state(folder: Path, info: dict, s: dict) -> RunState:
+def run_state(folder: Path, info: dict, s: dict, out: dict) -> RunState:
     """Where the run in folder stands (see RunState), so that no figure of a
-    run cut short passes for a finished run's. s: its `summarize`."""
+    run cut short passes for a finished run's. s: its `summarize`; out: its
+    outcome.json (bestval.read_outcome)."""
     cfg, n = info["config"], s["updates"]
     pid = training_pid(folder)
-    if bestval.read_outcome(folder).get("updates") == n and n > 0 and not pid:
+    if out.get("updates") == n and n > 0 and not pid:
         return RunState("complete")
     diverged = rundir.read_diverged(folder)
     if diverged and not pid:
