@@ -128,6 +128,9 @@ def test_document_commands_on_a_plain_run_are_refused(tmp_path, text_file, capsy
     capsys.readouterr()
     rc = cli.main(["sample", str(out), "--documents", "3"])
     assert "trained on plain text, not on documents" in one_error_line(capsys, rc)
+    (tmp_path / "p.txt").write_text("a", encoding="utf-8")  # an error not about the prime
+    rc = cli.main(["sample", str(out), "--documents", "3", "--prime-file", str(tmp_path / "p.txt")])
+    assert one_error_line(capsys, rc).startswith(f"charnn sample: error: {out} was trained on")
     rc = cli.main(["evaluate", str(out), str(text_file), "--documents", "lines"])
     assert "trained on plain text, not on documents" in one_error_line(capsys, rc)
 
@@ -190,6 +193,7 @@ def test_a_prime_file_in_document_mode(run, tmp_path, capsys):
     assert all(d.startswith(letter * 3) for d in docs)
     rc = cli.main([*argv, "--prime-file", str(tmp_path / "p.txt"), "--max-length", "2"])
     assert "--prime-file has 3 characters" in one_error_line(capsys, rc)
+
     assert cli.main([*argv, "--prime-file", str(tmp_path / "p.txt"), "--max-length", "3"]) == 0
     docs = [json.loads(line)["text"] for line in capsys.readouterr().out.splitlines()]
     assert docs == [letter * 3] * 3

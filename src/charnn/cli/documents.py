@@ -48,6 +48,7 @@ def sample_documents(args, model_path, prime: str, seed: int, note: str = "") ->
         count=args.documents,
         max_length=args.max_length,
         prime=prime,
+        prime_flag="--prime" if args.prime_file is None else "--prime-file",
         temperature=args.temperature,
         top_k=args.top_k,
         top_p=args.top_p,

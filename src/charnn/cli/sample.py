@@ -40,16 +40,14 @@ def _prime_text(args) -> str:
 
 @contextmanager
 def _naming_the_prime_file(args):
-    """Errors about the prime name --prime-file when the prime came from it."""
+    """A prime from --prime-file with characters the model never saw (the
+    only VocabError sampling raises): the error names the file."""
     try:
         yield
-    except (ConfigError, VocabError) as e:
+    except VocabError as e:
         if args.prime_file is None:
             raise
-        text = str(e).replace("--prime ", "--prime-file ", 1)
-        if text == str(e):
-            text = f"--prime-file {args.prime_file}: {e}"
-        raise type(e)(text) from None
+        raise VocabError(f"--prime-file {args.prime_file}: {e}") from None
 
 
 def _sample_model(args, rng: np.random.Generator):
@@ -126,7 +124,7 @@ def sample(args) -> int:
 
         budget.check_sample(args.documents * args.max_length, "--documents × --max-length")
         note = f"charnn sample: seed {seed}{chosen}" if chosen else ""
-        prime = _prime_text(args)  # its own errors name the flag already
+        prime = _prime_text(args)
         with _naming_the_prime_file(args):
             return sample_documents(args, model_path, prime, seed, note)
     prime = _prime_text(args)

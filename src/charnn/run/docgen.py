@@ -28,19 +28,20 @@ class Generated:
     ended: bool
 
 
-def start_state(params: dict, vocab: Vocab, prime: str, max_length: int):
-    """(h (S,), x): the state and input that follow END and the primer."""
+def start_state(params: dict, vocab: Vocab, prime: str, max_length: int, flag: str = "--prime"):
+    """(h (S,), x): the state and input that follow END and the primer (flag:
+    the option that gave it, named in errors)."""
     h = np.zeros(stack.describe(params).state_size)
     if not prime:
         return h, END_ID
     if len(prime) > max_length:
         raise ConfigError(
-            f"--prime has {len(prime)} characters; a document holds at most "
+            f"{flag} has {len(prime)} characters; a document holds at most "
             f"--max-length {max_length}"
         )
     ids = vocab.encode(prime)  # VocabError for characters the model never saw
     if (ids == END_ID).any():
-        raise ConfigError("--prime contains U+0000, the end-of-document symbol")
+        raise ConfigError(f"{flag} contains U+0000, the end-of-document symbol")
     return sampling.prime(params, h, np.concatenate([[END_ID], ids]))
 
 
@@ -53,6 +54,7 @@ def generate(
     budget: int = 0,
     max_length: int = MAX_LENGTH,
     prime: str = "",
+    prime_flag: str = "--prime",
     **options,
 ) -> list[Generated]:
     """count documents, or (count = 0) documents until they hold budget
@@ -60,7 +62,7 @@ def generate(
     options are its temperature, top_k and top_p."""
     if max_length < 1:
         raise ConfigError(f"--max-length must be a positive integer, got {max_length}")
-    h, x = start_state(params, vocab, prime, max_length)
+    h, x = start_state(params, vocab, prime, max_length, prime_flag)
     room = max_length - len(prime)
     out, total = [], 0
     while (len(out) < count) if count > 0 else (total < budget):
