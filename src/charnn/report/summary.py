@@ -100,24 +100,12 @@ def best_counters(folder: Path) -> dict:
         return {}
 
 
-def _count(cfg: dict, key: str) -> float:
-    """A limit of config.json as a number; 0 (no limit) where it is absent or
-    not a finite non-negative number."""
-    v = cfg.get(key)
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return 0
-    return v if 0 < v < 2**62 else 0  # NaN fails both
-
-
 def updates_per_epoch(info: dict) -> int:
     """Updates in one pass over the training text, from config.json's corpus
     sizes (as the run counts them: each of the B streams reads its share);
-    at least 1."""
-    cfg, c = info["config"], info.get("corpus")
-    chars = c.get("train_chars") if isinstance(c, dict) else None
-    chars = chars if isinstance(chars, int) and not isinstance(chars, bool) else 0
-    B, T = int(_count(cfg, "batch_size")) or 1, int(_count(cfg, "seq_length")) or 1
-    return max(max(chars // B - 1, 1) // T, 1)
+    at least 1. info: as rundir.read_config checked it."""
+    cfg, chars = info["config"], info.get("corpus", {}).get("train_chars", 0)
+    return max(max(chars // cfg["batch_size"] - 1, 1) // cfg["seq_length"], 1)
 
 
 @dataclass(frozen=True)
@@ -168,9 +156,10 @@ def run_state(folder: Path, info: dict, s: dict, out: dict) -> RunState:
     diverged = rundir.read_diverged(folder)
     if diverged and not pid:
         return RunState("diverged", f"at update {fmt(diverged['update'])}")
-    epochs = min(_count(cfg, "epochs") * updates_per_epoch(info), 2.0**62)
-    limits = [math.ceil(u) for u in (_count(cfg, "updates"), epochs) if u > 0]
-    budget, used = _count(cfg, "max_time"), float(s["elapsed"])
+    # the limits as rundir.read_config checked them: non-negative, 0 for none
+    epochs = (cfg.get("epochs") or 0) * updates_per_epoch(info)
+    limits = [math.ceil(u) for u in (cfg.get("updates") or 0, epochs) if u > 0]
+    budget, used = cfg.get("max_time") or 0, float(s["elapsed"])
     if not pid and ((limits and n >= min(limits)) or (budget and used >= budget)):
         return RunState(
             "unfinished", f"trained to its end, {fmt(n)} updates, but that end is not written"
