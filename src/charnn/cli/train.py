@@ -54,9 +54,11 @@ def _open_run(args) -> Run:
 def _refuse_sweep_runs(out: Path) -> None:
     """A sweep's runs folder, or a run in it, belongs to that sweep (charnn
     sweep starts them; --force here would replace a member of its results)."""
+    from ..sweep.folder import RUNS, is_sweep
+
     here = out.resolve()
     for sweep in (here.parent, here.parent.parent):
-        if here.is_relative_to(sweep / "runs") and (sweep / "sweep.json").exists():
+        if here.is_relative_to(sweep / RUNS) and is_sweep(sweep):
             raise ConfigError(
                 f"--out {out} is inside the sweep {sweep}; its runs are made by charnn sweep "
                 "(--resume continues one); choose another --out"

@@ -80,8 +80,7 @@ def prepare(sweep_dir: Path, sweep: Sweep, spec_text: bytes) -> str:
     """Create the sweep folder, or check that it holds this very sweep;
     returns the folder's token. Called with the folder's `lock` held."""
     sweep_dir = Path(sweep_dir)
-    if sweep_dir.exists() and not sweep_dir.is_dir():
-        raise CheckpointError(f"--out {sweep_dir} is a file, not a directory; choose another path")
+    rundir.make_folder(sweep_dir)
     new = json.loads(json.dumps(sweep.to_json()))  # tuples become lists, as read back
     if is_sweep(sweep_dir):
         info = read_sweep(sweep_dir)
@@ -92,12 +91,9 @@ def prepare(sweep_dir: Path, sweep: Sweep, spec_text: bytes) -> str:
                 "spec to continue it, or another --out"
             )
         return info["token"]
-    if sweep_dir.is_dir() and any(p.name != LOCK for p in sweep_dir.iterdir()):
+    if any(p.name != LOCK for p in sweep_dir.iterdir()):
         raise CheckpointError(f"{sweep_dir} is not empty and holds no sweep; choose another --out")
-    try:
-        (sweep_dir / RUNS).mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise CheckpointError(f"cannot write to {sweep_dir}: {e.strerror or e}") from None
+    rundir.make_folder(sweep_dir / RUNS)
     token = secrets.token_hex(8)
     rundir.write_text(sweep_dir / SPEC_COPY, spec_text.decode("utf-8"))
     rundir.write_json(sweep_dir / SWEEP_JSON, {"format": FORMAT, "token": token, "sweep": new})
