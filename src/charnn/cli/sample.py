@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 
@@ -70,7 +69,7 @@ def _sample_model(args, rng: np.random.Generator):
     if args.source is None:
         raise ConfigError("give a run directory or checkpoint, or --untrained [CORPUS]")
     cfg, vocab, params, h, x = load_model(args.source, args.checkpoint)
-    diverged = rundir.read_diverged(Path(args.source)) if Path(args.source).is_dir() else {}
+    diverged = rundir.read_diverged(args.source) if args.source.is_dir() else {}
     if diverged:
         err(
             f"charnn sample: WARNING: {args.source} diverged at update {diverged['update']:,}; "
@@ -82,14 +81,14 @@ def _sample_model(args, rng: np.random.Generator):
     return cfg, vocab, params, h, x, f"{name}, from {state}"
 
 
-# options of one kind of sampling only, with their defaults: given to another, refused
-PLAIN_ONLY = {"length": 200, "num_samples": 1, "start": "model"}
-DOCUMENTS_ONLY = {"max_length": 280, "json": False}
-UNTRAINED_ONLY = {"hidden": 100, "cell": "rnn", "layers": 1}
+# options of one kind of sampling only: given (not at their default) to another, refused
+PLAIN_ONLY = ("length", "num_samples", "start")
+DOCUMENTS_ONLY = ("max_length", "json")
+UNTRAINED_ONLY = ("hidden", "cell", "layers")
 
 
-def _refuse_given(args, options: dict, why: str) -> None:
-    given = [f"--{k.replace('_', '-')}" for k, v in options.items() if getattr(args, k) != v]
+def _refuse_given(args, default: dict, options: tuple, why: str) -> None:
+    given = [f"--{k.replace('_', '-')}" for k in options if getattr(args, k) != default[k]]
     if given:
         raise ConfigError(
             f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply {why}"
@@ -97,19 +96,23 @@ def _refuse_given(args, options: dict, why: str) -> None:
 
 
 def _check_options(args) -> None:
+    from .parser import build_parser
+
+    default = vars(build_parser().parse_args(["sample"]))
     if args.untrained is not None and args.source is not None:
         raise ConfigError("give a run directory or checkpoint, or --untrained [CORPUS], not both")
     if args.untrained is None:
-        _refuse_given(args, UNTRAINED_ONLY, "to a trained model (they size --untrained)")
+        _refuse_given(args, default, UNTRAINED_ONLY, "to a trained model (they size --untrained)")
     if args.documents is not None:
         _refuse_given(
             args,
+            default,
             PLAIN_ONLY,
             "to --documents (each document is drawn whole, "
             "from a fresh state; --max-length limits it)",
         )
     else:
-        _refuse_given(args, DOCUMENTS_ONLY, "without --documents")
+        _refuse_given(args, default, DOCUMENTS_ONLY, "without --documents")
 
 
 def sample(args) -> int:
