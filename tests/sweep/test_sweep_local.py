@@ -40,3 +40,54 @@ def test_quick_exit_freezes_the_collector_at_teardown():
     finally:
         gc.unfreeze()
     assert gc.get_freeze_count() == 0
+
+
+def test_ctrl_c_while_the_cluster_starts_closes_it(monkeypatch):
+    """A Ctrl-C given while the cluster is being built is taken once it is
+    up, so that it is closed (a half-built one is not, and Dask's exit hook
+    fails on it with a traceback)."""
+    import os
+    import signal
+
+    import charnn.sweep.local as local
+
+    closed = []
+
+    class Cluster:
+        def __init__(self, **kwargs):
+            os.kill(os.getpid(), signal.SIGINT)  # taken at once unless held
+            for _ in range(1000):  # bytecodes, at any of which it could land
+                pass
+            self.built = True
+
+        def close(self):
+            closed.append(self.built)
+
+    monkeypatch.setattr(local.distributed, "LocalCluster", Cluster)
+    with pytest.raises(KeyboardInterrupt):
+        with local_cluster(1):
+            raise AssertionError("the Ctrl-C is taken before the client is made")
+    assert closed == [True]
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
+
+
+def test_ctrl_c_that_ends_a_starting_worker_is_an_interrupt(monkeypatch):
+    """A worker still importing dies of the same Ctrl-C, and the cluster
+    fails to start: that is the interrupt, not a failure of its own."""
+    import os
+    import signal
+
+    import charnn.sweep.local as local
+
+    class Cluster:
+        def __init__(self, **kwargs):
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):
+                pass
+            raise RuntimeError("Nanny failed to start.")
+
+    monkeypatch.setattr(local.distributed, "LocalCluster", Cluster)
+    with pytest.raises(KeyboardInterrupt):
+        with local_cluster(1):
+            pass
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

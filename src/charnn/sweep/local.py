@@ -15,6 +15,10 @@ waits for that; `QuickExit` freezes the collector when the worker closes,
 so the process ends at once and the operating system frees its memory.
 The workers ignore Ctrl-C (`workerinit`, preloaded): a terminal sends it to
 every process of the group, and the sweep, which handles it, closes them.
+A Ctrl-C given while the cluster starts is held until it is up: a cluster
+interrupted half-built cannot be closed, and Dask's exit hook then fails on
+it with a traceback. (A worker process still importing when Ctrl-C comes,
+before it has read its preload, prints a traceback of its own.)
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from __future__ import annotations
 import gc
 import importlib.util
 import logging
+import signal
+import threading
 from contextlib import contextmanager
 
 import dask
@@ -44,21 +50,45 @@ def has_dashboard() -> bool:
 def local_cluster(n: int):
     """A Client on a new cluster of n single-threaded worker processes."""
     with dask.config.set(LOCAL_CONFIG):
-        cluster = distributed.LocalCluster(
-            n_workers=n,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0" if has_dashboard() else None,
-            silence_logs=logging.ERROR,
-            preload=["charnn.sweep.workerinit"],  # Ctrl-C is the sweep's to handle
-        )
+        with _ctrl_c_held() as held:
+            try:
+                cluster = distributed.LocalCluster(
+                    n_workers=n,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address="127.0.0.1:0" if has_dashboard() else None,
+                    silence_logs=logging.ERROR,
+                    preload=["charnn.sweep.workerinit"],  # Ctrl-C is the sweep's to handle
+                )
+            except Exception:
+                if held:  # the Ctrl-C ended a worker that was starting
+                    raise KeyboardInterrupt from None
+                raise
         try:
+            if held:
+                signal.raise_signal(signal.SIGINT)  # to the handler it was held from
             with distributed.Client(cluster) as client:
                 client.register_plugin(QuickExit())
                 yield client
         finally:
             cluster.close()
+
+
+@contextmanager
+def _ctrl_c_held():
+    """A list that SIGINTs of the time of the block are noted in, rather than
+    handled; the main thread's handler is restored at its end. Elsewhere than
+    in the main thread, where handlers cannot be set, nothing is held."""
+    if threading.current_thread() is not threading.main_thread():
+        yield []
+        return
+    held: list[int] = []
+    before = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield held
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 class QuickExit(distributed.WorkerPlugin):
