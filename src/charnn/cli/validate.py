@@ -24,6 +24,12 @@ def nonneg_int(v) -> str | None:
     return None if 0 <= v < INT_LIMIT else "must be an integer >= 0 and below 2**63"
 
 
+def seed(v) -> str | None:
+    """A seed goes to NumPy's SeedSequence, which takes any integer >= 0
+    (as train's --seed does)."""
+    return None if v >= 0 else "must be an integer >= 0"
+
+
 def nonneg_finite(v) -> str | None:
     return None if math.isfinite(v) and v >= 0 else "must be a finite number >= 0"
 
@@ -47,7 +53,7 @@ RULES = {
         "temperature": nonneg_finite,
         "top_k": nonneg_int,
         "top_p": probability,
-        "seed": nonneg_int,
+        "seed": seed,
         "layers": positive_int,
         "documents": positive_int,
         "max_length": positive_int,
@@ -55,7 +61,7 @@ RULES = {
     "gradcheck": {
         "hidden": positive_int,
         "seq_length": positive_int,
-        "seed": nonneg_int,
+        "seed": seed,
         "sig": weight_scale,
         "max_entries": positive_int,
         "layers": positive_int,
