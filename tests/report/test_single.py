@@ -186,6 +186,10 @@ def test_numbers_equal_the_metrics(clean):
         f"{bpc:.4f} bits/char ({best['smooth_loss']:.2f} nats/seq)"
     ]
     assert page.row("loss-table", "reached at update") == [str(int(best["update"]))]
+    n = int(best["update"]) - 1
+    assert page.row("loss-table", "best model (by smoothed loss)") == [
+        f"the parameters after {n} updates (those update {n + 1} computed its loss with)"
+    ]
     out = json.loads((run / "outcome.json").read_text(encoding="utf-8"))
     assert out["best_smooth"]["update"] == best["update"] - 1  # one numbering: updates done
     val = [r for r in rundir.read_metrics(run) if r["val_bpc"] is not None]
@@ -210,6 +214,29 @@ def test_numbers_equal_the_metrics(clean):
     assert page.row("config-table", "hidden") == ["8"]
     assert page.row("data-table", "vocabulary size K") == [
         str(len(rundir.read_config(run)["vocab"]))
+    ]
+
+
+def test_best_model_row_says_what_best_npz_holds_after_a_kill(tmp_path, text_file):
+    """Killed after logging past its last checkpoint, a run's log has a lower
+    smoothed loss than the best model saved: the report names the saved one."""
+    opts = dict(corpus=str(text_file), hidden=8, seq_length=10, updates=60, engine="reference")
+    opts.update(eval_every=20, sample_every=20, checkpoint_every=20)
+    straight = tmp_path / "straight"
+    Run.start(straight, TrainConfig(**opts)).train(lambda e: None)
+    killed = tmp_path / "killed"
+    with pytest.raises(Interrupted):
+        Run.start(killed, TrainConfig(**opts)).train(lambda e: None, stop_at_second_boundary())
+    # what the process would have logged before a kill -9 at update 60
+    shutil.copy(straight / "metrics.csv", killed / "metrics.csv")
+    saved = single.best_counters(killed)["best_update"]
+    logged = int(min(train_rows(killed), key=lambda r: r["smooth_loss"])["update"])
+    assert saved < int(train_rows(killed)[-1]["update"]) and saved != logged - 1
+    row = parse(single.write_report(killed)).row("loss-table", "best model (by smoothed loss)")
+    assert row == [
+        f"the parameters after {saved} updates (those update {saved + 1} computed its loss "
+        f"with), as saved in best.npz at the run's last checkpoint; the lowest smoothed loss "
+        f"in the log, at update {logged}, came after it and was not saved"
     ]
 
 

@@ -31,7 +31,14 @@ from .render import (
     shown,
     write_doc,
 )
-from .summary import applicable, fmt, run_state, summarize, updates_per_epoch
+from .summary import (
+    applicable,
+    best_counters,
+    fmt,
+    run_state,
+    summarize,
+    updates_per_epoch,
+)
 
 
 def val_rows(info: dict, out: dict, s: dict) -> list[list[str]]:
@@ -191,16 +198,29 @@ def loss_section(folder: Path, s: dict, T: int) -> Section:
                 f"{fmt(s['final_smooth_bpc'])} bits/char ({fmt(s['final_smooth'], 2)} nats/seq)",
             ],
             ["updates", fmt(s["updates"])],
-            [
-                "best model (by smoothed loss)",
-                f"the parameters after {fmt(s['min_update'] - 1)} updates (those update "
-                f"{fmt(s['min_update'])} computed its loss with)",
-            ],
+            ["best model (by smoothed loss)", saved_best(folder, s)],
         ]
         blocks.append(Table(["quantity", "value"], rows, key="loss-table"))
     else:
         blocks.append(Para("No training update has been logged yet."))
     return Section("loss", "5. Training and validation loss", blocks)
+
+
+def saved_best(folder: Path, s: dict) -> str:
+    """Which parameters best.npz holds: the log's minimum, or (in a run
+    killed after its last checkpoint) an earlier one, said so."""
+    n = best_counters(folder).get("best_update")
+    if not isinstance(n, int) or isinstance(n, bool):
+        return "not saved yet (best.npz is missing or unreadable)"
+    said = (
+        f"the parameters after {fmt(n)} updates (those update {fmt(n + 1)} computed its loss with)"
+    )
+    if n != s["min_update"] - 1:
+        said += (
+            f", as saved in best.npz at the run's last checkpoint; the lowest smoothed loss in "
+            f"the log, at update {fmt(s['min_update'])}, came after it and was not saved"
+        )
+    return said
 
 
 def evolution_section(samples: list[dict], T: int) -> Section:
