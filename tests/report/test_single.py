@@ -270,6 +270,26 @@ def test_untrained_samples_and_gradient_check(clean):
     assert single.write_report(run).read_bytes() == first
 
 
+@pytest.mark.parametrize("changes", [{}, {"documents": "lines", "batch_size": 3}])
+def test_most_frequent_characters_count_the_whole_corpus(tmp_path, changes):
+    """The table sits under the corpus's character count and counts the same
+    characters: all of them, and in document mode with every stream's."""
+    from collections import Counter
+
+    text = "".join(f"line {i} {'ab' * (i % 7)} z\n" for i in range(300))
+    (tmp_path / "t.txt").write_text(text, encoding="utf-8")
+    run = make_run(tmp_path / "run", tmp_path / "t.txt", updates=20, **changes)
+    info = rundir.read_config(run)
+    rec = json.loads((run / "record.json").read_text(encoding="utf-8"))["corpus"]
+    assert rec["counted_chars"] == info["corpus"]["chars"]
+    counts = Counter(text if not changes else text.replace("\n", ""))
+    for ch, k in rec["top_chars"]:
+        if ch in counts:
+            assert k == counts[ch], ch
+        else:  # the end symbol: before the first document and after each
+            assert changes and k == 301
+
+
 def test_hostile_corpus_is_inert(hostile):
     run, path = hostile
     raw = path.read_text(encoding="utf-8")

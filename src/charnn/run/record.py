@@ -25,8 +25,10 @@ TOP_CHARS = 10
 
 
 def corpus_part(data: Data) -> dict:
-    """The corpus's first characters and its most frequent ones (char, count)."""
-    ids = data.train[0] if data.documents else data.corpus.ids
+    """The corpus's first characters and its most frequent ones (char, count),
+    counted over the whole corpus as its "characters" count it (in document
+    mode, the stream of all documents, each with its end symbol)."""
+    ids = data.corpus.ids
     counts = np.bincount(np.asarray(ids[: 1 << 26]), minlength=data.vocab.size)
     top = np.argsort(-counts, kind="stable")[:TOP_CHARS]
     return {
