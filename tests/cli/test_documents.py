@@ -89,6 +89,29 @@ def test_evaluate_documents_counts_the_end_symbols(run, tmp_path, capsys):
     assert result["documents"] == 3 and result["characters"] == 5 + 2 + 3 + 3
     assert result["skipped"] == 1 and result["unknown"] == ["?"]
     assert result["bits_per_char"] == pytest.approx(result["nats_per_char"] / 0.6931471805599453)
+    assert result["skipped_documents"] == 0 and not result["warning"]
+
+
+def test_evaluate_documents_names_what_it_left_out_and_warns_when_worse_than_uniform(
+    run, tmp_path, capsys
+):
+    """A document of unknown characters only is left out, and said so; text
+    unlike the training documents scores worse than uniform guessing, and
+    gets the same warning as plain evaluation, naming the likely cause."""
+    path = tmp_path / "odd.txt"
+    path.write_text("tgtgtgtgwdwdwd\n???\nrrrrrrrrrrrrrrrrrrrrrrr\n", encoding="utf-8")
+    rc = cli.main(["evaluate", str(run), str(path), "--documents", "lines", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert rc == 0 and result["documents"] == 2 and result["skipped_documents"] == 1
+    assert result["bits_per_char"] > result["uniform_bits_per_char"] > 0
+    assert "worse than guessing uniformly" in result["warning"]
+    assert cli.main(["evaluate", str(run), str(path), "--documents", "lines"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert (
+        "over 2 documents" in out[0]
+        and "(1 document of unknown characters only left out)" in out[0]
+    )
+    assert out[1].startswith("WARNING: ") and "unlike the model's training documents" in out[1]
 
 
 def test_report_of_a_document_run(run, capsys):

@@ -73,6 +73,7 @@ def test_evaluate_warns_when_worse_than_uniform(tmp_path, text_file, capsys):
     assert cli.main(["evaluate", str(tmp_path / "bad.npz"), str(text_file)]) == 0
     out = capsys.readouterr().out
     assert "WARNING" in out and "worse than guessing uniformly" in out
+    assert "the text is unlike the model's training text, or the model starts in a state" in out
     assert cli.main(["evaluate", str(tmp_path / "bad.npz"), str(text_file), "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["bits_per_char"] > res["uniform_bits_per_char"] and res["warning"]

@@ -13,6 +13,7 @@ from ..data.text import read_text
 from ..errors import ConfigError, CorpusError
 from ..run import docgen, snapshot
 from ..run.backend import for_model
+from ..run.evaluation import DOCUMENT_CAUSE, uniform_bpc, uniform_warning
 
 
 def _document_model(path, source, flag: str):
@@ -81,6 +82,7 @@ def evaluate_documents(args, model_path) -> int:
     known = vocab.index
     kept = ["".join(ch for ch in d if ch in known) for d in parts.docs]
     unknown = sorted({ch for d in parts.docs for ch in d if ch not in known})
+    dropped = sum(1 for d in kept if not d)
     kept = [d for d in kept if d]
     if not kept:
         raise CorpusError(
@@ -88,21 +90,35 @@ def evaluate_documents(args, model_path) -> int:
         )
     stream = docs.stream(kept, vocab)
     nats, count = for_model(cfg).text_loss(params, stream, reset_id=docs.END_ID)
+    bpc = nats / count / np.log(2)
+    warning = uniform_warning(bpc, vocab.size, DOCUMENT_CAUSE)
     result = {
         "text": str(args.text),
         "documents": len(kept),
+        "skipped_documents": dropped,
         "characters": count,
         "skipped": sum(map(len, parts.docs)) - sum(map(len, kept)),
         "nats_per_char": nats / count,
-        "bits_per_char": nats / count / np.log(2),
+        "bits_per_char": bpc,
+        "uniform_bits_per_char": uniform_bpc(vocab.size),
         "unknown": unknown[:50],
+        "warning": warning,
     }
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:
-        print(
-            f"{result['bits_per_char']:.4f} bits/char ({result['nats_per_char']:.4f} nats/char) "
-            f"over {len(kept)} documents of {args.text}: {count} characters, one end symbol "
-            f"per document included; {result['skipped']} unknown characters skipped"
+        gone = (
+            f" ({dropped} document{'s' if dropped != 1 else ''} of unknown characters only "
+            "left out)"
+            if dropped
+            else ""
         )
+        print(
+            f"{bpc:.4f} bits/char ({result['nats_per_char']:.4f} nats/char) "
+            f"over {len(kept)} documents of {args.text}{gone}: {count} characters, one end "
+            f"symbol per document included; uniform guessing: {uniform_bpc(vocab.size):.4f}; "
+            f"{result['skipped']} unknown characters skipped"
+        )
+        if warning:
+            print(warning)
     return 0

@@ -8,7 +8,7 @@ import json
 from ..data.text import read_text
 from ..errors import CorpusError
 from ..run.backend import for_model
-from ..run.evaluation import score, start_state, uniform_bpc, uniform_warning
+from ..run.evaluation import TEXT_CAUSE, score, start_state, uniform_bpc, uniform_warning
 from .model import load_model, model_path
 
 
@@ -32,7 +32,7 @@ def evaluate(args) -> int:
     use_threads(1, 1)  # one stream: BLAS threads would only contend
     ids = vocab.encode(kept)
     nats, bpc = score(for_model(cfg).text_loss, params, ids, start_state(h, args.start))
-    warning = uniform_warning(bpc, vocab.size)
+    warning = uniform_warning(bpc, vocab.size, TEXT_CAUSE)
     result = {
         "text": str(args.text),
         "model": name,

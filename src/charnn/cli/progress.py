@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import sys
 
-from ..run.evaluation import per_char_bpc, uniform_bpc, uniform_warning
+from ..run.evaluation import per_char_bpc, uniform_bpc, uniform_warning, validation_cause
 from ..run.loop import Run
 from ..run.schedule import NO_LIMIT, stop_update
 from .output import StdoutError, silence_stdout
@@ -104,7 +104,7 @@ class Printer:
         if ev.update == 0:  # the untrained network guesses about uniformly: no warning
             self.write(f"  (untrained; uniform guessing: {uniform_bpc(K):.4f} bits/char)")
             return
-        warning = uniform_warning(ev.val_bpc, K)
+        warning = uniform_warning(ev.val_bpc, K, validation_cause(self.run.cfg))
         if warning:
             self.warn(warning)
 

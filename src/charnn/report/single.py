@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import CheckpointError
 from ..run import bestval, identity, record, rundir
-from ..run.evaluation import per_char_bpc, uniform_bpc, uniform_warning
+from ..run.evaluation import per_char_bpc, uniform_bpc, uniform_warning, validation_cause
 from .documents import data_blocks, sample_note
 from .recorded import gradcheck_section, sampling_section, untrained_section
 from .render import (
@@ -75,9 +75,9 @@ def warnings(info: dict, out: dict, s: dict) -> list[str]:
     trained = s.get("val_final_update", 0) > 0
     figures = [out.get("final_val_bpc"), s.get("val_final") if trained else None]
     figures += [out.get(k, {}).get("val_bpc") for k in ("best_smooth", "best_val")]
-    return list(
-        dict.fromkeys(w for f in figures if f is not None for w in [uniform_warning(f, K)] if w)
-    )
+    cause = validation_cause(info["config"])
+    said = [uniform_warning(f, K, cause) for f in figures if f is not None]
+    return list(dict.fromkeys(w for w in said if w))
 
 
 def summary_section(folder: Path, info: dict, s: dict, out: dict) -> Section:

@@ -53,12 +53,34 @@ def start_state(h: np.ndarray, start: str) -> np.ndarray:
     return h.copy() if start == "model" else np.zeros_like(h)
 
 
-def uniform_warning(bpc: float, K: int) -> str:
-    """A warning when bpc is worse than uniform guessing, else ''."""
+STATE_CAUSE = "the model is in a state it did not learn from (see 'Evaluation state' in the README)"
+TEXT_CAUSE = (
+    "the text is unlike the model's training text, or the model starts in a state it did "
+    "not learn from (see 'Evaluation state' in the README)"
+)
+DOCUMENT_CAUSE = (
+    "the documents are unlike the model's training documents (each is read from the "
+    "state training starts them from)"
+)
+HELD_OUT_DOCUMENTS_CAUSE = (
+    "each held-out document is read from the state training starts documents from; the "
+    "model may have over-fitted its training documents"
+)
+
+
+def validation_cause(cfg) -> str:
+    """The likely cause of a run's validation worse than uniform guessing;
+    cfg: a TrainConfig or config.json's dict."""
+    documents = cfg.get("documents") if isinstance(cfg, dict) else cfg.documents
+    return HELD_OUT_DOCUMENTS_CAUSE if documents else STATE_CAUSE
+
+
+def uniform_warning(bpc: float, K: int, cause: str = STATE_CAUSE) -> str:
+    """A warning when bpc is worse than uniform guessing, naming its likely
+    cause, else ''."""
     if not bpc > uniform_bpc(K):  # also true for NaN
         return "" if math.isfinite(bpc) else f"WARNING: the loss is not finite ({bpc})"
     return (
         f"WARNING: {bpc:.4f} bits/char is worse than guessing uniformly among the "
-        f"K = {K} characters ({uniform_bpc(K):.4f} bits/char): the model is in a state "
-        "it did not learn from (see 'Evaluation state' in the README)"
+        f"K = {K} characters ({uniform_bpc(K):.4f} bits/char): {cause}"
     )
