@@ -227,3 +227,24 @@ def test_a_prime_file_of_a_line_break_alone_is_empty_once(run, tmp_path, capsys)
     argv = ["sample", str(run), "--documents", "2", "--prime-file", str(tmp_path / "nl.txt")]
     line = one_error_line(capsys, cli.main(argv))
     assert line.endswith(f"error: --prime-file {tmp_path / 'nl.txt'} is empty")
+
+
+def test_sampling_json_of_a_document_run_restarts_after_each_end(run):
+    """The report's samples at several settings read documents as the model
+    was trained to and as `charnn sample` does: from h = 0 after each ⟨end⟩."""
+    import numpy as np
+
+    from charnn.nn import sampling
+    from charnn.run import docgen, snapshot
+
+    smp = json.loads((run / "sampling.json").read_text(encoding="utf-8"))
+    cfg, vocab, params, h, x = snapshot.load_model(run / "best.npz")
+    rng = np.random.default_rng([cfg.seed, 2])
+    for row in smp["samples"]:
+        options = {k: row[k] for k in ("temperature", "top_k", "top_p")}
+        ids = docgen.stream(sampling.synthesize, params, h, x, smp["length"], rng, **options)
+        assert vocab.decode(ids) == row["text"], row["label"]
+    assert sum(row["text"].count(END) for row in smp["samples"]) >= 6  # restarts were drawn
+    assert cli.main(["report", str(run)]) == 0
+    md = (run / "report.md").read_text(encoding="utf-8")
+    assert "from h = 0 again after every ⟨end⟩" in md and "carried state" not in md

@@ -77,7 +77,7 @@ def gradcheck_section(rec: dict, K: int, number: int) -> Section:
     )
 
 
-def sampling_section(smp: dict, number: int) -> Section:
+def sampling_section(smp: dict, number: int, documents: bool = False) -> Section:
     title = f"{number}. Sampling: temperature, top-k and nucleus"
     if not smp:
         return Section(
@@ -86,8 +86,14 @@ def sampling_section(smp: dict, number: int) -> Section:
     blocks = [
         Para(
             f"Samples of {fmt(smp['length'])} characters from the best model (parameters after "
-            f"{fmt(smp['update'])} updates), each from its carried state, drawn when training "
-            "ended. The same settings are options of charnn sample."
+            f"{fmt(smp['update'])} updates), "
+            + (
+                "each from h = 0 and input ⟨end⟩, and from h = 0 again after every ⟨end⟩ "
+                "it draws, as it reads documents"
+                if documents
+                else "each from its carried state"
+            )
+            + ", drawn when training ended. The same settings are options of charnn sample."
         ),
         Para(EXPLAIN["temperature"]),
         Para(EXPLAIN["top_k"]),

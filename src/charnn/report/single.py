@@ -108,10 +108,15 @@ def summary_section(folder: Path, info: dict, s: dict, out: dict) -> Section:
         blocks.append(Para(warned))
     blocks += [Para(w) for w in warnings(info, out, s)]
     best = "lowest validation loss" if cfg.get("best_by") == "val" else "lowest smoothed loss"
+    start = (
+        "validation reads each held-out document from h = 0, as training reads its documents"
+        if cfg.get("documents")
+        else "validation starts from the model's carried state"
+    )
     blocks.append(
         Para(
             f"Update numbers count updates done. The best model is the one with the {best} "
-            "(--best-by); validation starts from the model's carried state."
+            f"(--best-by); {start}."
         )
     )
     return Section("summary", "Summary", blocks)
@@ -223,11 +228,15 @@ def saved_best(folder: Path, s: dict) -> str:
     return said
 
 
-def evolution_section(samples: list[dict], T: int) -> Section:
+def evolution_section(samples: list[dict], T: int, documents: bool) -> Section:
+    what = (
+        "Documents generated during training, each from h = 0"
+        if documents
+        else "Text synthesized during training from the carried state"
+    )
     blocks = [
         Para(
-            "Text synthesized during training from the carried state, "
-            f"{len(samples)} samples; each is labelled with the number of updates done "
+            f"{what}, {len(samples)} samples; each is labelled with the number of updates done "
             "before it and the smoothed loss at that moment."
         )
     ]
@@ -254,12 +263,14 @@ def best_section(folder: Path, info: dict, out: dict) -> Section:
         if "update" in model
         else ""
     )
+    documents = info["config"].get("documents")
+    start = "in documents each from h = 0" if documents else "from its carried state"
     blocks = []
     for n in (200, 1000):
         path = folder / f"best_{n}.txt"
         if path.exists():
             text = path.read_text(encoding="utf-8")
-            blocks.append(Text(text, f"{n:,} characters from {who}, from its carried state:"))
+            blocks.append(Text(text, f"{n:,} characters from {who}, {start}:"))
         else:
             blocks.append(Para(f"{path.name} is missing: the run has not finished."))
     return Section("best", "7. Text from the best model", blocks)
@@ -306,6 +317,7 @@ def build(folder: Path) -> Document:
     info = rundir.read_config(folder)
     identity.check_folder(folder)
     T, K = info["config"]["seq_length"], len(info["vocab"])
+    documents = bool(info["config"].get("documents"))
     try:
         s, samples = summarize(rundir.read_metrics(folder), T), rundir.read_samples(folder)
     except (ValueError, KeyError, TypeError) as e:
@@ -321,9 +333,9 @@ def build(folder: Path) -> Document:
         (records, untrained_section, rec, 3),
         (records, gradcheck_section, rec, K, 4),
         (rundir.METRICS, loss_section, folder, s, T),
-        (rundir.SAMPLES, evolution_section, samples, T),
+        (rundir.SAMPLES, evolution_section, samples, T, documents),
         ("best_200.txt or best_1000.txt", best_section, folder, info, out),
-        ("sampling.json", sampling_section, record.read_sampling(folder), 8),
+        ("sampling.json", sampling_section, record.read_sampling(folder), 8, documents),
         (config, outcome_section, info, s, out),
     ]
     sections = [_section(folder, source, make, *args) for source, make, *args in parts]

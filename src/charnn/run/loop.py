@@ -319,7 +319,9 @@ class Run(RunEvents, RunSchedule):
             self.save()
         best = bestval.chosen(self.folder, self.cfg, st)
         with self.clock.part("samples"):
-            record.write_sampling(self.folder, cfg, self.data.vocab, self.backend.synthesize, best)
+            record.write_sampling(
+                self.folder, cfg, self.data.vocab, self.backend.synthesize, best, self.reset_id >= 0
+            )
         for n in (200, 1000):
             with self.clock.part("samples"):
                 text, _ = self.sample(best.params, best.h, best.x, n)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..nn import gradcheck, sampling, stack
-from . import rundir
+from . import docgen, rundir
 from .config import TrainConfig
 from .split import Data
 
@@ -142,15 +142,23 @@ SETTINGS = (
 SAMPLING_LENGTH = 300
 
 
-def write_sampling(folder: Path, cfg: TrainConfig, vocab, synthesize, model) -> None:
+def write_sampling(
+    folder: Path, cfg: TrainConfig, vocab, synthesize, model, documents: bool = False
+) -> None:
     """Samples of the best model (a bestval.Model) at each of SETTINGS, from
-    its carried state, with a generator of their own; kept in sampling.json."""
+    its carried state, with a generator of their own; kept in sampling.json.
+    A document model starts again from h = 0 after each end symbol it draws,
+    as `charnn sample` has it (docgen.stream)."""
     rng = np.random.default_rng([cfg.seed, 2])
     rows = []
     for label, temperature, top_k, top_p in SETTINGS:
-        ids = synthesize(
-            model.params, model.h, model.x, SAMPLING_LENGTH, rng, temperature, top_k, top_p
-        )
+        options = {"temperature": temperature, "top_k": top_k, "top_p": top_p}
+        if documents:
+            ids = docgen.stream(
+                synthesize, model.params, model.h, model.x, SAMPLING_LENGTH, rng, **options
+            )
+        else:
+            ids = synthesize(model.params, model.h, model.x, SAMPLING_LENGTH, rng, **options)
         rows.append(
             {
                 "label": label,
