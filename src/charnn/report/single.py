@@ -293,13 +293,14 @@ def outcome_section(info: dict, s: dict, out: dict) -> Section:
             ["characters per second (whole run)", fmt(s["rate"] * per, 0)],
         ]
     if s.get("median_rate"):
-        rows += [["updates per second (median chunk)", fmt(s["median_rate"], 1)]]
+        rows += [["updates per second (updates alone, median)", fmt(s["median_rate"], 1)]]
     rows.append(["wall time of training", f"{fmt(float(s['elapsed']), 2)} s"])
     notes = [
         Para(
             f"Characters per second = updates per second × seq_length × batch_size, "
             f"here updates per second × {per}. The wall time includes sampling, validation "
-            "and checkpoints; the median chunk rate counts the updates alone."
+            "and checkpoints. The median counts the updates alone: each update is counted at the "
+            "rate of the stretch of updates it was timed in, and the median taken over updates."
         )
     ]
     if "val_final" not in s:
