@@ -6,7 +6,7 @@ from charnn.cli.sweep import SweepProgress
 
 
 def _row(name, value, status="finished"):
-    return {"name": name, "status": status, "final_val_bpc": value, "min_smooth_loss": 9.0}
+    return {"name": name, "status": status, "final_val_bpc": value, "min_smooth_bpc": 9.0}
 
 
 def test_the_best_so_far_counts_the_runs_done_before_a_resumed_sweep(capsys):

@@ -63,7 +63,8 @@ def test_rows_and_ranking(sweep_dir):
         (0.1, 2, "finished"),
     ]
     assert rows[7]["status"] == "diverged" and "diverged at update 3" in rows[7]["message"]
-    assert rows[0]["updates"] == 3 and rows[0]["min_smooth_loss"] == 28.5
+    # bits/char like the other figures: 28.5 nats per sequence of T = 10
+    assert rows[0]["updates"] == 3 and rows[0]["min_smooth_bpc"] == 28.5 / (10 * math.log(2))
     assert rows[0]["final_val_bpc"] == 2.0 and rows[0]["best_val_bpc"] == 2.0
     ranked, metric = sm.settings(sweep, rows)
     assert metric == "final_val_bpc"
@@ -85,7 +86,7 @@ def test_rows_and_ranking(sweep_dir):
 def test_known_rows_are_not_read_again(sweep_dir):
     sweep, out = sweep_dir
     first, third = sweep.runs[0].name, sweep.runs[2].name
-    known = {first: sm.run_row(sf.run_folder(out, first), first)}
+    known = {first: sm.run_row(sf.run_folder(out, first), first, 10)}
     (sf.run_folder(out, first) / rundir.METRICS).unlink()  # its task returned the row
     rows = sm.collect(sweep, out, failed={third: "its worker died"}, known=known)
     assert rows[0] == {"lr": 0.05, "seed": 0, "setting": "lr=0.05", **known[first]}
@@ -114,7 +115,7 @@ def test_curves_band(sweep_dir):
     assert xs == [0, 3]
     assert mean == pytest.approx([4.0, 1.1]) and lo == [4.0, 1.0] and hi == [4.0, 1.2]
     xs, mean, _, _ = bands["lr=0.2"]["smooth"]  # the diverged run is left out
-    assert xs == [1, 2, 3] and mean[0] == pytest.approx(29.5 - 1.0)
+    assert xs == [1, 2, 3] and mean[0] == pytest.approx((29.5 - 1.0) / (10 * math.log(2)))
 
 
 def test_summary_files(sweep_dir):
@@ -131,7 +132,7 @@ def test_summary_files(sweep_dir):
         "updates": "3",
         "final_val_bpc": "1.1",
         "best_val_bpc": "1.1",
-        "min_smooth_loss": "27.5",
+        "min_smooth_bpc": repr(27.5 / (10 * math.log(2))),
         "wall_time_s": "1.5",
         "name": "lr-0.1_seed-1",
     }
@@ -146,3 +147,26 @@ def test_summary_files(sweep_dir):
     assert "![validation bits per character" in md and (out / "summary.png").stat().st_size > 0
     page = html.read_text(encoding="utf-8")
     assert "clearly worse" in page and "data:image/png;base64," in page
+
+
+def test_without_validation_settings_of_different_lengths_rank_by_bits_per_char(
+    write_spec, base, tmp_path
+):
+    """The smoothed loss is logged per sequence: 40 nats over 40 characters
+    is better than 20 over 10. Ranked and shown per character, it is."""
+    sweep = load_spec(write_spec("seed = [0, 1]\n" + base + "[grid]\nseq_length = [10, 40]\n"))
+    out = tmp_path / "out"
+    sf.prepare(out, sweep, b"spec")
+    for r in sweep.runs:
+        folder = sf.run_folder(out, r.name)
+        folder.mkdir(parents=True)
+        per_seq = 20.0 if r.config.seq_length == 10 else 40.0
+        rows = [{"update": 1, "epoch": 0, "loss": per_seq, "smooth_loss": per_seq + r.config.seed}]
+        rundir.append_metrics(folder, rows)
+        sf.write_status(folder, "finished")
+    rows = sm.collect(sweep, out)
+    ranked, metric = sm.settings(sweep, rows)
+    assert metric == "min_smooth_bpc"
+    assert [s.label for s in ranked] == ["seq_length=40", "seq_length=10"]
+    assert ranked[0].stats[metric].mean == pytest.approx((40.5 / 40) / math.log(2))
+    assert ranked[1].stats[metric].mean == pytest.approx((20.5 / 10) / math.log(2))

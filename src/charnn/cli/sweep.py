@@ -45,7 +45,7 @@ class SweepProgress:
         kept as the best so far when it is lower; returns the figure."""
         value = row.get("final_val_bpc")
         if value is None:
-            value = row.get("min_smooth_loss")
+            value = row.get("min_smooth_bpc")
         if row["status"] == "finished" and value is not None:
             if self.best is None or value < self.best[0]:
                 self.best = (value, row["name"])

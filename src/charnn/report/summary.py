@@ -64,7 +64,8 @@ def summarize(rows: list[dict], T: int | None = None) -> dict:
     the update (counted as updates done) whose row logged it; *_bpc: the same
     in bits per character when T is given; val_*: last and lowest validation
     bits per char; rate: updates per second over the whole run, median_rate:
-    the median over updates of the rate of the chunk each was timed in; elapsed: wall seconds of training.
+    the median over updates of the rate of the chunk each was timed in;
+    elapsed: wall seconds of training.
     """
     train = [r for r in rows if r["loss"] is not None]
     val = [r for r in rows if r["val_bpc"] is not None]

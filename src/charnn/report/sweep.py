@@ -23,7 +23,7 @@ from .summary import fmt
 METRIC_NAMES = {
     "final_val_bpc": "final validation bits/char",
     "best_val_bpc": "best validation bits/char",
-    "min_smooth_loss": "min smoothed loss",
+    "min_smooth_bpc": "min smoothed training bits/char",
 }
 
 
@@ -71,7 +71,7 @@ def ranking_table(page: SweepPage) -> Table:
     rows = []
     for s in page.ranked:
         runs = ", ".join(f"{n} {k}" for k, n in s.counts.items())
-        means = [pm(s.stats[m], 2 if m == "min_smooth_loss" else 4) for m in METRIC_NAMES]
+        means = [pm(s.stats[m], 4) for m in METRIC_NAMES]
         delta = "" if math.isnan(s.delta) else f"{s.delta:+.4f}"
         se = "" if math.isnan(s.se) else f"{s.se:.4f}"
         rows.append([str(s.rank), s.label, runs, *means, delta, se, verdict(s)])
@@ -94,7 +94,7 @@ def runs_table(page: SweepPage) -> Table:
     for i, r in enumerate(page.rows):
         if r["status"] != "finished":
             marked.add(i)
-        metrics = [fmt(r.get(m), 2 if m == "min_smooth_loss" else 4) for m in METRIC_NAMES]
+        metrics = [fmt(r.get(m), 4) for m in METRIC_NAMES]
         body.append(
             [*(str(r.get(k)) for k in keys), str(r["seed"]), r["status"], fmt(r.get("updates"))]
             + [*metrics, fmt(r.get("wall_time_s"), 1), f"runs/{r['name']}"]
@@ -111,7 +111,10 @@ def figure(curves: dict, path: Path) -> Path:
 
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), dpi=100)
-    panels = [("val", "validation bits per character"), ("smooth", "smoothed loss (nats/seq.)")]
+    panels = [
+        ("val", "validation bits per character"),
+        ("smooth", "smoothed training bits per character"),
+    ]
     for ax, (key, ylabel) in zip(axes, panels):
         lows, highs = [], []
         for label, c in curves.items():

@@ -153,7 +153,7 @@ def _execute(sweep, sweep_dir, token, workers, scheduler, report, distributed) -
     ]
     waiting = {r.name for r in todo}
     known = {
-        r.name: run_row(sf.run_folder(sweep_dir, r.name), r.name)
+        r.name: run_row(sf.run_folder(sweep_dir, r.name), r.name, r.config.seq_length)
         for r in sweep.runs
         if r.name not in waiting
     }

@@ -3,9 +3,10 @@ the mean and standard deviation over seeds, the settings ranked, and which
 differences stand out from the seed-to-seed spread.
 
 A setting is ranked by the mean over its finished runs of the final
-validation bits per character (the minimum smoothed loss when the runs hold
-out no validation text). Its difference to the best setting is called clear
-when it is larger than twice its standard error,
+validation bits per character (the minimum smoothed loss, in bits per
+character too, when the runs hold out no validation text). Its difference
+to the best setting is called clear when it is larger than twice its
+standard error,
 SE = sqrt(s_a^2 / n_a + s_b^2 / n_b), where s are the standard deviations
 over seeds (n - 1 in the denominator) and n the numbers of finished runs.
 """
@@ -23,15 +24,17 @@ from ..errors import CheckpointError
 from ..fsio import atomic_write
 from ..report.sweep import METRIC_NAMES, SweepPage, write_page
 from ..run import bestval, rundir
+from ..run.evaluation import per_char_bpc
 from . import folder as sf
 from .spec import Sweep
 
-METRICS = tuple(METRIC_NAMES)  # final_val_bpc, best_val_bpc, min_smooth_loss
+METRICS = tuple(METRIC_NAMES)  # final_val_bpc, best_val_bpc, min_smooth_bpc
 CSV_TAIL = ("seed", "status", "updates", *METRICS, "wall_time_s", "name")
 
 
-def run_row(folder: Path, name: str) -> dict:
-    """The outcome of one run folder: status and the numbers of its metrics."""
+def run_row(folder: Path, name: str, T: int) -> dict:
+    """The outcome of one run folder of seq_length T: status and the numbers
+    of its metrics, all in bits per character (settings may differ in T)."""
     status = sf.read_status(folder)
     try:
         metrics = rundir.read_metrics(folder)
@@ -50,7 +53,7 @@ def run_row(folder: Path, name: str) -> dict:
         "updates": updates,
         "final_val_bpc": val[-1] if val and status["status"] != "diverged" else None,
         "best_val_bpc": _best_val(folder, status["status"], val),
-        "min_smooth_loss": min(train) if train else None,
+        "min_smooth_bpc": per_char_bpc(min(train), T) if train else None,
         "wall_time_s": wall,
     }
 
@@ -72,7 +75,8 @@ def collect(
     returned (the others are read from their folders)."""
     rows, failed, known = [], failed or {}, known or {}
     for r in sweep.runs:
-        row = dict(known.get(r.name) or run_row(sf.run_folder(sweep_dir, r.name), r.name))
+        folder, T = sf.run_folder(sweep_dir, r.name), r.config.seq_length
+        row = dict(known.get(r.name) or run_row(folder, r.name, T))
         if r.name in failed:
             row.update(status="failed", message=failed[r.name])
         rows.append({**r.varied, "seed": r.config.seed, "setting": r.setting, **row})
@@ -130,10 +134,10 @@ class Setting:
 
 
 def ranking_metric(rows: list[dict]) -> str:
-    """final_val_bpc if any finished run has it, else min_smooth_loss."""
+    """final_val_bpc if any finished run has it, else min_smooth_bpc."""
     if any(r["status"] == "finished" and r.get("final_val_bpc") is not None for r in rows):
         return "final_val_bpc"
-    return "min_smooth_loss"
+    return "min_smooth_bpc"
 
 
 def settings(sweep: Sweep, rows: list[dict]) -> tuple[list[Setting], str]:
@@ -174,20 +178,22 @@ def compare_with_best(ranked: list[Setting], metric: str) -> None:
 
 def curves(sweep: Sweep, sweep_dir: Path, rows: list[dict]) -> dict:
     """Per setting, over its finished runs: {"val" | "smooth": (updates, mean,
-    lowest, highest)} at the updates every run logged (at most ~400 points)."""
-    out = {}
+    lowest, highest)} in bits per character, at the updates every run logged
+    (at most ~400 points)."""
+    out, T = {}, {r.name: r.config.seq_length for r in sweep.runs}
     for label in sweep.settings:
         names = [r["name"] for r in rows if r["setting"] == label and r["status"] == "finished"]
         if not names:
             continue
-        series = [_series(rundir.read_metrics(sf.run_folder(sweep_dir, n))) for n in names]
+        series = [_series(rundir.read_metrics(sf.run_folder(sweep_dir, n)), T[n]) for n in names]
         out[label] = {k: _band([s[k] for s in series]) for k in ("val", "smooth")}
     return out
 
 
-def _series(metrics: list[dict]) -> dict:
+def _series(metrics: list[dict], T: int) -> dict:
     val = {int(r["update"]): r["val_bpc"] for r in metrics if r["val_bpc"] is not None}
-    smooth = {int(r["update"]): r["smooth_loss"] for r in metrics if r["loss"] is not None}
+    train = [r for r in metrics if r["loss"] is not None]
+    smooth = {int(r["update"]): per_char_bpc(r["smooth_loss"], T) for r in train}
     return {"val": val, "smooth": smooth}
 
 

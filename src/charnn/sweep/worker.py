@@ -87,4 +87,4 @@ def run_one(sweep_dir: str, token: str, name: str, config: dict) -> dict:
         # this task's share: a resumed run's earlier tasks are not counted
         times = {"task_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
         sf.write_status(folder, status, message=message, **times)
-    return run_row(folder, name)
+    return run_row(folder, name, cfg.seq_length)
