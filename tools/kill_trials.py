@@ -1,11 +1,13 @@
 """kill -9 trials: a training run is killed at random moments, resumed each
 time, and must end with exactly the parameters of a run never interrupted.
 
-Each trial waits (polling) until the process has written a checkpoint newer
-than the one it started from, so every kill lands after a checkpoint, then
-waits a random moment and kills it; the process must end by that kill
-(exit status -9) or have finished (0). After every kill the checkpoint on
-disk must load, and the updates lost (progress logged minus the
+The trials' kill points are random updates spread over the run, in order.
+Each trial starts (or resumes) the run, waits (polling) until it has written
+a checkpoint newer than the one it started from and logged its kill point,
+then waits a random moment and kills it; the process must end by that kill
+(exit status -9). A run that ends before its kill lands fails the trial:
+a trial that kills nothing checks nothing. After every kill the checkpoint
+on disk must load, and the updates lost (progress logged minus the
 checkpoint's update count) must not exceed --checkpoint-every. Usage:
 
     python tools/kill_trials.py --trials 20
@@ -83,20 +85,22 @@ def checkpoint_update(folder: Path) -> int:
         return -1
 
 
-def wait_for_checkpoint(proc, folder: Path, after: int, timeout: float) -> bool:
-    """Poll until folder holds a checkpoint newer than `after`; False if the
-    process ended first."""
+def wait_until(proc, folder: Path, after: int, target: int, timeout: float) -> bool:
+    """Poll until folder holds a checkpoint newer than `after` and the run has
+    logged update `target`; False if the process ended first."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        if checkpoint_update(folder) > after:
+        if checkpoint_update(folder) > after and logged_update(folder) >= target:
             return True
         if proc.poll() is not None:
             return False
-        time.sleep(0.02)
-    raise TimeoutError(f"no new checkpoint in {timeout:.0f} s")
+        time.sleep(0.01)
+    raise TimeoutError(f"update {target} not reached in {timeout:.0f} s")
 
 
-def one_trial(args, corpus: Path, out: Path, rng: np.random.Generator) -> tuple[str, bool]:
+def one_trial(args, corpus: Path, out: Path, target: int, rng) -> tuple[str, bool]:
+    """Start or resume the run in out, kill it soon after it logs update
+    `target`; (what happened, whether the trial holds)."""
     before = checkpoint_update(out)
     proc = subprocess.Popen(
         train_cmd(args, corpus, out, (out / rundir.CONFIG).exists()),
@@ -104,30 +108,32 @@ def one_trial(args, corpus: Path, out: Path, rng: np.random.Generator) -> tuple[
         stderr=subprocess.PIPE,
     )
     try:
-        wait_for_checkpoint(proc, out, before, args.timeout)
+        reached = wait_until(proc, out, before, target, args.timeout)
     except TimeoutError as e:
         proc.kill()
         proc.wait()
         return f"NO PROGRESS: {e}", False
-    time.sleep(rng.uniform(args.min_wait, args.max_wait))
-    finished = proc.poll() is not None
-    if not finished:
-        os.kill(proc.pid, signal.SIGKILL)
+    if reached:
+        time.sleep(rng.uniform(0, args.max_wait))
+    if proc.poll() is not None:
+        proc.wait()
+        return f"NO KILL LANDED: the run ended before its kill (aimed after {target})", False
+    os.kill(proc.pid, signal.SIGKILL)
     code = proc.wait()
     err = proc.stderr.read().decode(errors="replace").strip()
     proc.stderr.close()
-    if code != (0 if finished else -signal.SIGKILL):
+    if code != -signal.SIGKILL:
         return f"EXIT STATUS {code} ({err[-300:]})", False
     try:
         state = snapshot.load_train(out / rundir.CHECKPOINT)[3]
     except Exception as e:  # the point of the trial: any failure to load is reported
         return f"CHECKPOINT DOES NOT LOAD: {e}", False
-    lost = logged_update(out) - state.update
-    complete = state.update >= args.updates
-    ok = lost <= args.checkpoint_every and (state.update > before or complete)
+    logged = logged_update(out)
+    lost = logged - state.update
+    ok = lost <= args.checkpoint_every and state.update > before and logged < args.updates
     return (
-        f"{'finished' if finished else 'killed'}: checkpoint at update {state.update}, "
-        f"{lost} updates lost",
+        f"killed after update {logged} (aimed after {target}): checkpoint at update "
+        f"{state.update}, {lost} updates lost",
         ok,
     )
 
@@ -143,8 +149,9 @@ def main(argv=None) -> int:
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--checkpoint-every", type=int, default=100)
     p.add_argument("--engine", default="fast")
-    p.add_argument("--min-wait", type=float, default=0.3)
-    p.add_argument("--max-wait", type=float, default=2.5)
+    p.add_argument(
+        "--max-wait", type=float, default=0.05, help="most seconds from the kill point to the kill"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=float, default=300, help="seconds to wait for a checkpoint")
     args = p.parse_args(argv)
@@ -156,8 +163,10 @@ def main(argv=None) -> int:
         whole, cut = work / "whole", work / "cut"
         subprocess.run(train_cmd(args, corpus, whole, False), check=True, stdout=subprocess.DEVNULL)
         failures = 0
-        for i in range(args.trials):
-            text, ok = one_trial(args, corpus, cut, rng)
+        # kill points spread over the run, away from its end, where a kill could miss
+        targets = np.sort(rng.integers(args.updates // 50, args.updates * 9 // 10, args.trials))
+        for i, target in enumerate(targets):
+            text, ok = one_trial(args, corpus, cut, int(target), rng)
             failures += not ok
             print(f"trial {i + 1:2d}: {text}{'' if ok else '  <-- FAIL'}", flush=True)
         resume = (cut / rundir.CONFIG).exists()
