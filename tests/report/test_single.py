@@ -701,3 +701,22 @@ def test_compare_shows_the_best_by_validation_its_run_scored(tmp_path, clean):
     best = page.row("outcome-compare", "best validation bits/char")
     assert best[1] == f"{min(rows) - 0.25:.4f}" and best[0] != best[1]
     assert page.row("outcome-compare", "best validation: parameters after (updates)")[1] == "57"
+
+
+def test_a_run_of_thousands_of_epochs_marks_a_dozen(tmp_path):
+    """A tiny corpus makes an epoch every few updates: drawing and labelling
+    every start took most of such a run's time, for a plot nobody can read."""
+    from charnn.report.plot import MAX_EPOCH_MARKS, epoch_marks
+
+    assert epoch_marks([5, 9]) == ([(0, 5), (1, 9)], 1)
+    starts = list(range(3, 100_000, 3))
+    marks, step = epoch_marks(starts)
+    assert len(marks) <= MAX_EPOCH_MARKS and step == math.ceil(len(starts) / MAX_EPOCH_MARKS)
+    assert marks[0] == (0, 3) and all(b[0] - a[0] == step for a, b in zip(marks, marks[1:]))
+    (tmp_path / "t.txt").write_text("ab\n" * 12, encoding="utf-8")
+    run = make_run(tmp_path / "run", tmp_path / "t.txt", seq_length=2, updates=3000, val_fraction=0)
+    from charnn.report.plot import column_series, plot_run
+
+    epochs = column_series(rundir.read_metric_columns(run), 2)["epochs"]
+    assert len(epochs) > 10 * MAX_EPOCH_MARKS
+    assert plot_run(run).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -99,10 +99,12 @@ def plot_run(
     rng = y_range(s["smooth_bpc"][len(s["smooth_bpc"]) // 50 :] + later, math.log2(K))
     if rng:
         ax.set_ylim(*rng)
-    for i, u in enumerate(s["epochs"]):
-        ax.axvline(u, color="gray", ls="--", lw=0.8, label="epoch start" if i == 0 else None)
+    marks, step = epoch_marks(s["epochs"])
+    what = "epoch start" if step == 1 else f"epoch start (one in {step:,})"
+    for n, (i, u) in enumerate(marks):
+        ax.axvline(u, color="gray", ls="--", lw=0.8, label=what if n == 0 else None)
         ax.annotate(
-            f"epoch {i + 2}",
+            f"epoch {i + 2:,}",
             (u, 1),
             xycoords=("data", "axes fraction"),
             xytext=(3, -12),
@@ -120,6 +122,16 @@ def plot_run(
     save_png(fig, out)
     plt.close(fig)
     return out
+
+
+MAX_EPOCH_MARKS = 12  # more lines and labels would not be read, and take long to draw
+
+
+def epoch_marks(epochs: list[int]) -> tuple[list[tuple[int, int]], int]:
+    """The epoch starts to draw, (index, update) of every step-th one, and
+    step: all of them up to MAX_EPOCH_MARKS (a tiny corpus makes thousands)."""
+    step = max(1, math.ceil(len(epochs) / MAX_EPOCH_MARKS))
+    return [(i, epochs[i]) for i in range(0, len(epochs), step)], step
 
 
 def save_png(fig, path: Path) -> None:
