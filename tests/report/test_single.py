@@ -720,3 +720,16 @@ def test_a_run_of_thousands_of_epochs_marks_a_dozen(tmp_path):
     epochs = column_series(rundir.read_metric_columns(run), 2)["epochs"]
     assert len(epochs) > 10 * MAX_EPOCH_MARKS
     assert plot_run(run).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    "cfg, name",
+    [
+        ({"cell": "rnn", "layers": 1}, "vanilla RNN"),
+        ({"cell": "gru", "layers": 2}, "2-layer GRU"),
+        ({"cell": "lstm", "layers": 1}, "LSTM"),
+        ({"hidden": 8}, "vanilla RNN"),  # a config written before cells and layers
+    ],
+)
+def test_the_report_names_the_network_it_trained(cfg, name):
+    assert single.network(cfg) == name

@@ -37,7 +37,10 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="charnn", description="Character-level vanilla RNN language models.")
+    p = Parser(
+        prog="charnn",
+        description="Character-level recurrent language models: vanilla RNN, GRU and LSTM.",
+    )
     p.add_argument("--version", action="version", version=f"charnn {__version__}")
     sub = p.add_subparsers(
         dest="command", required=True, parser_class=Parser, title="commands", metavar="COMMAND"

@@ -342,10 +342,20 @@ def build(folder: Path) -> Document:
     sections = [_section(folder, source, make, *args) for source, make, *args in parts]
     name = shown(folder.resolve().name)
     sub = (
-        f"Character-level vanilla RNN (m = {info['config']['hidden']}, K = {K}) trained "
-        f"for {fmt(s['updates'])} updates on {option_name(info)}; run folder {name}."
+        f"Character-level {network(info['config'])} (m = {info['config']['hidden']}, K = {K}) "
+        f"trained for {fmt(s['updates'])} updates on {option_name(info)}; run folder {name}."
     )
     return Document(f"charnn report: {name}", sub, sections)
+
+
+CELLS = {"rnn": "vanilla RNN", "gru": "GRU", "lstm": "LSTM"}
+
+
+def network(cfg: dict) -> str:
+    """The network a config describes, e.g. 'vanilla RNN' or '2-layer LSTM'."""
+    cell = CELLS.get(cfg.get("cell", "rnn"), str(cfg.get("cell")))
+    layers = cfg.get("layers", 1)
+    return cell if layers == 1 else f"{layers}-layer {cell}"
 
 
 def _section(folder: Path, source: str, make, *args) -> Section:
