@@ -733,3 +733,23 @@ def test_a_run_of_thousands_of_epochs_marks_a_dozen(tmp_path):
 )
 def test_the_report_names_the_network_it_trained(cfg, name):
     assert single.network(cfg) == name
+
+
+@pytest.mark.parametrize("dangling", [True, False])
+def test_a_linked_run_file_is_refused_by_report_and_compare(tmp_path, clean, capsys, dangling):
+    """train refuses a run whose files are links; report showed such a run as
+    one of 0 updates and advised a resume that train then refused."""
+    run = tmp_path / "linked"
+    shutil.copytree(clean[0], run)
+    for name in rundir.REPORTS:
+        (run / name).unlink(missing_ok=True)
+    target = tmp_path / ("missing.csv" if dangling else "elsewhere.csv")
+    if not dangling:
+        shutil.copy(run / "metrics.csv", target)
+    (run / "metrics.csv").unlink()
+    (run / "metrics.csv").symlink_to(target)
+    for argv in (["report", str(run)], ["compare", str(clean[0]), str(run)]):
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "metrics.csv is a symbolic link" in err
+    assert not (run / "report.html").exists()

@@ -42,6 +42,7 @@ def load_runs(folders: list[Path]) -> list[dict]:
     runs = []
     for folder, name in zip(folders, run_names(folders)):
         info = rundir.read_config(folder)
+        rundir.check_links(folder)  # a linked file is not this run's (and train refuses it)
         try:
             rows = rundir.read_metrics(folder)
             s = summarize(rows, info["config"]["seq_length"])

@@ -317,6 +317,7 @@ def build(folder: Path) -> Document:
     """The report of the run in folder as a Document."""
     info = rundir.read_config(folder)
     identity.check_folder(folder)
+    rundir.check_links(folder)  # a linked file is not this run's (and train refuses it)
     T, K = info["config"]["seq_length"], len(info["vocab"])
     documents = bool(info["config"].get("documents"))
     try:
