@@ -28,6 +28,16 @@ def text(value: str) -> str:
     return value
 
 
+class DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
+    """Each option's default in its help, except where there is none (None):
+    "(default: None)" tells a user nothing."""
+
+    def _get_help_string(self, action):
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors: 'charnn CMD: error: ...', exit code 2."""
 
@@ -74,14 +84,14 @@ def build_parser() -> Parser:
             default=None,
             choices=o.choices,
             help=f"{o.help} (default {DEFAULT_SHOWN.get(o.name, o.default)})"
-            if o.default != ""
+            if o.default not in ("", None)  # None: the help says what it means
             else o.help,
         )
 
     s = sub.add_parser(
         "sample",
         help="synthesize text from a run, a checkpoint or an untrained model",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsShown,
     )
     s.add_argument("source", nargs="?", type=path, help="run directory or .npz checkpoint")
     s.add_argument(
@@ -116,7 +126,10 @@ def build_parser() -> Parser:
     s.add_argument("--prime-file", type=path, default=None, help="read the prime from a file")
     _start_option(s, "sampling (and the prime)")
     s.add_argument(
-        "--seed", type=int, default=None, help="random seed (default: a fresh one, printed)"
+        "--seed",
+        type=int,
+        default=None,
+        help="random seed (default: a fresh one, printed)%(default).0s",
     )
     s.add_argument(
         "--documents",
@@ -136,7 +149,7 @@ def build_parser() -> Parser:
     g = sub.add_parser(
         "gradcheck",
         help="analytic vs numerical gradients, every entry",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsShown,
     )
     g.add_argument(
         "corpus", nargs="?", type=text, default="tragedies", help="corpus name or text file"
@@ -162,7 +175,7 @@ def build_parser() -> Parser:
     e = sub.add_parser(
         "evaluate",
         help="nats and bits per character of a model on a text",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsShown,
     )
     e.add_argument("run", type=path, help="run directory or .npz checkpoint")
     e.add_argument("text", type=path, help="UTF-8 text file to score")
@@ -188,7 +201,9 @@ def build_parser() -> Parser:
     sw = sub.add_parser("sweep", help="many runs, a grid of options times seeds, on Dask")
     sw.add_argument("spec", type=path, help="TOML spec: seed = [...], [base], [grid], [zip]")
     sw.add_argument("--out", type=path, required=True, help="sweep folder (again: resume)")
-    sw.add_argument("--workers", type=int, help="local worker processes (one per core)")
+    sw.add_argument(
+        "--workers", type=int, help="local worker processes (default: one per core)%(default).0s"
+    )
     sw.add_argument(
         "--scheduler", metavar="ADDRESS", type=text, help="an existing Dask cluster's scheduler"
     )
@@ -197,7 +212,7 @@ def build_parser() -> Parser:
     c = sub.add_parser(
         "compare",
         help="compare several runs (or sweep folders) in one plot and table",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsShown,
     )
     c.add_argument(
         "runs", type=path, nargs="+", help="two or more run directories or sweep folders"
