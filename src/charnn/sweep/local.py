@@ -58,7 +58,7 @@ def local_cluster(n: int):
                     processes=True,
                     host="127.0.0.1",
                     dashboard_address="127.0.0.1:0" if has_dashboard() else None,
-                    silence_logs=logging.ERROR,
+                    silence_logs=logging.CRITICAL,  # a failed run is reported by its task
                     preload=["charnn.sweep.workerinit"],  # Ctrl-C is the sweep's to handle
                 )
             except Exception:
