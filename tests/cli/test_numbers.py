@@ -188,6 +188,29 @@ def test_sampling_a_diverged_run_says_so(tmp_path, text_file, capsys):
         assert rc == 2 and f"diverged at update {update:,} before it wrote best.npz" in err
 
 
+def test_every_reader_of_a_diverged_run_s_models_warns(tmp_path, text_file, capsys):
+    """sample and evaluate, of the run or of a checkpoint file inside it, in
+    plain and document mode: the models are from before the divergence."""
+    plain = train(tmp_path, text_file, "plain", "--updates", "20", "--quiet")
+    docs = train(tmp_path, text_file, "docs", "--updates", "20", "--documents", "lines", "--quiet")
+    for run in (plain, docs):
+        rundir.write_json(run / rundir.DIVERGED, {"update": 17, "message": "loss is nan"})
+    capsys.readouterr()
+    text = str(text_file)
+    for argv in (
+        ["sample", str(plain), "--length", "10", "--seed", "1"],
+        ["sample", str(plain / rundir.CHECKPOINT), "--length", "10", "--seed", "1"],
+        ["evaluate", str(plain), text],
+        ["evaluate", str(plain / rundir.BEST), text],
+        ["sample", str(docs / rundir.BEST), "--documents", "2", "--seed", "1"],
+        ["evaluate", str(docs), text, "--documents", "lines"],
+    ):
+        assert cli.main(argv) == 0, argv
+        run = plain if str(plain) in argv[1] else docs
+        warned = f"charnn {argv[0]}: WARNING: {run} diverged at update 17"
+        assert warned in capsys.readouterr().err, argv
+
+
 def test_best_val_of_a_run_without_validation_says_why(tmp_path, text_file, capsys):
     run = train(tmp_path, text_file, "vf0", "--updates", "20", "--val-fraction", "0", "--quiet")
     assert cli.main(["sample", str(run), "--checkpoint", "best-val"]) == 2

@@ -9,7 +9,8 @@ from ..data.text import read_text
 from ..errors import CorpusError
 from ..run.backend import for_model
 from ..run.evaluation import TEXT_CAUSE, score, start_state, uniform_bpc, uniform_warning
-from .model import load_model, model_path
+from .model import diverged_note, load_model, model_path
+from .output import err
 
 
 def evaluate(args) -> int:
@@ -18,6 +19,9 @@ def evaluate(args) -> int:
 
         return evaluate_documents(args, model_path)
     cfg, vocab, params, h, _ = load_model(args.run, args.checkpoint)
+    warned = diverged_note("evaluate", args.run)
+    if warned:
+        err(warned)
     name = model_path(args.run, args.checkpoint).name
     text = read_text(args.text, "text")
     unknown = vocab.unknown(text)

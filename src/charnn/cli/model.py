@@ -34,6 +34,22 @@ def model_path(source: str | Path, which: str) -> Path:
     return p
 
 
+def diverged_note(command: str, source: str | Path) -> str:
+    """A warning when source is a run folder, or a checkpoint file in one,
+    whose training diverged, else ''."""
+    p = Path(source)
+    folder = p if p.is_dir() else p.parent
+    if not (folder / rundir.CONFIG).is_file():
+        return ""
+    diverged = rundir.read_diverged(folder)
+    if not diverged:
+        return ""
+    return (
+        f"charnn {command}: WARNING: {folder} diverged at update {diverged['update']:,}; "
+        "its models are those it had before"
+    )
+
+
 def load_model(source: str | Path, which: str):
     """(config, vocab, params, h, x) of a run's best or latest model, checked
     to belong to the run when source is a run folder."""

@@ -14,11 +14,11 @@ from ..data.text import read_text
 from ..data.vocab import Vocab
 from ..errors import ConfigError, VocabError
 from ..nn import stack
-from ..run import budget, docgen, rundir
+from ..run import budget, docgen
 from ..run.backend import for_model
 from ..run.config import TrainConfig
 from ..run.evaluation import start_state
-from .model import load_model, model_path
+from .model import diverged_note, load_model, model_path
 from .output import err
 
 
@@ -69,12 +69,9 @@ def _sample_model(args, rng: np.random.Generator):
     if args.source is None:
         raise ConfigError("give a run directory or checkpoint, or --untrained [CORPUS]")
     cfg, vocab, params, h, x = load_model(args.source, args.checkpoint)
-    diverged = rundir.read_diverged(args.source) if args.source.is_dir() else {}
-    if diverged:
-        err(
-            f"charnn sample: WARNING: {args.source} diverged at update {diverged['update']:,}; "
-            "its models are those it had before"
-        )
+    warned = diverged_note("sample", args.source)
+    if warned:
+        err(warned)
     h = start_state(h, args.start)
     state = "its carried state" if args.start == "model" else "h = 0"
     name = model_path(args.source, args.checkpoint).name
