@@ -73,8 +73,28 @@ def test_names_are_filesystem_safe_and_unique(write_spec, spec_dir):
         )
     )
     names = [r.name for r in sweep.runs]
-    assert names == ["corpus-text_seed-0", "corpus-text_seed-0~2"]
+    assert names == ["corpus-text_seed-0", "corpus-a-b-text_seed-0"]
     assert sweep.runs[1].config.corpus.endswith("a b/text.txt")
+    # two corpora are two settings, never averaged together as if seeds
+    assert [r.setting for r in sweep.runs] == ["corpus=text", "corpus=a b/text"]
+
+
+def test_corpus_files_of_one_name_are_told_apart(write_spec, spec_dir):
+    for folder in ("a", "b"):
+        (spec_dir / folder).mkdir()
+        (spec_dir / folder / "c.txt").write_text((spec_dir / "text.txt").read_text())
+    (spec_dir / "a" / "c.md").write_text((spec_dir / "text.txt").read_text())
+    corpora = '["a/c.txt", "b/c.txt", "a/c.md", "tragedies"]'
+    sweep = load_spec(
+        write_spec(f"[base]\nseq_length = 10\nupdates = 10\n[grid]\ncorpus = {corpora}\n")
+    )
+    assert [r.setting for r in sweep.runs] == [
+        "corpus=a/c.txt",
+        "corpus=b/c.txt",
+        "corpus=a/c.md",
+        "corpus=tragedies",
+    ]
+    assert len({r.name for r in sweep.runs}) == 4 and all("~" not in r.name for r in sweep.runs)
 
 
 BAD = [

@@ -24,6 +24,7 @@ spec's folder. Every problem raises ConfigError naming the spec.
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import tomllib
 from dataclasses import dataclass, fields
@@ -214,10 +215,32 @@ def corpus_id(value, folder: Path) -> str:
     return str(path.resolve()) if Path(name).exists() else name
 
 
-def _label(value) -> str:
-    if isinstance(value, str) and ("/" in value or "\\" in value):
-        return Path(value).stem  # a corpus file: its name is enough to tell runs apart
-    return str(value)
+def _is_path(value) -> bool:
+    return isinstance(value, str) and ("/" in value or "\\" in value)
+
+
+def labels(values) -> dict[str, str]:
+    """How each distinct value (by repr) appears in setting labels and run
+    names: a corpus file by its name; when two files share one, by their
+    paths from the folder they have in common (two settings must never share
+    a label: the summary groups runs by it)."""
+    values = list({repr(v): v for v in values}.values())
+    files = [Path(v) for v in values if _is_path(v)]
+    top = Path(os.path.commonpath(files)) if len(files) > 1 else None
+    for way in ("stem", "from top", "from top with suffix"):
+        out = {}
+        for v in values:
+            p = Path(v) if _is_path(v) else None
+            if p is None:
+                out[repr(v)] = str(v)
+            elif way == "stem" or top is None:
+                out[repr(v)] = p.stem
+            else:
+                rel = p.relative_to(top) if p.is_relative_to(top) else p
+                out[repr(v)] = str(rel.with_suffix("") if way == "from top" else rel)
+        if len(set(out.values())) == len(out):
+            return out
+    return {repr(v): repr(v) for v in values}
 
 
 def expand(base: dict, grid: dict, zipped: dict, seeds) -> list[RunSpec]:
@@ -225,12 +248,14 @@ def expand(base: dict, grid: dict, zipped: dict, seeds) -> list[RunSpec]:
     combos = list(itertools.product(*grid.values())) or [()]
     zip_rows = list(zip(*zipped.values())) or [()]
     runs, names = [], set()
+    shown = {k: labels(v) for k, v in (grid | zipped).items()}
     for g in combos:
         for z in zip_rows:
             varied = dict(zip(grid, g)) | dict(zip(zipped, z))
-            setting = ", ".join(f"{k}={_label(v)}" for k, v in varied.items())
+            label = {k: shown[k][repr(v)] for k, v in varied.items()}
+            setting = ", ".join(f"{k}={v}" for k, v in label.items())
             for seed in seeds:
-                name = unique_name(varied, seed, names)
+                name = unique_name(label, seed, names)
                 try:
                     cfg = TrainConfig(**base, **varied, seed=seed).validate()
                 except CharnnError as e:
@@ -239,9 +264,9 @@ def expand(base: dict, grid: dict, zipped: dict, seeds) -> list[RunSpec]:
     return runs
 
 
-def unique_name(varied: dict, seed: int, taken: set) -> str:
-    """A filesystem-safe folder name from the varied options and the seed."""
-    parts = [f"{k}={_label(v)}" for k, v in varied.items()] + [f"seed={seed}"]
+def unique_name(label: dict, seed: int, taken: set) -> str:
+    """A filesystem-safe folder name from the varied options' labels and the seed."""
+    parts = [f"{k}={v}" for k, v in label.items()] + [f"seed={seed}"]
     name = UNSAFE.sub("-", "_".join(parts)).strip(".")[:MAX_NAME] or f"seed={seed}"
     stem, i = name, 2
     while name in taken:
