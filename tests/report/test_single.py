@@ -753,3 +753,16 @@ def test_a_linked_run_file_is_refused_by_report_and_compare(tmp_path, clean, cap
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and "metrics.csv is a symbolic link" in err
     assert not (run / "report.html").exists()
+
+
+def test_the_y_range_is_never_upside_down():
+    """Capped at uniform guessing where the learning is below it; a diverged
+    run, all above it, is shown whole (the cap inverted its axis)."""
+    from charnn.report.plot import y_range
+
+    lo, hi = y_range([1e3, 1.75e5], uniform=6.0)
+    assert lo < 1e3 and hi > 1.75e5
+    lo, hi = y_range([2.0, 3.0, 1.75e5], uniform=6.0)
+    assert lo < 2.0 and 6.0 < hi < 7.0
+    lo, hi = y_range([2.0, 3.0])
+    assert lo < 2.0 < 3.0 < hi

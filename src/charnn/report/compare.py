@@ -11,6 +11,7 @@ validation on another corpus is another held-out text.
 
 from __future__ import annotations
 
+import math
 import textwrap
 from pathlib import Path
 
@@ -114,7 +115,7 @@ def figure(runs: list[dict], names: list[str], path: Path) -> Path:
             ax.plot(s[x], s[y], style, ms=3, lw=1.2, label=name)
             skip = len(s[y]) // 50 if y == "smooth_bpc" else 1  # the untrained start
             shown += s[y][skip:]
-        rng = y_range(shown)
+        rng = y_range(shown, max(math.log2(len(r["info"]["vocab"])) for r in runs))
         if rng:
             ax.set_ylim(*rng)
         ax.set_xlabel(xlabel)

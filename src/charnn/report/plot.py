@@ -68,13 +68,14 @@ def figure():
 def y_range(values, uniform: float | None = None) -> tuple[float, float] | None:
     """A y-range that shows the learning: from the lowest value to the highest
     after update 0 (whose untrained figure would flatten the curve), capped at
-    uniform guessing plus a margin when given. values: numbers, None for none."""
+    uniform guessing plus a margin when given and when anything is below it
+    (a diverged run, all above, is shown whole). values: numbers, None for none."""
     vals = np.array(values, dtype=np.float64)  # None becomes NaN
     vals = vals[np.isfinite(vals)]
     if not vals.size:
         return None
     lo, hi = float(vals.min()), float(vals.max())
-    if uniform is not None:
+    if uniform is not None and lo < uniform * 1.05:
         hi = min(hi, uniform * 1.05)
     pad = 0.05 * (hi - lo) or 0.1
     return lo - pad, hi + pad
