@@ -766,3 +766,25 @@ def test_the_y_range_is_never_upside_down():
     assert lo < 2.0 and 6.0 < hi < 7.0
     lo, hi = y_range([2.0, 3.0])
     assert lo < 2.0 < 3.0 < hi
+
+
+def test_compare_tells_corpora_apart_by_their_content(tmp_path):
+    """Two paths to the same bytes are one corpus; a file changed between two
+    runs is two; the same corpus held out differently is warned of too."""
+    from conftest import TEXT
+
+    x, y = tmp_path / "x.txt", tmp_path / "y.txt"
+    x.write_text(TEXT, encoding="utf-8")
+    y.write_text(TEXT, encoding="utf-8")
+    a = make_run(tmp_path / "a", x, updates=20)
+    b = make_run(tmp_path / "b", y, updates=20)
+    c = make_run(tmp_path / "c", x, updates=20, val_fraction=0.2)
+    x.write_text(TEXT[::-1], encoding="utf-8")
+    d = make_run(tmp_path / "d", x, updates=20)
+
+    def warned(*runs):
+        return " ".join(compare.compare(list(runs), tmp_path / "cmp")[2])
+
+    assert "WARNING" not in warned(a, b)
+    assert "different corpora" in warned(a, d)
+    assert "hold out different parts" in warned(a, c) and "different corpora" not in warned(a, c)

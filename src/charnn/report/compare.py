@@ -190,15 +190,32 @@ def check_runs(folders: list[Path]) -> None:
         seen[key] = f
 
 
+HELD_OUT = ("val_fraction", "documents")  # what, with the corpus, makes the held-out text
+
+
+def corpus_identity(info: dict) -> str:
+    """The corpus's content hash, as the run recorded it; its name or path
+    for a run that recorded none. Two paths to the same bytes are one corpus,
+    and a file changed between runs is two."""
+    digest = info.get("corpus", {}).get("sha256")
+    return digest if isinstance(digest, str) else repr(info["config"].get("corpus"))
+
+
 def warnings(runs: list[dict]) -> list[str]:
     """Warnings for runs whose figures do not compare one to one."""
     out = []
-    corpora = {repr(r["info"]["config"].get("corpus")) for r in runs}
-    if len(corpora) > 1:
+    if len({corpus_identity(r["info"]) for r in runs}) > 1:
         out.append(
             "WARNING: the runs were trained on different corpora: their validation figures "
             "are on different held-out texts and do not compare directly."
         )
+    else:
+        held = {repr([r["info"]["config"].get(k) for k in HELD_OUT]) for r in runs}
+        if len(held) > 1:
+            out.append(
+                "WARNING: the runs hold out different parts of their corpus (val_fraction or "
+                "documents differ): their validation figures do not compare directly."
+            )
     out += [w for r in runs if (w := r["state"].warning(r["name"], r["folder"]))]
     lengths = {r["info"]["config"]["seq_length"] for r in runs}
     if len(lengths) > 1:
