@@ -111,3 +111,53 @@ def test_sweep_against_a_scheduler_address(write_spec, base, tmp_path, scheduler
     whole = train.Run.start(tmp_path / "whole", sweep.runs[3].config)
     whole.train(lambda e: None)
     same_run(out / "runs" / sweep.runs[3].name, tmp_path / "whole")
+
+
+class _Gone:
+    """A client whose scheduler has gone, and the future it cannot finish."""
+
+    status = "closed"
+
+    def result(self):
+        raise RuntimeError("Future cancelled: scheduler-connection-lost")
+
+    def run(self, *args):
+        raise ModuleNotFoundError("No module named 'charnn'")
+
+    def wait_for_workers(self, n, timeout):
+        pass
+
+
+def test_a_lost_scheduler_stops_the_sweep_and_fails_no_run():
+    """Every unfinished run used to be recorded as failed, although the
+    workers went on and finished some."""
+    import distributed
+
+    from charnn.errors import SweepError
+    from charnn.sweep.execute import _result
+
+    with pytest.raises(SweepError, match="connection to the Dask scheduler at tcp://h:1 was lost"):
+        _result(distributed, _Gone(), "lr-0.1_seed-0", _Gone(), "tcp://h:1")
+
+
+def test_a_worker_without_charnn_is_one_line(tmp_path):
+    from charnn.errors import SweepError
+    from charnn.sweep.execute import check_workers
+
+    with pytest.raises(SweepError, match="a Dask worker cannot run charnn .*ModuleNotFound"):
+        check_workers(_Gone(), tmp_path, "token")
+
+
+def test_an_address_that_is_no_dask_scheduler_is_one_line(monkeypatch):
+    import distributed
+
+    from charnn.errors import SweepError
+    from charnn.sweep.execute import connect
+
+    def refuse(address, timeout):
+        raise TypeError("Can't instantiate abstract class UCXConnector")
+
+    monkeypatch.setattr(distributed, "Client", refuse)
+    with pytest.raises(SweepError, match="cannot connect to a Dask scheduler at ucx://h:1"):
+        with connect(distributed, None, "ucx://h:1"):
+            pass

@@ -16,6 +16,7 @@ it never prints.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -68,15 +69,36 @@ def connect(distributed, workers: int | None, scheduler: str | None):
                 f"cannot reach the Dask scheduler at {scheduler} ({e}); "
                 "start one with 'dask scheduler'"
             ) from None
-        try:
-            yield client
-        finally:
-            client.close()
+        except Exception as e:  # noqa: BLE001 - what answered is not a Dask scheduler
+            raise SweepError(
+                f"cannot connect to a Dask scheduler at {scheduler} ({type(e).__name__}: "
+                f"{str(e)[:200]}); give the address 'dask scheduler' prints, tcp://HOST:PORT"
+            ) from None
+        with _dask_logs_silenced():  # what goes wrong is said in one line
+            try:
+                yield client
+            finally:
+                client.close()
         return
     from .local import local_cluster
 
     with local_cluster(workers or cores()) as client:
         yield client
+
+
+@contextmanager
+def _dask_logs_silenced():
+    """Dask's own loggers (each has its level) below CRITICAL for the block."""
+    names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "distributed"]
+    loggers = [logging.getLogger(n) for n in ["distributed", *names]]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def dashboard(client, local: bool) -> str:
@@ -105,7 +127,13 @@ def check_workers(client, sweep_dir: Path, token: str) -> int:
             f"no Dask worker joined the scheduler within {WORKER_WAIT_S} s; start "
             f"one with 'dask worker {client.scheduler.address} --nthreads 1'"
         ) from None
-    seen = client.run(check_visible, str(sweep_dir), token)
+    try:
+        seen = client.run(check_visible, str(sweep_dir), token)
+    except Exception as e:  # noqa: BLE001 - raised on a worker, of any kind
+        raise SweepError(
+            f"a Dask worker cannot run charnn ({type(e).__name__}: {str(e)[:200]}); every "
+            "worker needs charnn installed, the same version as this machine's"
+        ) from None
     problems = [p for p in seen.values() if p]
     if problems:
         raise SweepError(
@@ -177,7 +205,7 @@ def _execute(sweep, sweep_dir, token, workers, scheduler, report, distributed) -
             ]
             names = {f.key: r.name for f, r in zip(futures, todo)}
             for fut in distributed.as_completed(futures):
-                row = _result(distributed, fut, names[fut.key])
+                row = _result(distributed, fut, names[fut.key], client, scheduler)
                 if row["status"] == "failed":
                     failed[row["name"]] = row["message"]
                 else:
@@ -186,21 +214,32 @@ def _execute(sweep, sweep_dir, token, workers, scheduler, report, distributed) -
     return collect(sweep, sweep_dir, failed, known)
 
 
-def _result(distributed, fut, name: str) -> dict:
-    """The row a task returned, or a 'failed' row saying why it has none."""
+def _result(distributed, fut, name: str, client, scheduler: str | None) -> dict:
+    """The row a task returned, or a 'failed' row saying why it has none.
+    A lost scheduler fails no run: the sweep stops (SweepError)."""
     try:
         return fut.result()
-    except distributed.KilledWorker:
+    except Exception as e:
+        if client.status != "running" or "connection-lost" in str(e):
+            where = f" at {scheduler}" if scheduler else ""
+            raise SweepError(
+                f"the connection to the Dask scheduler{where} was lost; no run is counted as "
+                "failed: run the same command again (with the scheduler up) to continue"
+            ) from None
+        return _failed(distributed, e, name)
+
+
+def _failed(distributed, error: Exception, name: str) -> dict:
+    """The 'failed' row of a task that raised error."""
+    if isinstance(error, distributed.KilledWorker):
         why = (
             "its worker died each time it ran it; run the command again to resume "
             "from its last checkpoint"
         )
-    except CheckpointError as e:
-        if "filesystem they share" in str(e):
-            raise SweepError(str(e)) from None
-        why = str(e)
-    except CharnnError as e:
-        why = str(e)
-    except Exception as e:  # noqa: BLE001 - any failure of one run is that run's row
-        why = f"{type(e).__name__}: {e}"
+    elif isinstance(error, CheckpointError) and "filesystem they share" in str(error):
+        raise SweepError(str(error)) from None
+    elif isinstance(error, CharnnError):
+        why = str(error)
+    else:  # any failure of one run is that run's row
+        why = f"{type(error).__name__}: {error}"
     return {"name": name, "status": "failed", "message": why}
