@@ -154,7 +154,8 @@ def test_without_validation_settings_of_different_lengths_rank_by_bits_per_char(
 ):
     """The smoothed loss is logged per sequence: 40 nats over 40 characters
     is better than 20 over 10. Ranked and shown per character, it is."""
-    sweep = load_spec(write_spec("seed = [0, 1]\n" + base + "[grid]\nseq_length = [10, 40]\n"))
+    no_val = base.replace("[base]\n", "[base]\nval_fraction = 0\n")
+    sweep = load_spec(write_spec("seed = [0, 1]\n" + no_val + "[grid]\nseq_length = [10, 40]\n"))
     out = tmp_path / "out"
     sf.prepare(out, sweep, b"spec")
     for r in sweep.runs:
@@ -170,3 +171,19 @@ def test_without_validation_settings_of_different_lengths_rank_by_bits_per_char(
     assert [s.label for s in ranked] == ["seq_length=40", "seq_length=10"]
     assert ranked[0].stats[metric].mean == pytest.approx((40.5 / 40) / math.log(2))
     assert ranked[1].stats[metric].mean == pytest.approx((20.5 / 10) / math.log(2))
+
+
+def test_a_sweep_whose_runs_all_failed_ranks_nothing(sweep_dir):
+    """No setting is called best without a finished run, and the basis stays
+    the validation the spec holds out (it switched to the smoothed loss)."""
+    sweep, out = sweep_dir
+    failed = {r.name: "its worker died" for r in sweep.runs}
+    ranked, metric = sm.settings(sweep, sm.collect(sweep, out, failed=failed))
+    assert metric == "final_val_bpc"
+    assert all(s.rank == 0 for s in ranked)
+    from charnn.cli.sweep import ranking_lines
+    from charnn.report.sweep import verdict
+
+    assert {verdict(s) for s in ranked} == {"no finished run"}
+    text = ranking_lines(sweep, sm.collect(sweep, out, failed=failed))
+    assert "best" not in text.split("\n", 1)[1] and "no finished run" in text

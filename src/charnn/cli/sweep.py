@@ -138,7 +138,7 @@ def ranking_lines(spec, rows: list[dict]) -> str:
     lines = [f"settings ranked by mean {METRIC_NAMES[metric]} (± std over seeds):"]
     for s in ranked:
         lines.append(
-            f"{s.rank:>3}. {s.label:<{width}}  {pm(s.stats[metric]):<20} "
+            f"{s.rank or '–':>3}. {s.label:<{width}}  {pm(s.stats[metric]):<20} "
             f"{s.stats[metric].n} run{'s' if s.stats[metric].n != 1 else ''}  {verdict(s)}"
         )
     return "\n".join(lines)

@@ -60,6 +60,8 @@ def pm(stat, digits: int = 4) -> str:
 
 
 def verdict(s) -> str:
+    if s.rank == 0:
+        return "no finished run"
     if s.rank == 1:
         return "best"
     if s.clear is None:
@@ -74,7 +76,7 @@ def ranking_table(page: SweepPage) -> Table:
         means = [pm(s.stats[m], 4) for m in METRIC_NAMES]
         delta = "" if math.isnan(s.delta) else f"{s.delta:+.4f}"
         se = "" if math.isnan(s.se) else f"{s.se:.4f}"
-        rows.append([str(s.rank), s.label, runs, *means, delta, se, verdict(s)])
+        rows.append([str(s.rank or "–"), s.label, runs, *means, delta, se, verdict(s)])
     header = [
         "rank",
         "setting",

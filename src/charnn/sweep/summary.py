@@ -133,9 +133,10 @@ class Setting:
     clear: bool | None = None
 
 
-def ranking_metric(rows: list[dict]) -> str:
-    """final_val_bpc if any finished run has it, else min_smooth_bpc."""
-    if any(r["status"] == "finished" and r.get("final_val_bpc") is not None for r in rows):
+def ranking_metric(sweep: Sweep) -> str:
+    """final_val_bpc when the runs hold out text, else min_smooth_bpc: the
+    spec decides, not which runs happen to have finished."""
+    if any(r.config.val_fraction > 0 for r in sweep.runs):
         return "final_val_bpc"
     return "min_smooth_bpc"
 
@@ -143,7 +144,7 @@ def ranking_metric(rows: list[dict]) -> str:
 def settings(sweep: Sweep, rows: list[dict]) -> tuple[list[Setting], str]:
     """Settings ranked by the mean of the ranking metric (best first; settings
     with no finished run last), compared with the best; and the metric's name."""
-    metric = ranking_metric(rows)
+    metric = ranking_metric(sweep)
     out = []
     for label in sweep.settings:
         mine = [r for r in rows if r["setting"] == label]
@@ -156,7 +157,7 @@ def settings(sweep: Sweep, rows: list[dict]) -> tuple[list[Setting], str]:
         out.append(Setting(label, varied, len(mine), counts, stats))
     out.sort(key=lambda s: (s.stats[metric].n == 0, s.stats[metric].mean))
     for i, s in enumerate(out):
-        s.rank = i + 1
+        s.rank = i + 1 if s.stats[metric].n else 0  # 0: no finished run to rank
     compare_with_best(out, metric)
     return out, metric
 
