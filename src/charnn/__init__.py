@@ -15,6 +15,10 @@ _API = {
 }
 
 
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_API])
+
+
 def __getattr__(name: str):
     if name in _API:
         import importlib

@@ -1,6 +1,7 @@
 """The reference model: init, loss, gradients (numerical and PyTorch)."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -105,3 +106,32 @@ def test_matches_pytorch_autograd(rng):
     np.testing.assert_allclose(h_last, h.detach().numpy(), rtol=1e-12)
     for k in params:
         np.testing.assert_allclose(grads[k], tp[k].grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_the_public_api_refuses_ids_it_would_misread():
+    """NumPy reads id -1 as the last character and truncates 2.5 to 2: the
+    API's functions refuse such ids rather than return a plausible number."""
+    import charnn
+    from charnn.errors import VocabError
+
+    vocab = charnn.Vocab.from_text("hello world")
+    K = vocab.size
+    params = charnn.init_params(K, 8, np.random.default_rng(0))
+    ids = vocab.encode("hello worl")
+    ok = charnn.loss_and_grads(params, ids[:-1], ids[1:], np.zeros(8))[0]
+    assert np.isfinite(ok)
+    for inputs, message in (
+        (np.full(9, -1), "inputs holds id -1, outside the vocabulary's 0..7"),
+        (ids[:-1] + 0.5, "inputs must be integer ids, got float64 values"),
+        (np.full(9, K), f"inputs holds id {K}"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            charnn.loss_and_grads(params, inputs, ids[1:], np.zeros(8))
+    with pytest.raises(ValueError, match="x0 holds id -1"):
+        charnn.synthesize(params, np.zeros(8), -1, 5, np.random.default_rng(0))
+    with pytest.raises(VocabError, match="id 999 is outside the vocabulary's 0..7"):
+        vocab.decode([999])
+    with pytest.raises(VocabError, match="ids must be integers"):
+        vocab.decode(np.array([1.5]))
+    assert vocab.decode(ids) == "hello worl" and vocab.decode([]) == ""
+    assert {"Vocab", "init_params", "loss_and_grads", "synthesize"} <= set(dir(charnn))

@@ -110,8 +110,15 @@ class Vocab:
 
     def decode(self, ids) -> str:
         """The text of ids (any int array-like with values in 0..K-1)."""
-        chars = self.chars
-        return "".join(chars[int(i)] for i in np.asarray(ids).ravel())
+        chars, ids = self.chars, np.asarray(ids).ravel()
+        if not ids.size:
+            return ""
+        if not np.issubdtype(ids.dtype, np.integer):
+            raise VocabError(f"ids must be integers, got {ids.dtype} values")
+        if not (0 <= ids.min() and ids.max() < len(chars)):
+            bad = int(ids.min()) if ids.min() < 0 else int(ids.max())
+            raise VocabError(f"id {bad} is outside the vocabulary's 0..{len(chars) - 1}")
+        return "".join(chars[i] for i in ids.tolist())
 
     def one_hot(self, ids) -> np.ndarray:
         """One-hot matrix (K, T) of ids, for teaching; the model never needs it."""

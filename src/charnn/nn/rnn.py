@@ -134,6 +134,19 @@ def backward(
     return grads
 
 
+def as_ids(values, K: int, what: str = "ids") -> np.ndarray:
+    """values as an int array of ids in 0..K-1; ValueError otherwise (NumPy
+    would read id -1 as the last character, and truncate 2.5 to 2)."""
+    ids = np.asarray(values)
+    if ids.size and not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(f"{what} must be integer ids, got {ids.dtype} values")
+    ids = ids.astype(np.intp, copy=False)
+    if ids.size and not (0 <= ids.min() and ids.max() < K):
+        bad = int(ids.min()) if ids.min() < 0 else int(ids.max())
+        raise ValueError(f"{what} holds id {bad}, outside the vocabulary's 0..{K - 1}")
+    return ids
+
+
 def loss_and_grads_h0(
     params: dict, inputs, targets, h0, reset_id: int = -1
 ) -> tuple[float, dict, np.ndarray]:
@@ -141,8 +154,8 @@ def loss_and_grads_h0(
 
     inputs, targets: int arrays (T,); h0: (m,); reset_id: see the module.
     """
-    inputs = np.asarray(inputs, dtype=np.intp)
-    targets = np.asarray(targets, dtype=np.intp)
+    K = params["V"].shape[0]
+    inputs, targets = as_ids(inputs, K, "inputs"), as_ids(targets, K, "targets")
     if inputs.shape != targets.shape or inputs.ndim != 1 or len(inputs) == 0:
         raise ValueError("inputs and targets must be 1-D int arrays of equal, non-zero length")
     cache = forward(params, inputs, np.asarray(h0, dtype=np.float64), reset_id)
@@ -173,7 +186,7 @@ def text_loss(
     """Total loss in nats of predicting ids[1:] from ids[:-1], carrying the
     hidden state from h0 (zero by default) except across a reset_id input.
     Returns (nats, characters)."""
-    ids = np.asarray(ids, dtype=np.intp)
+    ids = as_ids(ids, params["V"].shape[0])
     h = np.zeros(params["W"].shape[0]) if h0 is None else np.asarray(h0, dtype=np.float64)
     total = 0.0
     for start in range(0, len(ids) - 1, chunk):

@@ -84,9 +84,9 @@ def synthesize(
     or shorter, ending with `stop`, when that id is drawn.
     """
     check_options(temperature, top_k, top_p)
+    x = int(rnn.as_ids(x0, params["V"].shape[0], "x0"))
     u = rng.random(n)
     h = np.asarray(h0, dtype=np.float64)
-    x = int(x0)
     out = np.empty(n, dtype=np.int64)
     for i in range(n):
         h, o = stack.step(params, h, x)
