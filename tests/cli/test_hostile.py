@@ -263,3 +263,16 @@ def test_full_disk_on_stdout_is_not_a_failed_checkpoint(tmp_path, snow_run):
     assert "cannot write to standard output (No space left on device)" in err
     assert "checkpoint saved" in err and "could not write checkpoint" not in err
     assert snapshot.load_train(out / rundir.CHECKPOINT)[3].update == 0  # the first print failed
+
+
+def test_out_of_memory_is_one_line(monkeypatch, capsys):
+    """Past the memory budget's estimate (a lower ulimit -v, other processes),
+    an allocation fails: one line, not a MemoryError traceback."""
+    from charnn.cli import commands
+
+    def short_of_memory(args):
+        raise MemoryError("Allocation failed (probably too large).")
+
+    monkeypatch.setattr(commands, "gradcheck", short_of_memory)
+    line = one_error_line(capsys, cli.main(["gradcheck"]))
+    assert line.startswith("charnn gradcheck: error: out of memory; use a smaller --hidden")

@@ -96,6 +96,14 @@ def run(args) -> int:
         where = f" ({e.filename})" if e.filename else ""
         print(f"charnn {args.command}: error: {e.strerror or e}{where}", file=sys.stderr)
         return 2
+    except MemoryError:  # past the budget's estimate: a lower limit (ulimit -v), or others' use
+        print(
+            f"charnn {args.command}: error: out of memory; use a smaller --hidden, --batch-size "
+            "or --seq-length, or free memory (a run keeps its last checkpoint: --resume "
+            "continues it)",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         print(f"charnn {args.command}: interrupted", file=sys.stderr)
         return 130
