@@ -343,6 +343,14 @@ def test_missing_run_is_a_clear_error(tmp_path):
         single.write_report(tmp_path)
     with pytest.raises(CheckpointError, match="holds no run"):
         compare.write_compare([tmp_path, tmp_path / "x"], tmp_path / "out")
+    with pytest.raises(CheckpointError, match="no run folder at"):
+        single.write_report(tmp_path / "x")
+    (tmp_path / "f.txt").write_text("text")
+    with pytest.raises(CheckpointError, match="f.txt is a file, not a run folder"):
+        single.write_report(tmp_path / "f.txt")
+    (tmp_path / "sweep.json").write_text("{}")  # the advice is not to train into a sweep
+    with pytest.raises(CheckpointError, match="is a sweep folder: give one of its runs"):
+        single.write_report(tmp_path)
 
 
 def test_report_is_rendered_from_the_folder_alone(tmp_path, text_file):

@@ -212,6 +212,15 @@ def write_config(folder: Path, info: dict, corpus: dict, run_id, created=None) -
 def read_config(folder: Path) -> dict:
     path = folder / CONFIG
     if not path.is_file():
+        if not Path(folder).exists():
+            raise CheckpointError(f"no run folder at {folder}")
+        if Path(folder).is_file():
+            raise CheckpointError(f"{folder} is a file, not a run folder")
+        if (Path(folder) / "sweep.json").is_file():  # sweep.folder.SWEEP_JSON (a layer above)
+            raise CheckpointError(
+                f"{folder} is a sweep folder: give one of its runs ({Path(folder) / 'runs'}/"
+                f"NAME), or compare them all with 'charnn compare {folder}'"
+            )
         raise CheckpointError(
             f"{folder} holds no run (no {CONFIG}); train one with 'charnn train --out {folder}'"
         )
