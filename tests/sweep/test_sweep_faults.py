@@ -107,3 +107,30 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "sig, code, how", [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")]
+)
+def test_a_stopped_sweep_says_how_to_continue(write_spec, tmp_path, warm_engine, sig, code, how):
+    """SIGTERM stops a sweep as Ctrl-C does: one line, the signal's exit code,
+    every worker gone (it used to end in silence with 143)."""
+    import subprocess
+    import sys
+
+    spec = write_spec(SPEC.replace("updates = 20000", "updates = 5000000"))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "charnn", "sweep", str(spec), "--out", str(out), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        runs = out / "runs"
+        wait_for(lambda: any(runs.glob(f"*/{rundir.CHECKPOINT}")), 120, "a first checkpoint")
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == code
+    assert err.strip() == (
+        f"charnn sweep: {how}; run the same command again to continue the sweep in {out}"
+    )

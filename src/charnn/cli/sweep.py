@@ -3,6 +3,7 @@ and its progress display (part of the CLI: this prints)."""
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -101,18 +102,24 @@ def sweep(args) -> int:
     if args.scheduler is None:
         _warm_local(spec, args.quiet)
     progress = SweepProgress(len(spec.runs), args.quiet)
+    caught = []
+
+    def terminate(signum, frame):  # SIGTERM stops the sweep as Ctrl-C does
+        caught.append(signum)
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, terminate)
     try:
         rows = execute(
             spec, args.out, Path(args.spec).read_bytes(), args.workers, args.scheduler, progress
         )
     except KeyboardInterrupt:
         progress.close()
-        _err(
-            f"charnn sweep: interrupted; run the same command again to continue the sweep in "
-            f"{args.out}"
-        )
-        return 130
+        how = "terminated" if caught else "interrupted"
+        _err(f"charnn sweep: {how}; run the same command again to continue the sweep in {args.out}")
+        return 128 + (caught[0] if caught else signal.SIGINT)
     finally:
+        signal.signal(signal.SIGTERM, before)
         progress.close()
     html = write_summary(spec, rows, Path(args.out).resolve())
     print(ranking_lines(spec, rows))
