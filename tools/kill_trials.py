@@ -114,7 +114,10 @@ def one_trial(args, corpus: Path, out: Path, target: int, rng) -> tuple[str, boo
         proc.wait()
         return f"NO PROGRESS: {e}", False
     if reached:
-        time.sleep(rng.uniform(0, args.max_wait))
+        try:  # the random moment, cut short by a run that ends first
+            proc.wait(timeout=rng.uniform(0, args.max_wait))
+        except subprocess.TimeoutExpired:
+            pass
     if proc.poll() is not None:
         proc.wait()
         return f"NO KILL LANDED: the run ended before its kill (aimed after {target})", False
