@@ -4,7 +4,7 @@ with one line before anything starts."""
 import pytest
 
 from charnn.cli import main
-from charnn.errors import ConfigError
+from charnn.errors import CheckpointError, ConfigError
 from charnn.sweep import load_spec
 
 
@@ -73,7 +73,7 @@ def test_names_are_filesystem_safe_and_unique(write_spec, spec_dir):
         )
     )
     names = [r.name for r in sweep.runs]
-    assert names == ["corpus-text_seed-0", "corpus-a-b-text_seed-0"]
+    assert names == ["corpus-text_seed-0", "corpus-text_seed-0~2"]  # as sweep folders have them
     assert sweep.runs[1].config.corpus.endswith("a b/text.txt")
     # two corpora are two settings, never averaged together as if seeds
     assert [r.setting for r in sweep.runs] == ["corpus=text", "corpus=a b/text"]
@@ -94,7 +94,12 @@ def test_corpus_files_of_one_name_are_told_apart(write_spec, spec_dir):
         "corpus=a/c.md",
         "corpus=tragedies",
     ]
-    assert len({r.name for r in sweep.runs}) == 4 and all("~" not in r.name for r in sweep.runs)
+    assert [r.name for r in sweep.runs] == [
+        "corpus-c_seed-0",
+        "corpus-c_seed-0~2",
+        "corpus-c_seed-0~3",
+        "corpus-tragedies_seed-0",
+    ]
 
 
 BAD = [
@@ -167,3 +172,27 @@ def test_missing_dask_is_one_line(write_spec, spec_dir, capsys, monkeypatch, bas
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
     assert "pip install 'charnn[sweep]'" in err
+
+
+def test_a_sweep_folder_labelled_the_old_way_is_continued(write_spec, spec_dir, tmp_path):
+    """Folders made when two corpus files of one name shared the setting label
+    'corpus=c' hold the same runs: they are continued, not refused."""
+    import json
+
+    from charnn.sweep import folder as sf
+
+    for folder in ("a", "b"):
+        (spec_dir / folder).mkdir()
+        (spec_dir / folder / "c.txt").write_text((spec_dir / "text.txt").read_text())
+    spec = '[base]\nseq_length = 10\nupdates = 10\n[grid]\ncorpus = ["a/c.txt", "b/c.txt"]\n'
+    sweep, out = load_spec(write_spec(spec)), tmp_path / "out"
+    token = sf.prepare(out, sweep, b"spec")
+    info = json.loads((out / sf.SWEEP_JSON).read_text())
+    for run in info["sweep"]["runs"]:
+        run["setting"] = "corpus=c"
+    (out / sf.SWEEP_JSON).write_text(json.dumps(info))
+    assert sf.prepare(out, sweep, b"spec") == token
+    info["sweep"]["runs"][0]["config"]["lr"] = 0.3  # a real difference is still refused
+    (out / sf.SWEEP_JSON).write_text(json.dumps(info))
+    with pytest.raises(CheckpointError, match="made from another spec"):
+        sf.prepare(out, sweep, b"spec")

@@ -59,6 +59,16 @@ def is_sweep(folder: Path) -> bool:
     return (Path(folder) / SWEEP_JSON).is_file()
 
 
+def _without_labels(sweep: dict) -> dict:
+    """An expanded spec less its runs' setting labels, which only name what
+    the runs are (and were once the same for corpus files of one name)."""
+    runs = sweep.get("runs")
+    if not isinstance(runs, list):
+        return sweep
+    bare = [{k: v for k, v in r.items() if k != "setting"} for r in runs if isinstance(r, dict)]
+    return {**sweep, "runs": bare + [r for r in runs if not isinstance(r, dict)]}
+
+
 def first_difference(old: dict, new: dict) -> str:
     """A short phrase naming what differs between two expanded specs."""
     for key in ("base", "grid", "zip", "seed"):
@@ -84,7 +94,7 @@ def prepare(sweep_dir: Path, sweep: Sweep, spec_text: bytes) -> str:
     new = json.loads(json.dumps(sweep.to_json()))  # tuples become lists, as read back
     if is_sweep(sweep_dir):
         info = read_sweep(sweep_dir)
-        if info["sweep"] != new:
+        if _without_labels(info["sweep"]) != _without_labels(new):
             raise CheckpointError(
                 f"{sweep_dir} holds a sweep made from another spec: "
                 f"{first_difference(info['sweep'], new)}; use the original "

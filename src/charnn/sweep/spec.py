@@ -219,11 +219,17 @@ def _is_path(value) -> bool:
     return isinstance(value, str) and ("/" in value or "\\" in value)
 
 
+def short(value) -> str:
+    """How a value appears in run names: a corpus file by its name (runs of
+    two files of one name are told apart by ~2, as sweep folders have it)."""
+    return Path(value).stem if _is_path(value) else str(value)
+
+
 def labels(values) -> dict[str, str]:
-    """How each distinct value (by repr) appears in setting labels and run
-    names: a corpus file by its name; when two files share one, by their
-    paths from the folder they have in common (two settings must never share
-    a label: the summary groups runs by it)."""
+    """How each distinct value (by repr) appears in setting labels: a corpus
+    file by its name; when two files share one, by their paths from the
+    folder they have in common (two settings must never share a label: the
+    summary groups runs by it)."""
     values = list({repr(v): v for v in values}.values())
     files = [Path(v) for v in values if _is_path(v)]
     top = Path(os.path.commonpath(files)) if len(files) > 1 else None
@@ -255,7 +261,7 @@ def expand(base: dict, grid: dict, zipped: dict, seeds) -> list[RunSpec]:
             label = {k: shown[k][repr(v)] for k, v in varied.items()}
             setting = ", ".join(f"{k}={v}" for k, v in label.items())
             for seed in seeds:
-                name = unique_name(label, seed, names)
+                name = unique_name({k: short(v) for k, v in varied.items()}, seed, names)
                 try:
                     cfg = TrainConfig(**base, **varied, seed=seed).validate()
                 except CharnnError as e:
