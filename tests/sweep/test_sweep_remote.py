@@ -161,3 +161,22 @@ def test_an_address_that_is_no_dask_scheduler_is_one_line(monkeypatch):
     with pytest.raises(SweepError, match="cannot connect to a Dask scheduler at ucx://h:1"):
         with connect(distributed, None, "ucx://h:1"):
             pass
+
+
+def test_an_address_that_never_answers_is_one_line(monkeypatch):
+    """A web server accepts the connection and never answers as Dask does:
+    Dask's handshake waited past its own timeout, for ever."""
+    import threading
+
+    import distributed
+
+    import charnn.sweep.execute as ex
+    from charnn.errors import SweepError
+
+    never = threading.Event()
+    monkeypatch.setattr(distributed, "Client", lambda address, timeout: never.wait())
+    monkeypatch.setattr(ex, "ANSWER_WAIT_S", 0.2)
+    with pytest.raises(SweepError, match="no answer as a Dask scheduler within 0.2 s"):
+        with ex.connect(distributed, None, "tcp://h:80"):
+            pass
+    never.set()

@@ -17,6 +17,7 @@ it never prints.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from .summary import collect, run_row
 from .worker import check_visible, run_one
 
 CONNECT_TIMEOUT = "10s"
+ANSWER_WAIT_S = 30  # past Dask's connect timeout, for what connects but never answers
 WORKER_WAIT_S = 60
 
 
@@ -63,7 +65,7 @@ def connect(distributed, workers: int | None, scheduler: str | None):
     """A Client on a new local cluster, or on the cluster at scheduler."""
     if scheduler:
         try:
-            client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT)
+            client = _client(distributed, scheduler)
         except (OSError, TimeoutError, ValueError) as e:
             raise SweepError(
                 f"cannot reach the Dask scheduler at {scheduler} ({e}); "
@@ -84,6 +86,28 @@ def connect(distributed, workers: int | None, scheduler: str | None):
 
     with local_cluster(workers or cores()) as client:
         yield client
+
+
+def _client(distributed, scheduler: str):
+    """A Client on the scheduler at its address, made on a thread of its own:
+    a server that accepts the connection but never answers as Dask does (a
+    web server) holds Dask's handshake past its own timeout."""
+    made: dict = {}
+
+    def make() -> None:
+        try:
+            made["client"] = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT)
+        except Exception as e:  # noqa: BLE001 - raised again below, in this thread
+            made["error"] = e
+
+    thread = threading.Thread(target=make, name="dask-connect", daemon=True)
+    thread.start()
+    thread.join(ANSWER_WAIT_S)
+    if thread.is_alive():
+        raise TimeoutError(f"no answer as a Dask scheduler within {ANSWER_WAIT_S} s")
+    if "error" in made:
+        raise made["error"]
+    return made["client"]
 
 
 @contextmanager
