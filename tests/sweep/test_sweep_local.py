@@ -42,7 +42,8 @@ def test_quick_exit_freezes_the_collector_at_teardown():
     assert gc.get_freeze_count() == 0
 
 
-def test_ctrl_c_while_the_cluster_starts_closes_it(monkeypatch):
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_while_the_cluster_starts_closes_it(monkeypatch, signum):
     """A Ctrl-C given while the cluster is being built is taken once it is
     up, so that it is closed (a half-built one is not, and Dask's exit hook
     fails on it with a traceback)."""
@@ -51,11 +52,16 @@ def test_ctrl_c_while_the_cluster_starts_closes_it(monkeypatch):
 
     import charnn.sweep.local as local
 
-    closed = []
+    closed, signum = [], getattr(signal, signum)
+
+    def stop(num, frame):  # as charnn sweep handles SIGTERM
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, stop)
 
     class Cluster:
         def __init__(self, **kwargs):
-            os.kill(os.getpid(), signal.SIGINT)  # taken at once unless held
+            os.kill(os.getpid(), signum)  # taken at once unless held
             for _ in range(1000):  # bytecodes, at any of which it could land
                 pass
             self.built = True
@@ -64,9 +70,12 @@ def test_ctrl_c_while_the_cluster_starts_closes_it(monkeypatch):
             closed.append(self.built)
 
     monkeypatch.setattr(local.distributed, "LocalCluster", Cluster)
-    with pytest.raises(KeyboardInterrupt):
-        with local_cluster(1):
-            raise AssertionError("the Ctrl-C is taken before the client is made")
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with local_cluster(1):
+                raise AssertionError("the Ctrl-C is taken before the client is made")
+    finally:
+        signal.signal(signal.SIGTERM, before)
     assert closed == [True]
     assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
 

@@ -66,8 +66,8 @@ def local_cluster(n: int):
                     raise KeyboardInterrupt from None
                 raise
         try:
-            if held:
-                signal.raise_signal(signal.SIGINT)  # to the handler it was held from
+            for signum in dict.fromkeys(held):  # to the handlers they were held from
+                signal.raise_signal(signum)
             with distributed.Client(cluster) as client:
                 client.register_plugin(QuickExit())
                 yield client
@@ -75,20 +75,25 @@ def local_cluster(n: int):
             cluster.close()
 
 
+HELD = (signal.SIGINT, signal.SIGTERM)  # the signals that stop a sweep
+
+
 @contextmanager
 def _ctrl_c_held():
-    """A list that SIGINTs of the time of the block are noted in, rather than
-    handled; the main thread's handler is restored at its end. Elsewhere than
-    in the main thread, where handlers cannot be set, nothing is held."""
+    """A list that the SIGINTs and SIGTERMs of the time of the block are
+    noted in, rather than handled; the main thread's handlers are restored at
+    its end. Elsewhere than in the main thread, where handlers cannot be set,
+    nothing is held."""
     if threading.current_thread() is not threading.main_thread():
         yield []
         return
     held: list[int] = []
-    before = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    before = {s: signal.signal(s, lambda signum, frame: held.append(signum)) for s in HELD}
     try:
         yield held
     finally:
-        signal.signal(signal.SIGINT, before)
+        for s, handler in before.items():
+            signal.signal(s, handler)
 
 
 class QuickExit(distributed.WorkerPlugin):
