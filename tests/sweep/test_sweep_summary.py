@@ -187,3 +187,17 @@ def test_a_sweep_whose_runs_all_failed_ranks_nothing(sweep_dir):
     assert {verdict(s) for s in ranked} == {"no finished run"}
     text = ranking_lines(sweep, sm.collect(sweep, out, failed=failed))
     assert "best" not in text.split("\n", 1)[1] and "no finished run" in text
+
+
+def test_settings_with_and_without_validation_rank_by_what_all_have(write_spec, base, tmp_path):
+    """One setting holding out no text has no validation figure: the ranking
+    uses the smoothed training loss, which every run has (it called such a
+    setting 'no finished run')."""
+    sweep = load_spec(write_spec("seed = [0]\n" + base + "[grid]\nval_fraction = [0.0, 0.1]\n"))
+    out = tmp_path / "out"
+    sf.prepare(out, sweep, b"spec")
+    for r in sweep.runs:
+        fake_run(sf.run_folder(out, r.name), 1.5 if r.config.val_fraction else None, 0)
+        sf.write_status(sf.run_folder(out, r.name), "finished")
+    ranked, metric = sm.settings(sweep, sm.collect(sweep, out))
+    assert metric == "min_smooth_bpc" and [s.rank for s in ranked] == [1, 2]

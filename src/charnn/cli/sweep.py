@@ -14,8 +14,9 @@ class SweepProgress:
     """One bar of finished runs with the best result so far (a terminal), or
     one line per run (a log)."""
 
-    def __init__(self, total: int, quiet: bool):
+    def __init__(self, total: int, quiet: bool, metric: str = "final_val_bpc"):
         self.total, self.quiet, self.done, self.bar = total, quiet, 0, None
+        self.metric = metric  # the figure the ranking uses (summary.ranking_metric)
         self.best = None  # (value, name)
 
     def __call__(self, ev) -> None:
@@ -42,11 +43,9 @@ class SweepProgress:
             self.run_done(ev.row)
 
     def consider(self, row: dict) -> float | None:
-        """A finished run's figure (final validation, else min smoothed loss),
-        kept as the best so far when it is lower; returns the figure."""
-        value = row.get("final_val_bpc")
-        if value is None:
-            value = row.get("min_smooth_bpc")
+        """A finished run's figure (the ranking's: final validation, or the min
+        smoothed loss), kept as the best so far when it is lower; returns it."""
+        value = row.get(self.metric)
         if row["status"] == "finished" and value is not None:
             if self.best is None or value < self.best[0]:
                 self.best = (value, row["name"])
@@ -95,13 +94,13 @@ def _warm_local(sweep, quiet: bool) -> None:
 def sweep(args) -> int:
     from ..sweep import load_spec
     from ..sweep.execute import execute, import_dask
-    from ..sweep.summary import write_summary
+    from ..sweep.summary import ranking_metric, write_summary
 
     import_dask()
     spec = load_spec(args.spec)
     if args.scheduler is None:
         _warm_local(spec, args.quiet)
-    progress = SweepProgress(len(spec.runs), args.quiet)
+    progress = SweepProgress(len(spec.runs), args.quiet, ranking_metric(spec))
     caught = []
 
     def terminate(signum, frame):  # SIGTERM stops the sweep as Ctrl-C does

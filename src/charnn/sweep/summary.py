@@ -134,9 +134,10 @@ class Setting:
 
 
 def ranking_metric(sweep: Sweep) -> str:
-    """final_val_bpc when the runs hold out text, else min_smooth_bpc: the
-    spec decides, not which runs happen to have finished."""
-    if any(r.config.val_fraction > 0 for r in sweep.runs):
+    """final_val_bpc when every run holds out text, else min_smooth_bpc,
+    which every run has: the spec decides, not which runs happen to have
+    finished."""
+    if all(r.config.val_fraction > 0 for r in sweep.runs):
         return "final_val_bpc"
     return "min_smooth_bpc"
 
