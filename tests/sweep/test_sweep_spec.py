@@ -196,3 +196,13 @@ def test_a_sweep_folder_labelled_the_old_way_is_continued(write_spec, spec_dir, 
     (out / sf.SWEEP_JSON).write_text(json.dumps(info))
     with pytest.raises(CheckpointError, match="made from another spec"):
         sf.prepare(out, sweep, b"spec")
+
+
+def test_one_corpus_spelled_twice_is_refused(write_spec, spec_dir):
+    """'a/c.txt' and './a/c.txt' are one corpus: two settings would train the
+    same runs twice and average them as seeds."""
+    (spec_dir / "a").mkdir()
+    (spec_dir / "a" / "c.txt").write_text((spec_dir / "text.txt").read_text())
+    spec = '[base]\nseq_length = 10\nupdates = 10\n[grid]\ncorpus = ["a/c.txt", "./a/c.txt"]\n'
+    with pytest.raises(ConfigError, match="grid.corpus names one corpus twice"):
+        load_spec(write_spec(spec))

@@ -126,9 +126,12 @@ def parse_spec(data: dict, folder: Path) -> Sweep:
     seeds = _seeds(data.get("seed", [base.get("seed", 0)]))
     if "corpus" in base:
         base["corpus"] = corpus_id(base["corpus"], folder)
-    for table in (grid, zipped):
+    for where, table in (("grid", grid), ("zip", zipped)):
         if "corpus" in table:
-            table["corpus"] = [corpus_id(c, folder) for c in table["corpus"]]
+            given = table["corpus"]
+            table["corpus"] = [corpus_id(c, folder) for c in given]
+            if len(set(table["corpus"])) < len(given):  # two spellings of one file
+                raise ConfigError(f"{where}.corpus names one corpus twice: {given}")
     if "corpus" not in base and "corpus" not in grid and "corpus" not in zipped:
         base["corpus"] = corpus_id(None, folder)
     if "epochs" in {*base, *grid, *zipped} and "updates" not in {*base, *grid, *zipped}:
