@@ -170,8 +170,10 @@ def test_small_cli_slips(tmp_path, text_file, capsys):
     commands = build_parser()._subparsers._group_actions[0].choices
     helptext = commands["gradcheck"].format_help()
     assert helptext.count("(default: tragedies)") == 1
-    for name, command in commands.items():  # no help says "(default: None)"
-        assert not re.search(r"default:?\s+None", command.format_help()), name
+    for name, command in commands.items():  # no help says "(default: None)", nor twice
+        helptext = " ".join(command.format_help().split())
+        assert not re.search(r"default:?\s+None", helptext), name
+        assert not re.search(r"\(([^()]+)\) \(default \1\)", helptext), name
 
 
 def test_sampling_a_diverged_run_says_so(tmp_path, text_file, capsys):

@@ -10,7 +10,6 @@ from .. import __version__
 from ..data.corpora import DEFAULT as DEFAULT_CORPUS
 from ..run.options import BY_NAME, OPTIONS, PRESETS
 
-DEFAULT_SHOWN = {"epochs": "0 = no limit", "max_time": "0 = no limit"}
 MODELS = ("best", "best-smooth", "best-val", "latest")
 
 
@@ -83,7 +82,7 @@ def build_parser() -> Parser:
             type=o.type,
             default=None,
             choices=o.choices,
-            help=f"{o.help} (default {DEFAULT_SHOWN.get(o.name, o.default)})"
+            help=f"{o.help} (default {o.default})"
             if o.default not in ("", None)  # None: the help says what it means
             else o.help,
         )
