@@ -14,16 +14,14 @@ from ..errors import ConfigError, CorpusError
 from ..run import docgen, snapshot
 from ..run.backend import for_model
 from ..run.evaluation import DOCUMENT_CAUSE, uniform_bpc, uniform_warning
-from .model import diverged_note
+from .model import warn_if_diverged
 
 
 def _document_model(path, source, flag: str):
     """(config, vocab, params) of the checkpoint at path, a document model;
     a run that diverged is warned of on stderr."""
     cfg, vocab, params, _, _ = snapshot.load_model(path)
-    warned = diverged_note(flag.split()[0], source)
-    if warned:
-        print(warned, file=sys.stderr)
+    warn_if_diverged(flag.split()[0], source)
     if not cfg.documents or vocab.chars[0] != docs.END:
         raise ConfigError(
             f"{source} was trained on plain text, not on documents; "

@@ -9,8 +9,7 @@ from ..data.text import read_text
 from ..errors import CorpusError
 from ..run.backend import for_model
 from ..run.evaluation import TEXT_CAUSE, score, start_state, uniform_bpc, uniform_warning
-from .model import diverged_note, load_model, model_path
-from .output import err
+from .model import load_model, model_path, warn_if_diverged
 
 
 def evaluate(args) -> int:
@@ -19,9 +18,7 @@ def evaluate(args) -> int:
 
         return evaluate_documents(args, model_path)
     cfg, vocab, params, h, _ = load_model(args.run, args.checkpoint)
-    warned = diverged_note("evaluate", args.run)
-    if warned:
-        err(warned)
+    warn_if_diverged("evaluate", args.run)
     name = model_path(args.run, args.checkpoint).name
     text = read_text(args.text, "text")
     unknown = vocab.unknown(text)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..errors import CheckpointError
 from ..run import bestval, identity, rundir, snapshot
+from .output import err
 
 
 def model_path(source: str | Path, which: str) -> Path:
@@ -34,20 +35,19 @@ def model_path(source: str | Path, which: str) -> Path:
     return p
 
 
-def diverged_note(command: str, source: str | Path) -> str:
-    """A warning when source is a run folder, or a checkpoint file in one,
-    whose training diverged, else ''."""
+def warn_if_diverged(command: str, source: str | Path) -> None:
+    """A warning on stderr when source is a run folder, or a checkpoint file
+    in one, whose training diverged."""
     p = Path(source)
     folder = p if p.is_dir() else p.parent
     if not (folder / rundir.CONFIG).is_file():
-        return ""
+        return
     diverged = rundir.read_diverged(folder)
-    if not diverged:
-        return ""
-    return (
-        f"charnn {command}: WARNING: {folder} diverged at update {diverged['update']:,}; "
-        "its models are those it had before"
-    )
+    if diverged:
+        err(
+            f"charnn {command}: WARNING: {folder} diverged at update {diverged['update']:,}; "
+            "its models are those it had before"
+        )
 
 
 def load_model(source: str | Path, which: str):

@@ -18,7 +18,7 @@ from ..run import budget, docgen
 from ..run.backend import for_model
 from ..run.config import TrainConfig
 from ..run.evaluation import start_state
-from .model import diverged_note, load_model, model_path
+from .model import load_model, model_path, warn_if_diverged
 from .output import err
 
 
@@ -69,9 +69,7 @@ def _sample_model(args, rng: np.random.Generator):
     if args.source is None:
         raise ConfigError("give a run directory or checkpoint, or --untrained [CORPUS]")
     cfg, vocab, params, h, x = load_model(args.source, args.checkpoint)
-    warned = diverged_note("sample", args.source)
-    if warned:
-        err(warned)
+    warn_if_diverged("sample", args.source)
     h = start_state(h, args.start)
     state = "its carried state" if args.start == "model" else "h = 0"
     name = model_path(args.source, args.checkpoint).name
