@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from functools import partial
 
 import numpy as np
 
@@ -136,7 +135,7 @@ def sample(args) -> int:
     err(f"charnn sample: {what}; seed {seed}{chosen}")
     synthesize = for_model(cfg).synthesize
     # a document model restarts from h = 0 after each end symbol, as it trained
-    draw = partial(docgen.stream, synthesize) if cfg.documents else synthesize
+    draw = docgen.drawer(synthesize, bool(cfg.documents))
     for i in range(args.num_samples):
         out = draw(
             params,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -90,6 +91,12 @@ def stream(synthesize: Callable, params: dict, h, x: int, n: int, rng, **options
         n -= len(ids)
         h, x = zero, END_ID
     return np.concatenate(out) if out else np.empty(0, np.int64)
+
+
+def drawer(synthesize: Callable, documents: bool) -> Callable:
+    """synthesize, or for a document model `stream` over it: text drawn the
+    way the model reads it."""
+    return partial(stream, synthesize) if documents else synthesize
 
 
 def join(docs: list[Generated]) -> str:

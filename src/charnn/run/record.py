@@ -150,15 +150,11 @@ def write_sampling(
     A document model starts again from h = 0 after each end symbol it draws,
     as `charnn sample` has it (docgen.stream)."""
     rng = np.random.default_rng([cfg.seed, 2])
+    draw = docgen.drawer(synthesize, documents)
     rows = []
     for label, temperature, top_k, top_p in SETTINGS:
         options = {"temperature": temperature, "top_k": top_k, "top_p": top_p}
-        if documents:
-            ids = docgen.stream(
-                synthesize, model.params, model.h, model.x, SAMPLING_LENGTH, rng, **options
-            )
-        else:
-            ids = synthesize(model.params, model.h, model.x, SAMPLING_LENGTH, rng, **options)
+        ids = draw(model.params, model.h, model.x, SAMPLING_LENGTH, rng, **options)
         rows.append(
             {
                 "label": label,
