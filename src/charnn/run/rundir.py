@@ -54,6 +54,8 @@ REPORTS = ("report.html", "report.md")  # report.single writes them
 TIMING = "timing.json"
 # written when training diverges: {"update", "message"}; a resume removes it
 DIVERGED = "diverged.json"
+# what marks a sweep folder (sweep.folder writes it): a run folder is never one
+SWEEP_JSON = "sweep.json"
 
 __all__ = [
     "BEST",
@@ -62,6 +64,7 @@ __all__ = [
     "CHECKPOINT",
     "CONFIG",
     "DIVERGED",
+    "SWEEP_JSON",
     "METRICS",
     "METRIC_FIELDS",
     "OLD_FIELDS",
@@ -156,7 +159,7 @@ def prepare_new(folder: Path, force: bool) -> RunLock:
     make_folder(folder)
     lock = lock_folder(folder)
     try:
-        if (folder / "sweep.json").exists():  # sweep.folder.SWEEP_JSON
+        if (folder / SWEEP_JSON).exists():
             raise CheckpointError(
                 f"{folder} is a sweep folder (its runs are in {folder / 'runs'}); "
                 "choose another --out"
@@ -216,7 +219,7 @@ def read_config(folder: Path) -> dict:
             raise CheckpointError(f"no run folder at {folder}")
         if Path(folder).is_file():
             raise CheckpointError(f"{folder} is a file, not a run folder")
-        if (Path(folder) / "sweep.json").is_file():  # sweep.folder.SWEEP_JSON (a layer above)
+        if (Path(folder) / SWEEP_JSON).is_file():
             raise CheckpointError(
                 f"{folder} is a sweep folder: give one of its runs ({Path(folder) / 'runs'}/"
                 f"NAME), or compare them all with 'charnn compare {folder}'"

@@ -25,7 +25,7 @@ from ..run import rundir
 from ..run.lock import LOCK, RunLock
 from .spec import Sweep
 
-SWEEP_JSON = "sweep.json"
+SWEEP_JSON = rundir.SWEEP_JSON
 SPEC_COPY = "spec.toml"
 RUNS = "runs"
 STATUS = "status.json"
