@@ -51,7 +51,7 @@ def run_row(folder: Path, name: str, T: int) -> dict:
         "status": status["status"],
         "message": status.get("message", ""),
         "updates": updates,
-        "final_val_bpc": val[-1] if val and status["status"] != "diverged" else None,
+        "final_val_bpc": val[-1] if val else None,
         "best_val_bpc": _best_val(folder, status["status"], val),
         "min_smooth_bpc": per_char_bpc(min(train), T) if train else None,
         "wall_time_s": round(wall, 3),  # metrics.csv logs milliseconds, its end more
