@@ -161,7 +161,8 @@ def _matvec(A, x, out):
     Four rows at a time, so each x[j] loaded serves four products."""
     zero = out.dtype.type(0.0)
     r = A.shape[0]
-    for i in range(0, r - 3, 4):
+    for blk in range(r // 4):
+        i = 4 * blk
         s0 = s1 = s2 = s3 = zero
         for j in range(A.shape[1]):
             xj = x[j]
@@ -182,7 +183,8 @@ def _vecmat_add(x, A, out):
     """out += x A for x (r,), A (r, c): four rows of A per pass over out,
     so out is read and written r/4 times rather than r."""
     r, c = A.shape
-    for i in range(0, r - 3, 4):
+    for blk in range(r // 4):
+        i = 4 * blk
         x0, x1, x2, x3 = x[i], x[i + 1], x[i + 2], x[i + 3]
         for j in range(c):
             out[j] += (x0 * A[i, j] + x1 * A[i + 1, j]) + (x2 * A[i + 2, j] + x3 * A[i + 3, j])

@@ -118,7 +118,8 @@ def matvec_add(A, x, out):
     r, n = A.shape
     zero = out.dtype.type(0.0)
     r4 = r - r % 4
-    for i in range(0, r4, 4):
+    for blk in range(r // 4):
+        i = 4 * blk
         s0 = s1 = s2 = s3 = zero
         a0, a1, a2, a3 = A[i], A[i + 1], A[i + 2], A[i + 3]
         for j in range(n):
