@@ -164,3 +164,20 @@ def test_the_blas_loads_without_scipy_linalg():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout == "ok\n", done.stderr
+
+
+def test_the_recorded_check_is_capped_in_steps_and_entries(tmp_path, text_file):
+    """A gated stack at T = 64 took 20 s or more to check every entry over all
+    T steps: the record checks at most GRADCHECK_STEPS steps and a sample of
+    GRADCHECK_ENTRIES entries of a larger array, and says so."""
+    cfg = config(text_file, cell="gru", layers=2, seq_length=64)
+    data = split.prepare_data(cfg)
+    part = record.gradcheck_part(cfg, data)
+    assert part["T"] == record.GRADCHECK_STEPS < cfg.seq_length
+    sizes = {r["name"]: int(np.prod(r["shape"])) for r in part["rows"]}
+    checked = {r["name"]: r["checked"] for r in part["rows"]}
+    assert max(sizes.values()) > record.GRADCHECK_ENTRIES
+    assert checked == {n: min(s, record.GRADCHECK_ENTRIES) for n, s in sizes.items()}
+    assert all(r["passed"] for r in part["rows"])
+    short = record.gradcheck_part(config(text_file, seq_length=10), data)
+    assert short["T"] == 10  # a shorter run's T is its own
