@@ -140,3 +140,25 @@ def test_prime_matches_reference():
         assert rel(h, ref_h).max() < 1e-12
     with pytest.raises(ValueError, match="at least one"):
         engine.prime(params, h0, ids[:0])
+
+
+@pytest.mark.parametrize(
+    "r, k, c",
+    [
+        (32, 128, 384),  # blocks of 20 rows and a rest of 12
+        (16, 100, 100),  # fits one small product
+        (4, 256, 1024),  # blocks of 3 rows and 1
+        (16, 256, 1024),  # blocks of 3 rows would cover 16: one product
+        (5, 600, 1800),  # a single row exceeds the bound: blocks of 1
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rows_dot_is_the_product_whatever_its_blocks(r, k, c, dtype):
+    rng = np.random.default_rng(r + k)
+    A = rng.standard_normal((r, k)).astype(dtype)
+    B = rng.standard_normal((k, c)).astype(dtype)
+    out = np.full((r, c), np.nan, dtype)
+    kernels.rows_dot(A, B, out)
+    want = A.astype(np.float64) @ B.astype(np.float64)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    assert np.all(np.abs(out - want) <= tol * np.sqrt(k) * (np.abs(A) @ np.abs(B)))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .vmath import carry_back, exp_, matvec, sig, tanh_e
+from .vmath import carry_back, exp_, matvec, rows_dot, sig, tanh_e
 
 
 @njit(cache=True, error_model="numpy")
@@ -53,15 +53,16 @@ def _step_row(a, bn, g, hn, hp, h, pre, e, bits):
 
 
 @njit(cache=True, error_model="numpy")
-def forward(W, bn, Gs, Hs, HN, T, B, work):
-    """Run T steps; on exit Gs holds (r, z, n), Hs h_1..h_T after h_0."""
+def forward(W, WT, bn, Gs, Hs, HN, T, B, work):
+    """Run T steps; on exit Gs holds (r, z, n), Hs h_1..h_T after h_0.
+    WT (m, 3m) is W transposed, read at B > 1 (see rnn.rows_dot)."""
     tmp, pre, e, bits, zero, rs = work
     for t in range(T):
         lo = t * B
         if B == 1:
             matvec(W, Hs[lo], tmp[0])
         else:
-            np.dot(Hs[lo : lo + B], W.T, tmp)
+            rows_dot(Hs[lo : lo + B], WT, tmp)
         for s in range(B):
             r = lo + s
             hp = Hs[r]

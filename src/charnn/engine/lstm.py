@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .vmath import carry_back, exp_, matvec, sig, tanh_e
+from .vmath import carry_back, exp_, matvec, rows_dot, sig, tanh_e
 
 
 @njit(cache=True, error_model="numpy")
@@ -57,16 +57,17 @@ def _step_row(a, g, cp, c, h, tc, pre, e, bits):
 
 
 @njit(cache=True, error_model="numpy")
-def forward(W, Gs, Hs, Cs, Tc, T, B, work):
+def forward(W, WT, Gs, Hs, Cs, Tc, T, B, work):
     """Run T steps; on exit Gs holds the gates (i, f, g, o), Hs and Cs the
-    states h_1..h_T, c_1..c_T after h_0, c_0, and Tc (T*B, m) tanh(c_t)."""
+    states h_1..h_T, c_1..c_T after h_0, c_0, and Tc (T*B, m) tanh(c_t).
+    WT (m, 4m) is W transposed, read at B > 1 (see rnn.rows_dot)."""
     tmp, pre, e, bits, zero, rs = work
     for t in range(T):
         lo = t * B
         if B == 1:
             matvec(W, Hs[lo], tmp[0])
         else:
-            np.dot(Hs[lo : lo + B], W.T, tmp)
+            rows_dot(Hs[lo : lo + B], WT, tmp)
         for s in range(B):
             r = lo + s
             cp = Cs[r]

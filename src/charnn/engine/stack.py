@@ -62,7 +62,8 @@ def views(theta, cell, K, m, L):
 
 @njit(cache=True, error_model="numpy")
 def fw_buffers(cell, B, T, K, m, L, dtype_like):
-    """(Hs, Cs, Gs, Aux, Gout (T*B, K), UT (K, G m), work) for the forward pass."""
+    """(Hs, Cs, Gs, Aux, Gout (T*B, K), UT (K, G m), WT (L, m, G m), work) for
+    the forward pass (WT: each layer's W transposed, for B > 1)."""
     dt, G = dtype_like.dtype, n_gates(cell)
     nc = (T + 1) * B if cell == LSTM else 1
     nw = max(B * G * m, 5 * m)
@@ -81,6 +82,7 @@ def fw_buffers(cell, B, T, K, m, L, dtype_like):
         np.empty((L, T * B, m), dt),
         np.empty((T * B, K), dt),
         np.empty((K, G * m), dt),
+        np.empty((L, m, G * m) if B > 1 else (L, 0, 0), dt),
         work,
     )
 
@@ -136,7 +138,7 @@ def _mark_resets(data, p, T, reset, rs):
 def forward(cell, theta, K, m, data, p, T, fw, reset):
     """Run every layer over inputs x_t = data[:, p+t], t < T (data (B, n) ids),
     from the state already loaded into fw's Hs, Cs."""
-    Hs, Cs, Gs, Aux, Gout, UT, work = fw
+    Hs, Cs, Gs, Aux, Gout, UT, WT, work = fw
     L, B = Hs.shape[0], data.shape[0]
     Ws, Us, bs, bns, V, c = views(theta, cell, K, m, L)
     n = T * B
@@ -154,10 +156,12 @@ def forward(cell, theta, K, m, data, p, T, fw, reset):
             for r in range(n):
                 for j in range(b.size):
                     Z[r, j] += b[j]
+        if B > 1:
+            transpose_(Ws[layer], WT[layer])
         if cell == LSTM:
-            lstm.forward(Ws[layer], Z, Hs[layer], Cs[layer], Aux[layer], T, B, work)
+            lstm.forward(Ws[layer], WT[layer], Z, Hs[layer], Cs[layer], Aux[layer], T, B, work)
         else:
-            gru.forward(Ws[layer], bns[layer], Z, Hs[layer], Aux[layer], T, B, work)
+            gru.forward(Ws[layer], WT[layer], bns[layer], Z, Hs[layer], Aux[layer], T, B, work)
 
 
 @njit(cache=True, error_model="numpy")
@@ -176,7 +180,7 @@ def backward(cell, theta, grad, K, m, data, p, T, fw, bw):
     `forward` and `loss` on the same data, p and T. Where a reset zeroed
     the state a step read, the stored h_{t-1} (and c_{t-1}) rows are zeroed
     here, once the output layer and the layer above have used them."""
-    Hs, Cs, Gs, Aux, Gout, UT, work = fw
+    Hs, Cs, Gs, Aux, Gout, UT, WT, work = fw
     dH, dA, dAh, tmp, dC, dUT = bw
     L, B = Hs.shape[0], data.shape[0]
     Ws, Us, bs, bns, V, c = views(theta, cell, K, m, L)

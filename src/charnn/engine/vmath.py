@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit
 
 # the RNN's kernels, shared: out += x A four rows of A per pass, aligned buffers
-from .rnn import _aligned
+from .rnn import _aligned, rows_dot
 from .rnn import _vecmat_add as vecmat_add
 
 _FAST = {"reassoc", "contract", "nsz"}
@@ -160,7 +160,7 @@ def carry_back(dA, W, dH, lo, B, rs, tmp):
         if not rs[lo + 1]:
             vecmat_add(dA[lo + 1], W, dH[lo])
         return
-    np.dot(dA[lo + B : lo + 2 * B], W, tmp)
+    rows_dot(dA[lo + B : lo + 2 * B], W, tmp)
     for s in range(B):
         if not rs[lo + B + s]:
             for j in range(m):
