@@ -149,7 +149,8 @@ def test_prime_matches_reference():
         (16, 100, 100),  # fits one small product
         (4, 256, 1024),  # blocks of 3 rows and 1
         (16, 256, 1024),  # blocks of 3 rows would cover 16: one product
-        (5, 600, 1800),  # a single row exceeds the bound: blocks of 1
+        (5, 500, 1500),  # blocks of 1 row
+        (5, 600, 1800),  # a single row exceeds the bound: one product
     ],
 )
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

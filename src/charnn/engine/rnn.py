@@ -365,15 +365,16 @@ SMALL_GEMM = 1_000_000
 @njit(cache=True, error_model="numpy")
 def rows_dot(A, B, out):
     """out = A B for A (r, k), B (k, c), both not transposed, in blocks of rows
-    of at most SMALL_GEMM multiply-adds each (one product when blocks of fewer
-    than 4 rows would have to cover more than 8 rows). OpenBLAS's small-matrix
-    kernels take such blocks without packing B: a step of 8-32 streams of a
-    gated layer at m = 128 ran 1.7-3x as fast here as one product of W
-    transposed (a BLAS without such kernels packs B once per block). The
-    blocks depend on the shapes only, so the bits do too."""
+    of at most SMALL_GEMM multiply-adds each (one product when a row alone
+    exceeds it, or blocks of fewer than 4 rows would have to cover more than
+    8 rows). OpenBLAS's small-matrix kernels take such blocks without packing
+    B: a step of 8-32 streams of a gated layer at m = 128 ran 1.7-3x as fast
+    here as one product of W transposed (a BLAS without such kernels packs B
+    once per block). The blocks depend on the shapes only, so the bits do too."""
     r, k = A.shape
-    rows = max(1, SMALL_GEMM // max(1, k * B.shape[1]))
-    if rows >= r or (rows < 4 and r > 8):  # such blocks lost to one product at 16 rows
+    rows = SMALL_GEMM // max(1, k * B.shape[1])
+    # blocks of 1-3 rows lost to one product at 16 rows; no row fits: no block is small
+    if rows == 0 or rows >= r or (rows < 4 and r > 8):
         np.dot(A, B, out)
         return
     for i in range(0, r, rows):
