@@ -243,12 +243,32 @@ def forward(W, WT, UT, b, data, p, T, Hs, cf, reset):
 
 @njit(cache=True, error_model="numpy")
 def _add_max(row, c):
-    """row += c; returns max(row)."""
-    mx = row[0] + c[0]
-    for k in range(row.size):
-        v = row[k] + c[k]
-        row[k] = v
-        mx = v if v > mx else mx
+    """row += c; returns max(row), a value of row (NaN only if row[0] is).
+    Eight running maxima, so that the compare-and-select of one does not
+    wait for the previous (the max is exact, so the order is free)."""
+    n = row.size
+    for k in range(n):
+        row[k] = row[k] + c[k]
+    mx = row[0]
+    n8 = n - n % 8
+    if n8 >= 8:
+        m0, m1, m2, m3 = row[0], row[1], row[2], row[3]
+        m4, m5, m6, m7 = row[4], row[5], row[6], row[7]
+        for blk in range(1, n8 // 8):
+            k = 8 * blk
+            m0 = row[k] if row[k] > m0 else m0
+            m1 = row[k + 1] if row[k + 1] > m1 else m1
+            m2 = row[k + 2] if row[k + 2] > m2 else m2
+            m3 = row[k + 3] if row[k + 3] > m3 else m3
+            m4 = row[k + 4] if row[k + 4] > m4 else m4
+            m5 = row[k + 5] if row[k + 5] > m5 else m5
+            m6 = row[k + 6] if row[k + 6] > m6 else m6
+            m7 = row[k + 7] if row[k + 7] > m7 else m7
+        for v in (m1, m2, m3, m4, m5, m6, m7):
+            m0 = v if v > m0 else m0
+        mx = m0
+    for k in range(n8, n):
+        mx = row[k] if row[k] > mx else mx
     return mx
 
 
@@ -277,16 +297,21 @@ def _scale(row, f):
 def output_loss(V, c, Hs, Y, q, T, G):
     """Logits o_t = V h_t + c, the summed loss and g_t = p_t - onehot(y_t)
     in G (T*S, K), unscaled; targets y_t = Y[:, q+t]. The loss is float64."""
-    return _output_loss(V, c, Hs, Y, q, T, G, tanh_coefs(V), True)
+    return _output_loss(V.T, c, Hs, Y, q, T, G, tanh_coefs(V), True)
 
 
 @njit(cache=True, error_model="numpy")
-def _output_loss(V, c, Hs, Y, q, T, G, cf, grad):
+def _output_loss(VT, c, Hs, Y, q, T, G, cf, grad):
     """Logits o_t = V h_t + c, the summed loss and (when grad)
     g_t = p_t - onehot(y_t) in G (T*S, K), unscaled. Targets y_t = Y[:, q+t].
-    Returns the loss summed over t and the S streams, in float64."""
+    Returns the loss summed over t and the S streams, in float64.
+    VT (m, K) is V.T: the view, or a C-contiguous copy, whose products go
+    in row blocks (`rows_dot`; OpenBLAS's small kernels are slow on a view)."""
     S = Y.shape[0]
-    np.dot(Hs[S : (T + 1) * S], V.T, G)
+    if VT.flags.c_contiguous:
+        rows_dot(Hs[S : (T + 1) * S], VT, G)
+    else:
+        np.dot(Hs[S : (T + 1) * S], VT, G)
     total = 0.0
     for r in range(T * S):
         y = Y[r % S, q + r // S]
@@ -452,7 +477,7 @@ def _group_pass(W, WT, UT, V, b, c, data, h, p, T, s0, s1, g, bufs, cf, reset):
     gr, dh, da = Gr[g, : T * S], dH[g, : T * S], dA[g, : T * S]
     hs[:S] = h[s0:s1]
     forward(W, WT, UT, b, d, p, T, hs, cf, reset)
-    total = _output_loss(V, c, hs, d, p + 1, T, gr, cf, True)
+    total = _output_loss(V.T, c, hs, d, p + 1, T, gr, cf, True)
     mine = (grads[0][g], grads[1][g], grads[2][g], grads[3][g], grads[4][g])
     backward(W, V, hs, d, p, T, gr, dh, da, tmp[g, :S], mine, reset)
     return total
@@ -506,7 +531,7 @@ def loss_and_grads(W, U, V, b, c, X, Y, h, reset):
     cf = tanh_coefs(W)
     Hs[0, :B] = h
     forward(W, _aligned_copy(W.T), _aligned_copy(U.T), b, X, 0, T, Hs[0], cf, reset)
-    total = _output_loss(V, c, Hs[0], Y, 0, T, Gr[0], cf, True)
+    total = _output_loss(V.T, c, Hs[0], Y, 0, T, Gr[0], cf, True)
     dW, dUT, dV, db, dc = grads[0][0], grads[1][0], grads[2][0], grads[3][0], grads[4][0]
     backward(W, V, Hs[0], X, 0, T, Gr[0], dH[0], dA[0], tmp[0], (dW, dUT, dV, db, dc), reset)
     return (total / B, (dW / B, dUT.T / B, dV / B, db / B, dc / B), Hs[0, T * B :].copy())
@@ -520,7 +545,7 @@ def text_loss(W, U, V, b, c, ids, h, chunk, reset):
     the state restarts from zero at input `reset`."""
     K, m = V.shape[0], W.shape[0]
     data = ids.reshape((1, ids.size))
-    W, V, UT = _aligned_copy(W), _aligned_copy(V), _aligned_copy(U.T)
+    W, VT, UT = _aligned_copy(W), _aligned_copy(V.T), _aligned_copy(U.T)
     Hs = _aligned((chunk + 1) * m, W).reshape((chunk + 1, m))
     O = _aligned(chunk * K, W).reshape((chunk, K))
     Hs[0] = h
@@ -529,7 +554,7 @@ def text_loss(W, U, V, b, c, ids, h, chunk, reset):
     for p in range(0, ids.size - 1, chunk):
         T = min(chunk, ids.size - 1 - p)
         forward(W, W, UT, b, data, p, T, Hs, cf, reset)
-        total += _output_loss(V, c, Hs, data, p + 1, T, O[:T], cf, False)
+        total += _output_loss(VT, c, Hs, data, p + 1, T, O[:T], cf, False)
         Hs[0] = Hs[T]
     return total
 

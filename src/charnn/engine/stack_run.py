@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 
 from . import gru, lstm, stack
-from .rnn import _apply, _choose, output_loss
+from .rnn import _aligned_copy, _apply, _choose, _output_loss, tanh_coefs
 from .rnn import _transpose as transpose_
 from .vmath import aligned, matvec, vecmat_add
 
@@ -203,13 +203,14 @@ def text_loss(cell, K, m, L, theta, ids, state, chunk, reset):
     fo = fo_buffers(cell, theta, K, m, L, chunk)
     H, C = fo[3], fo[4]
     V, c = stack.views(theta, cell, K, m, L)[4:]
+    VT, cf = _aligned_copy(V.T), tanh_coefs(theta)
     O = aligned((chunk, K), theta)
     stack.load_state(cell, state, H, C)
     total = 0.0
     for p in range(0, ids.size - 1, chunk):
         T = min(chunk, ids.size - 1 - p)
         fo_layers(cell, theta, K, m, data, p, T, fo, reset)
-        total += output_loss(V, c, H[L - 1], data, p + 1, T, O[:T])
+        total += _output_loss(VT, c, H[L - 1], data, p + 1, T, O[:T], cf, False)
         _fo_carry(H, T)
     stack.store_state(cell, H, C, 0, state)
     return total
