@@ -61,3 +61,25 @@ def test_numerical_grad_restores_what_it_perturbs(rng):
     gradcheck.numerical_grad(params, "U1", (3, 1), x, x, s0)
     assert np.array_equal(s0, s_before)
     assert all(np.array_equal(params[k], before[k]) for k in params)
+
+
+def test_an_exact_gradient_far_below_its_array_passes():
+    """A 3-layer LSTM over 2 steps: the lowest layer's W has entries near
+    4.8e-11 beside 6.4e-3, and centred differences carry ~1e-14 of rounding,
+    a relative error of 4e-4 for a gradient that is right (it shrinks with
+    larger steps). Such an entry is judged against 1e-4 of its array's scale."""
+    from charnn.data import corpus
+
+    text = corpus.load("tragedies").text
+    v = Vocab.from_text(text)
+    rows, _ = gradcheck.check_on_text(v, text, 5, 2, seed=2, max_entries=100, cell="lstm", layers=3)
+    w = next(r for r in rows if r.name == "W")
+    assert w.max_abs < 1e-12
+    assert all(r.passed for r in rows), [r for r in rows if not r.passed]
+
+
+def test_the_scale_floor_still_fails_a_wrong_small_entry():
+    a = np.array([1.0, 1e-3, 2e-9])
+    n = np.array([1.0, 1e-3, 1e-9])  # the last is off by half its size: 1e-9 of the scale
+    floor = gradcheck.SCALE_FLOOR * float(np.max(np.abs(a) + np.abs(n)))
+    assert gradcheck.relative_error(a, n, floor).max() > 1e-6

@@ -64,13 +64,15 @@ def gradcheck_section(rec: dict, K: int, number: int) -> Section:
         title,
         [
             Para(
-                "Checked when the run started: analytic gradients of the sequence loss against "
+                "Checked beside the run's first updates, on a fresh network: analytic gradients "
+                "of the sequence loss against "
                 f"fourth-order centred differences (step {g.get('step', 1e-5):g}) for a fresh "
                 f"{g.get('cell', 'rnn')} network of {g.get('layers', 1)} layer(s) with "
                 f"m = {g['m']} and the run's K = {K}, over the first T = {g['T']} steps of "
                 "the training text, from a random non-zero initial state, float64; where "
                 "'checked' is below an array's size, a random sample of its entries. Relative "
-                "error |a − n| / max(|a| + |n|, 1e-30); an entry passes below 1e-6."
+                "error |a − n| / max(|a| + |n|, 1e-4 s), s the largest |a| + |n| of the array's "
+                "checked entries; an entry passes below 1e-6."
             ),
             Table(header, rows, key="gradcheck-table"),
             Para("All gradients pass." if ok else "Some gradients FAIL the check."),
