@@ -110,7 +110,7 @@ def extra_lines(res: dict, dims) -> list[str]:
     lines += [
         "",
         f"**Forward-only kernels** (float64, one stream from a zero state): `text_loss` "
-        f"{fwd['text_loss']:,.0f} chars/s ({fwd['text_loss'] / train:.1f}× the characters/s of "
+        f"{fwd['text_loss']:,.0f} chars/s ({fwd['text_loss'] / train:.2f}× the characters/s of "
         f"float64 training at B = 1), `prime` {fwd['prime']:,.0f} chars/s.",
         "",
         f"**Sampling** (engine.synthesize): {fast:,.0f} chars/s (reference: {ref:,.0f}).",
