@@ -796,3 +796,16 @@ def test_compare_tells_corpora_apart_by_their_content(tmp_path):
     assert "WARNING" not in warned(a, b)
     assert "different corpora" in warned(a, d)
     assert "hold out different parts" in warned(a, c) and "different corpora" not in warned(a, c)
+
+
+def test_the_gradient_check_paragraph_states_the_floor_its_record_used():
+    from charnn.report.recorded import gradcheck_section
+
+    def paragraph(g):
+        return gradcheck_section({"gradcheck": g}, 60, 4).blocks[0].text
+
+    row = {"name": "W", "shape": [5, 5], "checked": 25, "max_abs": 1e-14, "max_rel": 1e-9}
+    g = {"m": 5, "T": 25, "step": 1e-3, "rows": [{**row, "passed": True}]}
+    old, new = paragraph(g), paragraph({**g, "scale_floor": 1e-4})
+    assert "max(|a| + |n|, 1e-30)" in old and "largest |a| + |n|" not in old
+    assert "max(|a| + |n|, 0.0001 s), s the largest |a| + |n|" in new

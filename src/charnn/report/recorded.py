@@ -59,20 +59,25 @@ def gradcheck_section(rec: dict, K: int, number: int) -> Section:
     ]
     ok = all(r["passed"] for r in g["rows"])
     header = ["param", "shape", "checked", "max abs err", "max rel err", "result"]
+    floor = g.get("scale_floor")  # records before it had an absolute floor of 1e-30
+    denominator = (
+        f"max(|a| + |n|, {floor:g} s), s the largest |a| + |n| of the array's checked entries"
+        if floor
+        else "max(|a| + |n|, 1e-30)"
+    )
     return Section(
         "gradcheck",
         title,
         [
             Para(
-                "Checked beside the run's first updates, on a fresh network: analytic gradients "
-                "of the sequence loss against "
+                "Checked beside the run's first updates: analytic gradients of the sequence "
+                "loss against "
                 f"fourth-order centred differences (step {g.get('step', 1e-5):g}) for a fresh "
                 f"{g.get('cell', 'rnn')} network of {g.get('layers', 1)} layer(s) with "
                 f"m = {g['m']} and the run's K = {K}, over the first T = {g['T']} steps of "
                 "the training text, from a random non-zero initial state, float64; where "
                 "'checked' is below an array's size, a random sample of its entries. Relative "
-                "error |a − n| / max(|a| + |n|, 1e-4 s), s the largest |a| + |n| of the array's "
-                "checked entries; an entry passes below 1e-6."
+                f"error |a − n| / {denominator}; an entry passes below 1e-6."
             ),
             Table(header, rows, key="gradcheck-table"),
             Para("All gradients pass." if ok else "Some gradients FAIL the check."),

@@ -80,6 +80,7 @@ def gradcheck_part(cfg: TrainConfig, data: Data) -> dict:
         "m": GRADCHECK_HIDDEN,
         "T": T,
         "step": gradcheck.STEP,
+        "scale_floor": gradcheck.SCALE_FLOOR,
         "cell": cfg.cell,
         "layers": cfg.layers,
         "rows": [
