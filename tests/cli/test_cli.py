@@ -86,6 +86,7 @@ def test_gradcheck_table(text_file, capsys):
     for name in ("W", "U", "V", "b", "c", "h0"):
         assert f"\n{name} " in out
     assert out.count("  pass\n") == 6 and "all gradients pass" in out
+    assert "relative error |a - n| / max(|a| + |n|, 0.0001 s)" in out
 
 
 def test_evaluate_json(run, text_file, tmp_path, capsys):
