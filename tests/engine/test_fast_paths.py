@@ -163,3 +163,11 @@ def test_rows_dot_is_the_product_whatever_its_blocks(r, k, c, dtype):
     want = A.astype(np.float64) @ B.astype(np.float64)
     tol = 1e-4 if dtype == np.float32 else 1e-12
     assert np.all(np.abs(out - want) <= tol * np.sqrt(k) * (np.abs(A) @ np.abs(B)))
+
+
+def test_rows_dot_takes_a_transposed_view_whole():
+    rng = np.random.default_rng(1)
+    A, V = rng.standard_normal((400, 100)), rng.standard_normal((72, 100))
+    out = np.full((400, 72), np.nan)
+    kernels.rows_dot(A, V.T, out)  # 138-row blocks if it were contiguous
+    np.testing.assert_allclose(out, A @ V.T, rtol=1e-12, atol=1e-12)

@@ -305,13 +305,9 @@ def _output_loss(VT, c, Hs, Y, q, T, G, cf, grad):
     """Logits o_t = V h_t + c, the summed loss and (when grad)
     g_t = p_t - onehot(y_t) in G (T*S, K), unscaled. Targets y_t = Y[:, q+t].
     Returns the loss summed over t and the S streams, in float64.
-    VT (m, K) is V.T: the view, or a C-contiguous copy, whose products go
-    in row blocks (`rows_dot`; OpenBLAS's small kernels are slow on a view)."""
+    VT (m, K) is V.T: the view, or a C-contiguous copy (see `rows_dot`)."""
     S = Y.shape[0]
-    if VT.flags.c_contiguous:
-        rows_dot(Hs[S : (T + 1) * S], VT, G)
-    else:
-        np.dot(Hs[S : (T + 1) * S], VT, G)
+    rows_dot(Hs[S : (T + 1) * S], VT, G)
     total = 0.0
     for r in range(T * S):
         y = Y[r % S, q + r // S]
@@ -389,17 +385,19 @@ SMALL_GEMM = 1_000_000
 
 @njit(cache=True, error_model="numpy")
 def rows_dot(A, B, out):
-    """out = A B for A (r, k), B (k, c), both not transposed, in blocks of rows
+    """out = A B for A (r, k), B (k, c): for a C-contiguous B, in blocks of rows
     of at most SMALL_GEMM multiply-adds each (one product when a row alone
     exceeds it, or blocks of fewer than 4 rows would have to cover more than
     8 rows). OpenBLAS's small-matrix kernels take such blocks without packing
     B: a step of 8-32 streams of a gated layer at m = 128 ran 1.7-3x as fast
     here as one product of W transposed (a BLAS without such kernels packs B
-    once per block). The blocks depend on the shapes only, so the bits do too."""
+    once per block). A B that is a transposed view is one product: the small
+    kernels are slow on it. The blocks depend on the shapes and layout only,
+    so the bits do too."""
     r, k = A.shape
     rows = SMALL_GEMM // max(1, k * B.shape[1])
     # blocks of 1-3 rows lost to one product at 16 rows; no row fits: no block is small
-    if rows == 0 or rows >= r or (rows < 4 and r > 8):
+    if not B.flags.c_contiguous or rows == 0 or rows >= r or (rows < 4 and r > 8):
         np.dot(A, B, out)
         return
     for i in range(0, r, rows):
