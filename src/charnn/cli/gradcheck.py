@@ -36,10 +36,7 @@ def gradcheck(args) -> int:
         f"m={args.hidden}, T={T}, sig={sig:g}, non-zero {state}, float64"
     )
     print(format_gradcheck(rows))
-    print(
-        f"relative error |a - n| / max(|a| + |n|, {gc.SCALE_FLOOR:g} s), "
-        "s the largest |a| + |n| of the entries checked in its array"
-    )
+    print(f"relative error {gc.error_formula()}")
     ok = all(r.passed for r in rows)
     print("all gradients pass (max relative error < 1e-6)" if ok else "GRADIENT CHECK FAILED")
     return 0 if ok else 1

@@ -44,6 +44,17 @@ class Row:
     passed: bool
 
 
+def error_formula(scale_floor: float | None = SCALE_FLOOR) -> str:
+    """The relative error `check` computes, in words; scale_floor None: the
+    absolute floor TINY alone, as checks recorded before SCALE_FLOOR had it."""
+    if not scale_floor:
+        return f"|a - n| / max(|a| + |n|, {TINY:g})"
+    return (
+        f"|a - n| / max(|a| + |n|, {scale_floor:g} s), s the largest |a| + |n| of the "
+        "entries checked in its array"
+    )
+
+
 def relative_error(a: np.ndarray, n: np.ndarray, tiny: float = TINY) -> np.ndarray:
     """|a - n| / max(|a| + |n|, tiny), element-wise."""
     return np.abs(a - n) / np.maximum(np.abs(a) + np.abs(n), tiny)

@@ -4,6 +4,7 @@ and the sampling settings. Nothing here is recomputed."""
 
 from __future__ import annotations
 
+from ..nn.gradcheck import error_formula
 from .render import Para, Section, Table, Text, char_label
 from .summary import fmt
 
@@ -59,12 +60,6 @@ def gradcheck_section(rec: dict, K: int, number: int) -> Section:
     ]
     ok = all(r["passed"] for r in g["rows"])
     header = ["param", "shape", "checked", "max abs err", "max rel err", "result"]
-    floor = g.get("scale_floor")  # records before it had an absolute floor of 1e-30
-    denominator = (
-        f"max(|a| + |n|, {floor:g} s), s the largest |a| + |n| of the array's checked entries"
-        if floor
-        else "max(|a| + |n|, 1e-30)"
-    )
     return Section(
         "gradcheck",
         title,
@@ -77,7 +72,7 @@ def gradcheck_section(rec: dict, K: int, number: int) -> Section:
                 f"m = {g['m']} and the run's K = {K}, over the first T = {g['T']} steps of "
                 "the training text, from a random non-zero initial state, float64; where "
                 "'checked' is below an array's size, a random sample of its entries. Relative "
-                f"error |a − n| / {denominator}; an entry passes below 1e-6."
+                f"error {error_formula(g.get('scale_floor'))}; an entry passes below 1e-6."
             ),
             Table(header, rows, key="gradcheck-table"),
             Para("All gradients pass." if ok else "Some gradients FAIL the check."),
