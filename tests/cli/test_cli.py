@@ -89,6 +89,15 @@ def test_gradcheck_table(text_file, capsys):
     assert "relative error |a - n| / max(|a| + |n|, 0.0001 s)" in out
 
 
+def test_gradcheck_says_which_gradients_are_too_small_to_judge(capsys):
+    args = ["gradcheck", "--cell", "lstm", "--layers", "3", "--sig", "0.01", "--seq-length", "2"]
+    assert cli.main([*args, "--max-entries", "60"]) == 0
+    out = capsys.readouterr().out
+    assert "  unresolved\n" in out and "FAIL" not in out
+    assert "no gradient fails: " in out and "unresolved: they differ" in out
+    assert "a larger --sig" in out
+
+
 def test_evaluate_json(run, text_file, tmp_path, capsys):
     other = tmp_path / "other.txt"
     other.write_text("the sea of troubles§§", encoding="utf-8")

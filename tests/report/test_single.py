@@ -809,3 +809,21 @@ def test_the_gradient_check_paragraph_states_the_floor_its_record_used():
     old, new = paragraph(g), paragraph({**g, "scale_floor": 1e-4})
     assert "max(|a| + |n|, 1e-30)" in old and "largest |a| + |n|" not in old
     assert "max(|a| + |n|, 0.0001 s), s the largest |a| + |n|" in new
+
+
+def test_the_gradient_check_verdict_tells_unresolved_arrays_from_failed_ones():
+    from charnn.report.recorded import gradcheck_section
+
+    def verdict(rows, noise=None):
+        g = {"m": 5, "T": 25, "step": 1e-3, "scale_floor": 1e-4, "rows": rows, "noise": noise}
+        return gradcheck_section({"gradcheck": g}, 60, 4).blocks[-1].text
+
+    row = {"name": "W", "shape": [5, 5], "checked": 25, "max_abs": 1e-21, "max_rel": 1e-4}
+    low = {**row, "passed": False, "result": "unresolved"}
+    fine = {**row, "name": "V", "max_rel": 1e-9, "passed": True, "result": "pass"}
+    said = verdict([low, fine], 3e-19)
+    assert "W could not be judged" in said and "about 3.0e-19" in said and "FAIL" not in said
+    assert verdict([{**low, "result": "FAIL"}, fine]).startswith("Some gradients FAIL the check: W")
+    # a record made before the check had a third verdict: 'passed' alone
+    assert verdict([{**row, "passed": False}, fine]).startswith("Some gradients FAIL")
+    assert verdict([{**fine, "result": None}]) == "All gradients pass."

@@ -65,7 +65,7 @@ def gradcheck_part(cfg: TrainConfig, data: Data) -> dict:
     each array, drawn at random."""
     steps = min(cfg.seq_length, GRADCHECK_STEPS)
     head = data.vocab.decode(np.asarray(data.train[0, : steps + 1]))
-    rows, T = gradcheck.check_on_text(
+    rows, noise, T = gradcheck.check_on_text(
         data.vocab,
         head,
         GRADCHECK_HIDDEN,
@@ -81,6 +81,7 @@ def gradcheck_part(cfg: TrainConfig, data: Data) -> dict:
         "T": T,
         "step": gradcheck.STEP,
         "scale_floor": gradcheck.SCALE_FLOOR,
+        "noise": noise,
         "cell": cfg.cell,
         "layers": cfg.layers,
         "rows": [
@@ -91,6 +92,7 @@ def gradcheck_part(cfg: TrainConfig, data: Data) -> dict:
                 "max_abs": r.max_abs,
                 "max_rel": r.max_rel,
                 "passed": bool(r.passed),
+                "result": r.result,
             }
             for r in rows
         ],
