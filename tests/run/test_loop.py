@@ -87,6 +87,41 @@ def test_resume_after_interrupt_between_checkpoints(tmp_path, text_file):
     compare_runs(tmp_path / "whole", tmp_path / "cut")
 
 
+@pytest.mark.parametrize("engine", ["reference", "fast"])
+@pytest.mark.parametrize("point", range(1, 7))
+def test_a_signal_after_the_last_update_stops_between_the_steps_of_the_end(
+    tmp_path, text_file, engine, point
+):
+    """The end of a run (validations, sampling.json, the best model's texts,
+    outcome.json) can take minutes for a large model: a signal there stops at
+    the next of its six steps with the state in a checkpoint, the run is not
+    complete, and --resume writes the end an uninterrupted run writes."""
+    cfg = config(text_file, updates=70, engine=engine)  # off the eval grid: a final validation
+    run_to_end(tmp_path / "whole", cfg)
+    r = loop.Run.start(tmp_path / "cut", cfg)
+    calls = []
+
+    def stop_in_the_end():
+        if r.state.update < 70:
+            return 0
+        calls.append(1)
+        return 2 if len(calls) >= point else 0
+
+    with pytest.raises(loop.Interrupted) as info:
+        r.train(lambda e: None, stop_in_the_end)
+    assert len(calls) == point and info.value.update == 70
+    cut = tmp_path / "cut"
+    assert snapshot.load_train(cut / rundir.CHECKPOINT)[3].update == 70
+    assert not (cut / "outcome.json").exists()
+    resumed = loop.Run.resume(cut)
+    assert not resumed.complete()
+    resumed.train(lambda e: None)
+    assert loop.Run.resume(cut).complete()
+    compare_runs(tmp_path / "whole", cut)
+    for name in ("outcome.json", "best_200.txt", "sampling.json"):
+        assert (cut / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+
+
 @pytest.fixture
 def noisy_validation(monkeypatch):
     """Validation figures with up to 4 bits/char added, a function of the

@@ -257,12 +257,7 @@ class Run(RunEvents, RunSchedule):
                 emit(Event("checkpoint", st.update, st.epoch, st.smooth))
             if st.update >= end:
                 break
-            signum = should_stop()
-            if signum:
-                self.save()
-                with self.clock.part("waiting"):
-                    self.settle(emit)  # the checkpoint is on disk before it is said to be
-                raise Interrupted(signum, st.update)
+            self.stop_if_asked(emit, should_stop)
             n, smooth0, t0 = self.chunk_size(end), st.smooth, time.perf_counter()
             optc = cfg.optim(self.count.elapsed)  # --anneal: the rate at this point of the budget
             with self.clock.part("updates"):
@@ -294,12 +289,27 @@ class Run(RunEvents, RunSchedule):
                         "progress", st.update, st.epoch, st.smooth, last, rate=n / dt if dt else 0
                     )
                 )
-        self.finish(emit)
+        self.finish(emit, should_stop)
 
-    def finish(self, emit: Callable[[Event], None]) -> None:
+    def stop_if_asked(self, emit: Callable[[Event], None], should_stop: Callable[[], int]):
+        """Raise Interrupted when should_stop() names a signal, once the state
+        as it stands is in a checkpoint on disk (saved now unless it is)."""
+        signum = should_stop()
+        if not signum:
+            return
+        if self.state.update != self.last_checkpoint:
+            self.save()
+        with self.clock.part("waiting"):
+            self.settle(emit)  # the checkpoint is on disk before it is said to be
+        raise Interrupted(signum, self.state.update)
+
+    def finish(
+        self, emit: Callable[[Event], None], should_stop: Callable[[], int] = lambda: 0
+    ) -> None:
         """Final validation ('logged': the metrics are complete), checkpoints,
         the best model's texts, and last outcome.json, which marks the run
-        finished (see `complete`)."""
+        finished (see `complete`). A signal stops it between those steps, as at
+        a chunk boundary: what is left is then written by `--resume`."""
         cfg, st = self.cfg, self.state
         self.overlap = False  # what follows reads what the writer's thread writes
         best_bpc = None
@@ -310,23 +320,28 @@ class Run(RunEvents, RunSchedule):
                 )
         with self.clock.part("waiting"):
             self.settle(emit)
+        self.stop_if_asked(emit, should_stop)
         if st.update % cfg.eval_every and self.data.val.size:
             self.evaluate(emit, final=True)
+            self.stop_if_asked(emit, should_stop)
         if best_bpc is not None:
             self.weigh_best_smooth(best_bpc)
         emit(Event("logged", st.update, st.epoch, st.smooth))
         if st.update != self.last_checkpoint:
             self.save()
         best = bestval.chosen(self.folder, self.cfg, st)
+        self.stop_if_asked(emit, should_stop)
         with self.clock.part("samples"):
             record.write_sampling(
                 self.folder, cfg, self.data.vocab, self.backend.synthesize, best, self.reset_id >= 0
             )
         for n in (200, 1000):
+            self.stop_if_asked(emit, should_stop)
             with self.clock.part("samples"):
                 text, _ = self.sample(best.params, best.h, best.x, n)
                 rundir.write_text(self.folder / f"best_{n}.txt", text)
                 emit(Event("best", best.update, st.epoch, best.smooth, text=text))
+        self.stop_if_asked(emit, should_stop)
         self.drop_reports()  # a report written while it trained shows it unfinished
         self.write_outcome(best_bpc)
         self.drop_reports()  # one written meanwhile (it reads outcome.json again: see report)
