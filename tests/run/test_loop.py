@@ -1,8 +1,11 @@
 """The training loop: run files, validation split, resume bit for bit, divergence."""
 
+import dataclasses
 import hashlib
 import json
 import math
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -93,9 +96,10 @@ def test_a_signal_after_the_last_update_stops_between_the_steps_of_the_end(
     tmp_path, text_file, engine, point
 ):
     """The end of a run (validations, sampling.json, the best model's texts,
-    outcome.json) can take minutes for a large model: a signal there stops at
-    the next of its six steps with the state in a checkpoint, the run is not
-    complete, and --resume writes the end an uninterrupted run writes."""
+    outcome.json) can take minutes for a large model: a signal there stops
+    the next time it asks (between its steps, or polling during a validation
+    pass) with the state in a checkpoint, the run is not complete, and
+    --resume writes the end an uninterrupted run writes."""
     cfg = config(text_file, updates=70, engine=engine)  # off the eval grid: a final validation
     run_to_end(tmp_path / "whole", cfg)
     r = loop.Run.start(tmp_path / "cut", cfg)
@@ -120,6 +124,43 @@ def test_a_signal_after_the_last_update_stops_between_the_steps_of_the_end(
     compare_runs(tmp_path / "whole", cut)
     for name in ("outcome.json", "best_200.txt", "sampling.json"):
         assert (cut / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("engine", ["reference", "fast"])
+@pytest.mark.parametrize("slow_call", [1, 2])
+def test_a_signal_during_a_validation_of_the_end_stops_without_waiting_for_it(
+    tmp_path, text_file, engine, slow_call
+):
+    """A validation pass of the end holds the main thread for as long as it
+    takes (a minute for a large model): a signal stops the run within a poll,
+    leaving the pass to end alone, and --resume still writes the same end."""
+    cfg = config(text_file, updates=70, engine=engine)
+    run_to_end(tmp_path / "whole", cfg)
+    r = loop.Run.start(tmp_path / "cut", cfg)
+    release, calls, signalled = threading.Event(), [], []
+    fast = r.backend.text_loss
+
+    def text_loss(*args, **kwargs):
+        # the end's passes on the main thread's behalf: the smooth best model's, the final one's
+        if threading.current_thread().name == "charnn-polled":
+            calls.append(1)
+            if len(calls) == slow_call:
+                signalled.append(time.perf_counter())
+                release.wait(120)  # a pass that would take two minutes
+        return fast(*args, **kwargs)
+
+    r.backend = dataclasses.replace(r.backend, text_loss=text_loss)
+    try:
+        with pytest.raises(loop.Interrupted):
+            r.train(lambda e: None, lambda: 2 if signalled else 0)
+        assert time.perf_counter() - signalled[0] < 30
+    finally:
+        release.set()
+    cut = tmp_path / "cut"
+    assert not (cut / "outcome.json").exists()
+    loop.Run.resume(cut).train(lambda e: None)
+    compare_runs(tmp_path / "whole", cut)
+    assert (cut / "outcome.json").read_bytes() == (tmp_path / "whole" / "outcome.json").read_bytes()
 
 
 @pytest.fixture

@@ -118,3 +118,47 @@ class Deferred:
         self.worker.close()
         for job in held:
             job()
+
+
+class StopAsked(Exception):
+    """A signal arrived while a `polled` call ran."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
+POLL_S = 0.05  # how often a `polled` call's caller asks whether to stop
+
+
+def polled(fn: Callable, should_stop: Callable[[], int]) -> Callable:
+    """fn, each call of it run on a daemon thread of its own while the caller
+    asks should_stop() every POLL_S seconds: a signal number raises StopAsked
+    at once (the call's thread is left to end alone and its result dropped).
+    For long calls that release the GIL (a validation pass) that a signal
+    must not have to wait for."""
+
+    def call(*args, **kwargs):
+        signum = should_stop()
+        if signum:
+            raise StopAsked(signum)
+        box: dict = {}
+
+        def target():
+            try:
+                box["value"] = fn(*args, **kwargs)
+            except BaseException as e:  # raised in the caller
+                box["error"] = e
+
+        thread = threading.Thread(target=target, name="charnn-polled", daemon=True)
+        thread.start()
+        while thread.is_alive():
+            thread.join(POLL_S)
+            signum = should_stop()
+            if signum:
+                raise StopAsked(signum)
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
+    return call

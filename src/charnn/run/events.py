@@ -79,7 +79,9 @@ class RunEvents:
         zero, the state every document starts from in training."""
         return np.zeros_like(self.carried) if self.reset_id >= 0 else self.carried
 
-    def evaluate(self, emit: Callable[[Event], None], final: bool = False) -> None:
+    def evaluate(
+        self, emit: Callable[[Event], None], final: bool = False, here: Callable | None = None
+    ) -> None:
         """Validation of the current parameters from the carried state: a metrics
         row, an 'eval' event, and best_val.npz at a new lowest figure (final:
         the end's validation off the eval_every grid, see _validate).
@@ -87,7 +89,9 @@ class RunEvents:
         It runs on the metrics writer's thread, on a copy of the model, after
         the rows handed over before it and before the checkpoint that records
         it; beside the next updates when they leave a core free (self.overlap),
-        else waited for here. Either way the files and figures are the same."""
+        else waited for here. Either way the files and figures are the same.
+        here: a text_loss to run it with on this thread, once the writer has
+        done all it was handed (a stop it raises is raised here)."""
 
         def job():
             st = self.state
@@ -96,16 +100,23 @@ class RunEvents:
                 params, self.carried.copy(), self.next_input(), st.update, st.smooth
             )
             h0, epoch, elapsed = self.eval_state().copy(), st.epoch, self.count.elapsed
-            return lambda: self._validate(model, h0, epoch, elapsed, final)
+            text_loss = here or self.backend.text_loss
+            return lambda: self._validate(model, h0, epoch, elapsed, final, text_loss)
 
         if self.overlap:
             self.hand_over("validation", job)
             return
         with self.clock.part("validation"):
-            self.metrics.worker.submit(job())
+            if here is not None:
+                self.settle(emit)
+                job()()
+            else:
+                self.metrics.worker.submit(job())
             self.settle(emit)
 
-    def _validate(self, model, h0: np.ndarray, epoch: int, elapsed: float, final: bool) -> None:
+    def _validate(
+        self, model, h0: np.ndarray, epoch: int, elapsed: float, final: bool, text_loss
+    ) -> None:
         """evaluate's work, on the metrics writer's thread.
 
         The validation of a final update off the eval_every grid is no part of
@@ -114,9 +125,7 @@ class RunEvents:
         counters and checkpoints, stays the grid's. When it beats that, its
         model holds best_val.npz for this end, and the grid's waits aside
         (BEST_VAL_GRID) for a resume to put back."""
-        nats, bpc = evaluation.score(
-            self.backend.text_loss, model.params, self.data.val, h0, self.reset_id
-        )
+        nats, bpc = evaluation.score(text_loss, model.params, self.data.val, h0, self.reset_id)
         self.last_eval = (model.update, bpc)
         if bpc < self.count.best_val_bpc:
             if final:
@@ -190,9 +199,10 @@ class RunEvents:
         while self.reports:
             emit(self.reports.popleft())
 
-    def write_outcome(self, best_bpc: float | None = None) -> None:
+    def write_outcome(self, best_bpc: float | None = None, text_loss=None) -> None:
         """outcome.json: the validation of both best models and the final one
-        (best_bpc: the best model by smoothed loss's, when already scored)."""
+        (best_bpc: the best model by smoothed loss's, when already scored),
+        with text_loss (the backend's by default)."""
         st = self.state
         # the final model's validation, when it ran at this update (scored as the
         # validation rows are: from eval_state, resetting at the end symbol)
@@ -202,7 +212,7 @@ class RunEvents:
                 self.cfg,
                 st,
                 self.data.val,
-                self.backend.text_loss,
+                text_loss or self.backend.text_loss,
                 self.count,
                 self.eval_state(),
                 reset_id=self.reset_id,

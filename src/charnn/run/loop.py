@@ -292,11 +292,14 @@ class Run(RunEvents, RunSchedule):
         self.finish(emit, should_stop)
 
     def stop_if_asked(self, emit: Callable[[Event], None], should_stop: Callable[[], int]):
-        """Raise Interrupted when should_stop() names a signal, once the state
-        as it stands is in a checkpoint on disk (saved now unless it is)."""
+        """Stop (`stop`) when should_stop() names a signal."""
         signum = should_stop()
-        if not signum:
-            return
+        if signum:
+            self.stop(emit, signum)
+
+    def stop(self, emit: Callable[[Event], None], signum: int):
+        """Raise Interrupted once the state as it stands is in a checkpoint on
+        disk (saved now unless it is)."""
         if self.state.update != self.last_checkpoint:
             self.save()
         with self.clock.part("waiting"):
@@ -308,22 +311,30 @@ class Run(RunEvents, RunSchedule):
     ) -> None:
         """Final validation ('logged': the metrics are complete), checkpoints,
         the best model's texts, and last outcome.json, which marks the run
-        finished (see `complete`). A signal stops it between those steps, as at
-        a chunk boundary: what is left is then written by `--resume`."""
+        finished (see `complete`). A signal stops it between those steps or
+        during a validation pass, as at a chunk boundary: what is left is then
+        written by `--resume`."""
+        try:
+            self._finish(emit, should_stop)
+        except background.StopAsked as e:
+            self.stop(emit, e.signum)
+
+    def _finish(self, emit: Callable[[Event], None], should_stop: Callable[[], int]) -> None:
         cfg, st = self.cfg, self.state
         self.overlap = False  # what follows reads what the writer's thread writes
+        # the passes on this thread; those handed to the writer before use the backend's
+        text_loss = background.polled(self.backend.text_loss, should_stop)
         best_bpc = None
         if self.data.val.size:  # while the writer's thread finishes what it was handed
             with self.clock.part("validation"):
                 best_bpc = bestval.smooth_bpc(
-                    st, self.data.val, self.backend.text_loss, self.eval_state(), self.reset_id
+                    st, self.data.val, text_loss, self.eval_state(), self.reset_id
                 )
         with self.clock.part("waiting"):
             self.settle(emit)
         self.stop_if_asked(emit, should_stop)
         if st.update % cfg.eval_every and self.data.val.size:
-            self.evaluate(emit, final=True)
-            self.stop_if_asked(emit, should_stop)
+            self.evaluate(emit, final=True, here=text_loss)
         if best_bpc is not None:
             self.weigh_best_smooth(best_bpc)
         emit(Event("logged", st.update, st.epoch, st.smooth))
@@ -343,7 +354,7 @@ class Run(RunEvents, RunSchedule):
                 emit(Event("best", best.update, st.epoch, best.smooth, text=text))
         self.stop_if_asked(emit, should_stop)
         self.drop_reports()  # a report written while it trained shows it unfinished
-        self.write_outcome(best_bpc)
+        self.write_outcome(best_bpc, text_loss)
         self.drop_reports()  # one written meanwhile (it reads outcome.json again: see report)
 
     def drop_reports(self) -> None:
