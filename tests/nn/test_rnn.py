@@ -124,6 +124,7 @@ def test_the_public_api_refuses_ids_it_would_misread():
         (np.full(9, -1), "inputs holds id -1, outside the vocabulary's 0..7"),
         (ids[:-1] + 0.5, "inputs must be integer ids, got float64 values"),
         (np.full(9, K), f"inputs holds id {K}"),
+        (np.full(9, 2**64 - 1, np.uint64), f"inputs holds id {2**64 - 1},"),
     ):
         with pytest.raises(ValueError, match=re.escape(message)):
             charnn.loss_and_grads(params, inputs, ids[1:], np.zeros(8))

@@ -140,11 +140,12 @@ def as_ids(values, K: int, what: str = "ids") -> np.ndarray:
     ids = np.asarray(values)
     if ids.size and not np.issubdtype(ids.dtype, np.integer):
         raise ValueError(f"{what} must be integer ids, got {ids.dtype} values")
-    ids = ids.astype(np.intp, copy=False)
-    if ids.size and not (0 <= ids.min() and ids.max() < K):
-        bad = int(ids.min()) if ids.min() < 0 else int(ids.max())
-        raise ValueError(f"{what} holds id {bad}, outside the vocabulary's 0..{K - 1}")
-    return ids
+    if ids.size:  # checked before the cast, which would wrap 2**64 - 1 to -1
+        lo, hi = int(ids.min()), int(ids.max())
+        if not (0 <= lo and hi < K):
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"{what} holds id {bad}, outside the vocabulary's 0..{K - 1}")
+    return ids.astype(np.intp, copy=False)
 
 
 def loss_and_grads_h0(
