@@ -39,8 +39,10 @@ STEP = 1e-3
 # 1e-10 times the scale would turn into a relative error above the bar.
 SCALE_FLOOR = 1e-4
 # The noise bound's factor over eps sum_t max_k (|V| |h_t| + |c|)_k / step: the
-# differences of correct gradients too small to pass stayed below 0.7 of the
-# bare estimate (every cell, 1-3 layers, sig 1e-8 to 1/sqrt(m), T 2-25).
+# largest |a - n| of correct gradients too small to pass was 0.98 of the bare
+# estimate over 1,134 networks (every cell, 1-3 layers, m 5 and 12, sig 1e-8 to
+# 1/sqrt(m), T 2-40, three seeds), whose 12,852 arrays all passed or were
+# unresolved with it.
 NOISE_FACTOR = 4.0
 PASS, FAIL, UNRESOLVED = "pass", "FAIL", "unresolved"
 
