@@ -100,3 +100,40 @@ def test_ctrl_c_that_ends_a_starting_worker_is_an_interrupt(monkeypatch):
         with local_cluster(1):
             pass
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+BLOCKED = "import signal, sys; sys.exit(3 if signal.SIGINT in signal.pthread_sigmask(0, ()) else 4)"
+
+
+def test_worker_processes_are_born_with_ctrl_c_blocked():
+    """A process spawned, as Dask's nanny spawns a worker, from a thread
+    started while the cluster starts has SIGINT blocked from its first
+    instruction: a Ctrl-C that comes while it imports waits unseen until its
+    preload ignores it (it used to end the worker with a traceback). The
+    first spawn does not undo it by starting Python's resource tracker."""
+    import multiprocessing
+    import signal
+    import threading
+
+    import charnn.sweep.local as local
+
+    codes = []
+
+    def nanny():  # Dask's nanny: a thread of the event loop's thread
+        def spawn():
+            proc = multiprocessing.get_context("spawn").Process(target=exec, args=(BLOCKED,))
+            proc.start()
+            proc.join(60)
+            codes.append(proc.exitcode)
+
+        for _ in range(2):  # the first spawn, and one after it from the same thread
+            t = threading.Thread(target=spawn)
+            t.start()
+            t.join()
+
+    with local._ctrl_c_held():
+        loop = threading.Thread(target=nanny)
+        loop.start()
+    loop.join()
+    assert codes == [3, 3]
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, set())

@@ -13,12 +13,22 @@ A worker process that has loaded the compiled kernels spends a good part
 of a second at exit collecting numba's objects, and closing the cluster
 waits for that; `QuickExit` freezes the collector when the worker closes,
 so the process ends at once and the operating system frees its memory.
-The workers ignore Ctrl-C (`workerinit`, preloaded): a terminal sends it to
-every process of the group, and the sweep, which handles it, closes them.
+A terminal sends Ctrl-C to every process of the group, and the sweep,
+which handles it, closes the workers; so the workers never take it. They
+are born with SIGINT blocked: the cluster starts with it blocked in this
+thread, and the threads Dask starts (its event loop, and from that each
+nanny's thread that spawns a worker process, at start or at a restart)
+and the processes they spawn inherit the mask. A Ctrl-C that comes while a
+worker still imports Dask waits in it unseen, and its preload
+(`workerinit`) ignores SIGINT, which drops it. (Ignored only from the
+preload on, a worker interrupted earlier printed a KeyboardInterrupt
+traceback from its imports, or asyncio's CancelledError.) Python's
+resource tracker is started first: launching it unblocks SIGINT in the
+thread that does, which would be the nanny's.
+
 A Ctrl-C given while the cluster starts is held until it is up: a cluster
 interrupted half-built cannot be closed, and Dask's exit hook then fails on
-it with a traceback. (A worker process still importing when Ctrl-C comes,
-before it has read its preload, prints a traceback of its own.)
+it with a traceback.
 """
 
 from __future__ import annotations
@@ -50,6 +60,7 @@ def has_dashboard() -> bool:
 def local_cluster(n: int):
     """A Client on a new cluster of n single-threaded worker processes."""
     with dask.config.set(LOCAL_CONFIG):
+        failed = None
         with _ctrl_c_held() as held:
             try:
                 cluster = distributed.LocalCluster(
@@ -61,10 +72,12 @@ def local_cluster(n: int):
                     silence_logs=logging.CRITICAL,  # a failed run is reported by its task
                     preload=["charnn.sweep.workerinit"],  # Ctrl-C is the sweep's to handle
                 )
-            except Exception:
-                if held:  # the Ctrl-C ended a worker that was starting
-                    raise KeyboardInterrupt from None
-                raise
+            except Exception as e:  # judged below, once the held signals are in
+                failed = e
+        if failed is not None:
+            if held:  # the Ctrl-C ended a worker that was starting
+                raise KeyboardInterrupt from None
+            raise failed
         try:
             for signum in dict.fromkeys(held):  # to the handlers they were held from
                 signal.raise_signal(signum)
@@ -82,18 +95,53 @@ HELD = (signal.SIGINT, signal.SIGTERM)  # the signals that stop a sweep
 def _ctrl_c_held():
     """A list that the SIGINTs and SIGTERMs of the time of the block are
     noted in, rather than handled; the main thread's handlers are restored at
-    its end. Elsewhere than in the main thread, where handlers cannot be set,
-    nothing is held."""
-    if threading.current_thread() is not threading.main_thread():
-        yield []
-        return
+    its end. SIGINT is blocked in this thread for the block, so that the
+    threads started in it, and the processes they start, are born with it
+    blocked (a signal sent to the process meanwhile waits, and is noted when
+    it is unblocked at the end). Elsewhere than in the main thread, where
+    handlers cannot be set, nothing is held; a signal this process ignores
+    is left ignored."""
+    _start_resource_tracker()
     held: list[int] = []
-    before = {s: signal.signal(s, lambda signum, frame: held.append(signum)) for s in HELD}
+    before = {}
+    if threading.current_thread() is threading.main_thread():
+        for s in HELD:
+            if signal.getsignal(s) is not signal.SIG_IGN:
+                before[s] = signal.signal(s, lambda signum, frame: held.append(signum))
+    mask = _block(signal.SIGINT)
     try:
         yield held
     finally:
-        for s, handler in before.items():
-            signal.signal(s, handler)
+        try:
+            _restore(mask)  # a waiting SIGINT is noted here, by the handler above
+        finally:
+            for s, handler in before.items():
+                signal.signal(s, handler)
+
+
+def _block(signum: int):
+    """Block signum in this thread; returns the mask to restore (None where
+    masks are not available)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        return None
+    return signal.pthread_sigmask(signal.SIG_BLOCK, {signum})
+
+
+def _restore(mask) -> None:
+    if mask is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def _start_resource_tracker() -> None:
+    """Start the multiprocessing resource tracker now if it is not running.
+    The first worker process started would start it, and launching it ends
+    with SIGINT unblocked in the starting thread: that worker, and any
+    started after it from the same thread, would then take Ctrl-C."""
+    if not hasattr(signal, "pthread_sigmask"):
+        return
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
 
 
 class QuickExit(distributed.WorkerPlugin):
