@@ -174,3 +174,54 @@ def test_a_second_sweep_on_the_folder_is_refused_whole(write_spec, base, tmp_pat
     # a folder holding only the lock (a start that stopped there) is still a new sweep
     sf.prepare(out, sweep, spec.read_bytes())
     assert sf.is_sweep(out)
+
+
+@pytest.mark.parametrize("where", ["warming the kernels", "writing the summary"])
+def test_ctrl_c_outside_the_cluster_says_how_to_continue(
+    write_spec, base, tmp_path, capsys, monkeypatch, where
+):
+    """A Ctrl-C while the kernels are compiled, or while the summary is
+    written, is one line that says how to go on, as one during the runs is
+    (it used to be a bare 'charnn sweep: interrupted')."""
+    import charnn.cli.sweep as cli
+    import charnn.sweep.execute as ex
+    import charnn.sweep.summary as summary
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    if where == "warming the kernels":
+        monkeypatch.setattr(cli, "_warm_local", ctrl_c)
+    else:
+        monkeypatch.setattr(ex, "execute", lambda *args, **kwargs: [])
+        monkeypatch.setattr(summary, "write_summary", ctrl_c)
+    spec, out = write_spec("seed = [0]\n" + base), tmp_path / "out"
+    assert main(["sweep", str(spec), "--out", str(out), "--quiet"]) == 130
+    assert capsys.readouterr().err == (
+        f"charnn sweep: interrupted; run the same command again to continue the sweep in {out}\n"
+    )
+
+
+def test_dask_logs_are_silenced_until_the_local_cluster_is_closed(monkeypatch):
+    """What the cluster logs while it closes (workers ended by a SIGTERM sent
+    to the process group: 'Batched Comm Closed' and a traceback) comes after
+    the cluster's own silence_logs is lifted; the sweep's silence outlasts it."""
+    import logging
+    from contextlib import contextmanager
+
+    import charnn.sweep.local as local
+    from charnn.sweep.execute import connect
+
+    levels = []
+
+    @contextmanager
+    def cluster(n):
+        yield None
+        levels.append(logging.getLogger("distributed.batched").getEffectiveLevel())
+
+    monkeypatch.setattr(local, "local_cluster", cluster)
+    before = logging.getLogger("distributed").level
+    with connect(distributed, 1, None):
+        pass
+    assert levels == [logging.CRITICAL]
+    assert logging.getLogger("distributed").level == before

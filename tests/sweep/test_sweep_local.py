@@ -80,26 +80,82 @@ def test_ctrl_c_while_the_cluster_starts_closes_it(monkeypatch, signum):
     assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
 
 
-def test_ctrl_c_that_ends_a_starting_worker_is_an_interrupt(monkeypatch):
-    """A worker still importing dies of the same Ctrl-C, and the cluster
-    fails to start: that is the interrupt, not a failure of its own."""
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_signal_that_ends_a_starting_worker_is_the_stop(monkeypatch, signum):
+    """A SIGTERM sent to the process group ends a worker that is starting,
+    and the cluster fails to start: that is the stop, not a failure of its
+    own, and it goes to the signal's handler (the sweep's SIGTERM handler
+    used to be skipped: 'interrupted', exit 130, for a SIGTERM)."""
     import os
     import signal
 
     import charnn.sweep.local as local
 
+    seen, signum = [], getattr(signal, signum)
+
+    def stop(num, frame):  # as charnn sweep handles SIGTERM
+        seen.append(num)
+        raise KeyboardInterrupt
+
     class Cluster:
         def __init__(self, **kwargs):
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signum)
             for _ in range(1000):
                 pass
             raise RuntimeError("Nanny failed to start.")
 
     monkeypatch.setattr(local.distributed, "LocalCluster", Cluster)
-    with pytest.raises(KeyboardInterrupt):
-        with local_cluster(1):
-            pass
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with local_cluster(1):
+                pass
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert seen == ([signal.SIGTERM] if signum == signal.SIGTERM else [])
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_second_ctrl_c_waits_for_the_cluster_to_close(monkeypatch):
+    """A Ctrl-C pressed again while the cluster closes does not cut the
+    closing short (Dask's exit hook then closed it again, taking ten
+    seconds): it is taken once the cluster is closed."""
+    import os
+    import signal
+
+    import charnn.sweep.local as local
+
+    done = []
+
+    class Cluster:
+        def __init__(self, **kwargs):
+            pass
+
+        def close(self):
+            os.kill(os.getpid(), signal.SIGINT)  # the second Ctrl-C
+            for _ in range(1000):
+                pass
+            done.append("cluster")
+
+    class Client:
+        def __init__(self, cluster):
+            pass
+
+        def register_plugin(self, plugin):
+            pass
+
+        def close(self):
+            done.append("client")
+
+    monkeypatch.setattr(local.distributed, "LocalCluster", Cluster)
+    monkeypatch.setattr(local.distributed, "Client", Client)
+    with pytest.raises(KeyboardInterrupt) as stop:
+        with local_cluster(1):
+            raise KeyboardInterrupt("the first Ctrl-C")
+    assert done == ["client", "cluster"]
+    assert "first" not in str(stop.value)  # the second one, raised after the closing
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
 
 
 BLOCKED = "import signal, sys; sys.exit(3 if signal.SIGINT in signal.pthread_sigmask(0, ()) else 4)"

@@ -92,15 +92,6 @@ def _warm_local(sweep, quiet: bool) -> None:
 
 
 def sweep(args) -> int:
-    from ..sweep import load_spec
-    from ..sweep.execute import execute, import_dask
-    from ..sweep.summary import ranking_metric, write_summary
-
-    import_dask()
-    spec = load_spec(args.spec)
-    if args.scheduler is None:
-        _warm_local(spec, args.quiet)
-    progress = SweepProgress(len(spec.runs), args.quiet, ranking_metric(spec))
     caught = []
 
     def terminate(signum, frame):  # SIGTERM stops the sweep as Ctrl-C does
@@ -108,19 +99,32 @@ def sweep(args) -> int:
         raise KeyboardInterrupt
 
     before = signal.signal(signal.SIGTERM, terminate)
-    try:
+    progress = None
+    try:  # from the imports to the summary, a stop says how to go on
+        from ..sweep import load_spec
+        from ..sweep.execute import execute, import_dask
+        from ..sweep.summary import ranking_metric, write_summary
+
+        import_dask()
+        spec = load_spec(args.spec)
+        progress = SweepProgress(len(spec.runs), args.quiet, ranking_metric(spec))
+        if args.scheduler is None:
+            _warm_local(spec, args.quiet)
         rows = execute(
             spec, args.out, Path(args.spec).read_bytes(), args.workers, args.scheduler, progress
         )
-    except KeyboardInterrupt:
         progress.close()
+        html = write_summary(spec, rows, Path(args.out).resolve())
+    except KeyboardInterrupt:
+        if progress is not None:
+            progress.close()
         how = "terminated" if caught else "interrupted"
         _err(f"charnn sweep: {how}; run the same command again to continue the sweep in {args.out}")
         return 128 + (caught[0] if caught else signal.SIGINT)
     finally:
         signal.signal(signal.SIGTERM, before)
-        progress.close()
-    html = write_summary(spec, rows, Path(args.out).resolve())
+        if progress is not None:
+            progress.close()
     print(ranking_lines(spec, rows))
     print(f"summary: {html}")
     failed = [r for r in rows if r["status"] == "failed"]

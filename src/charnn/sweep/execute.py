@@ -84,7 +84,11 @@ def connect(distributed, workers: int | None, scheduler: str | None):
         return
     from .local import local_cluster
 
-    with local_cluster(workers or cores()) as client:
+    # silenced until the cluster's event loop has stopped: its logs while it
+    # closes (workers ended by a SIGTERM sent to the group: 'Batched Comm
+    # Closed' and a CommClosedError traceback) come after the cluster's own
+    # silence_logs is lifted
+    with _dask_logs_silenced(), local_cluster(workers or cores()) as client:
         yield client
 
 

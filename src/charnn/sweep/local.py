@@ -26,9 +26,13 @@ traceback from its imports, or asyncio's CancelledError.) Python's
 resource tracker is started first: launching it unblocks SIGINT in the
 thread that does, which would be the nanny's.
 
-A Ctrl-C given while the cluster starts is held until it is up: a cluster
-interrupted half-built cannot be closed, and Dask's exit hook then fails on
-it with a traceback.
+A Ctrl-C (or SIGTERM) given while the cluster starts is held until it is
+up: a cluster interrupted half-built cannot be closed, and Dask's exit hook
+then fails on it with a traceback. One that ends a starting worker (a
+SIGTERM sent to the group) fails the start; it is then the stop, and goes
+to its own handler. A second Ctrl-C, given while the cluster closes, is
+held until it is closed: cut short, the closing was done again by Dask's
+exit hook, which took about ten seconds.
 """
 
 from __future__ import annotations
@@ -75,17 +79,28 @@ def local_cluster(n: int):
             except Exception as e:  # judged below, once the held signals are in
                 failed = e
         if failed is not None:
-            if held:  # the Ctrl-C ended a worker that was starting
+            if held:  # the signal ended a worker that was starting: it is the stop
+                _raise(held)
                 raise KeyboardInterrupt from None
             raise failed
+        client = None
         try:
-            for signum in dict.fromkeys(held):  # to the handlers they were held from
-                signal.raise_signal(signum)
-            with distributed.Client(cluster) as client:
-                client.register_plugin(QuickExit())
-                yield client
+            _raise(held)
+            client = distributed.Client(cluster)
+            client.register_plugin(QuickExit())
+            yield client
         finally:
-            cluster.close()
+            with _ctrl_c_held() as late:  # a second Ctrl-C waits for the closing
+                if client is not None:
+                    client.close()
+                cluster.close()
+            _raise(late)
+
+
+def _raise(held: list[int]) -> None:
+    """The held signals, to the handlers they were held from."""
+    for signum in dict.fromkeys(held):
+        signal.raise_signal(signum)
 
 
 HELD = (signal.SIGINT, signal.SIGTERM)  # the signals that stop a sweep
