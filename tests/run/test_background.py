@@ -181,3 +181,37 @@ def test_the_recorded_check_is_capped_in_steps_and_entries(tmp_path, text_file):
     assert all(r["passed"] for r in part["rows"])
     short = record.gradcheck_part(config(text_file, seq_length=10), data)
     assert short["T"] == 10  # a shorter run's T is its own
+
+
+def test_a_stop_cuts_the_records_gradient_check_short_and_the_resume_adds_it(
+    tmp_path, text_file, monkeypatch
+):
+    """The record's gradient check runs beside the first updates; a signal
+    need not wait for it (seconds for a deep gated network on a busy
+    machine): it ends at its next entry, record.json is left without it,
+    and the resume writes the check a whole run writes."""
+    import time
+
+    from charnn.nn import gradcheck
+    from charnn.run import loop
+
+    cfg = config(text_file, updates=60, cell="gru", layers=2)
+    run_to_end(tmp_path / "whole", cfg)
+    numerical = gradcheck.numerical_grad
+    entries = []
+
+    def slow(*args, **kwargs):
+        entries.append(1)
+        time.sleep(0.05)  # ~1,300 entries: a check of a minute
+        return numerical(*args, **kwargs)
+
+    monkeypatch.setattr(gradcheck, "numerical_grad", slow)
+    r = loop.Run.start(tmp_path / "cut", cfg)
+    with pytest.raises(loop.Interrupted):
+        r.train(lambda e: None, lambda: 2 if entries else 0)
+    assert 0 < len(entries) < 100
+    assert "gradcheck" not in record.read_record(tmp_path / "cut")
+    monkeypatch.setattr(gradcheck, "numerical_grad", numerical)
+    loop.Run.resume(tmp_path / "cut").train(lambda e: None)
+    whole = record.read_record(tmp_path / "whole")
+    assert record.read_record(tmp_path / "cut") == whole and "gradcheck" in whole

@@ -25,6 +25,7 @@ tiny weights), not failed. An entry that misses it by more fails.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +46,10 @@ SCALE_FLOOR = 1e-4
 # unresolved with it.
 NOISE_FACTOR = 4.0
 PASS, FAIL, UNRESOLVED = "pass", "FAIL", "unresolved"
+
+
+class Cancelled(Exception):
+    """`check` stopped early: its stop() said so."""
 
 
 @dataclass(frozen=True)
@@ -180,14 +185,15 @@ def check(
     step: float = STEP,
     bar: float = 1e-6,
     with_h0: bool = True,
-) -> list[Row]:
+    stop: Callable[[], bool] | None = None,
+) -> tuple[list[Row], float]:
     """Compare analytic and numerical gradients; one Row per parameter, in
     the canonical order, then (with_h0) one per part of the initial state,
     and the rounding noise the numerical ones can carry (`noise_bound`).
 
     Every entry is checked unless an array has more than max_entries, then
     a random sample of that many is. params, state0 (S,) are float64 and
-    restored.
+    restored. stop: asked before each entry; True raises Cancelled.
     """
     inputs = np.asarray(inputs, dtype=np.intp)
     targets = np.asarray(targets, dtype=np.intp)
@@ -203,7 +209,11 @@ def check(
         shape = grads[name].shape
         idx = entries(shape, max_entries, rng)
         an = np.array([grads[name][i] for i in idx])
-        n = np.array([numerical_grad(params, name, i, inputs, targets, state0, step) for i in idx])
+        n = np.empty(len(idx))
+        for k, i in enumerate(idx):
+            if stop is not None and stop():
+                raise Cancelled
+            n[k] = numerical_grad(params, name, i, inputs, targets, state0, step)
         floor = max(TINY, SCALE_FLOOR * float(np.max(np.abs(an) + np.abs(n), initial=0.0)))
         max_rel = float(relative_error(an, n, floor).max())
         result = verdict(an, n, floor, noise, bar)
@@ -221,7 +231,8 @@ def check_on_text(
     max_entries: int = 2000,
     cell: str = "rnn",
     layers: int = 1,
-) -> tuple[list[Row], int]:
+    stop: Callable[[], bool] | None = None,
+) -> tuple[list[Row], float, int]:
     """Check a fresh model (K from vocab, hidden size m, the cell's default
     sig unless given) on the first T+1 characters of text, from a random
     non-zero initial state, uniform in [-0.5, 0.5). Returns (rows, noise, T
@@ -230,5 +241,5 @@ def check_on_text(
     params = stack.init_params(vocab.size, m, rng, sig, cell, layers)
     state0 = rng.uniform(-0.5, 0.5, stack.describe(params).state_size)
     ids = vocab.encode(text[: T + 1])
-    rows, noise = check(params, ids[:-1], ids[1:], state0, rng, max_entries=max_entries)
+    rows, noise = check(params, ids[:-1], ids[1:], state0, rng, max_entries=max_entries, stop=stop)
     return rows, noise, len(ids) - 1

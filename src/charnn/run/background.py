@@ -97,6 +97,7 @@ class Deferred:
         self.held: list[Callable[[], object]] = []
         self.worker = Worker(name)
         self.started = False
+        self.stopping = threading.Event()  # set: long jobs that ask it end early
 
     def add(self, job: Callable[[], object]) -> None:
         if self.started:

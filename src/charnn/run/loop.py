@@ -134,7 +134,9 @@ class Run(RunEvents, RunSchedule):
             run = cls(folder, cfg, data, state, rng)
             run.lock, run.run_id = lock, identity.new_id()
             run.write_config()
-            record.write_record(folder, cfg, data, state.params, defer=run.side.add)
+            record.write_record(
+                folder, cfg, data, state.params, run.side.add, run.side.stopping.is_set
+            )
         except BaseException:
             lock.release()
             raise
@@ -194,7 +196,7 @@ class Run(RunEvents, RunSchedule):
                 (folder / name).unlink(missing_ok=True)
         reopen.tidy(folder, state.update, saved.counters, cfg.eval_every, complete)
         initial = state.params if saved.state is None else None
-        record.complete_record(folder, cfg, data, initial, defer=run.side.add)
+        record.complete_record(folder, cfg, data, initial, run.side.add, run.side.stopping.is_set)
         if complete:  # nothing to do: the files are left as they are (repaired if damaged)
             return run
         if saved.state is not None:
@@ -304,6 +306,7 @@ class Run(RunEvents, RunSchedule):
             self.save()
         with self.clock.part("waiting"):
             self.settle(emit)  # the checkpoint is on disk before it is said to be
+        self.side.stopping.set()  # the record's gradient check: left to the resume
         raise Interrupted(signum, self.state.update)
 
     def finish(

@@ -58,7 +58,7 @@ def untrained_part(cfg: TrainConfig, data: Data, params: dict) -> dict:
     return {"first": data.vocab.chars[x0], "length": n, "texts": texts}
 
 
-def gradcheck_part(cfg: TrainConfig, data: Data) -> dict:
+def gradcheck_part(cfg: TrainConfig, data: Data, stop=None) -> dict:
     """The gradient check of a fresh small network (m = 5) with the run's K,
     cell and layers, on the first T + 1 characters of the corpus, T the run's
     seq_length up to GRADCHECK_STEPS; at most GRADCHECK_ENTRIES entries of
@@ -75,6 +75,7 @@ def gradcheck_part(cfg: TrainConfig, data: Data) -> dict:
         GRADCHECK_ENTRIES,
         cfg.cell,
         cfg.layers,
+        stop,
     )
     return {
         "m": GRADCHECK_HIDDEN,
@@ -99,24 +100,32 @@ def gradcheck_part(cfg: TrainConfig, data: Data) -> dict:
     }
 
 
-def write_record(folder: Path, cfg: TrainConfig, data: Data, params: dict, defer=None) -> None:
+def write_record(
+    folder: Path, cfg: TrainConfig, data: Data, params: dict, defer=None, stop=None
+) -> None:
     """Compute and write RUN_DIR/record.json (params: the initial parameters).
     defer: a function taking a job to run later; given, the record is written
-    now without the gradient check, which defer's job adds to it."""
+    now without the gradient check, which defer's job adds to it unless
+    stop() turns True first (a stopped run: its resume adds it)."""
     rec = {"corpus": corpus_part(data), "untrained": untrained_part(cfg, data, params)}
     if defer is None:
-        _with_gradcheck(folder, rec, cfg, data)
+        _with_gradcheck(folder, rec, cfg, data, stop)
         return
     rundir.write_json(folder / RECORD, rec)
-    defer(lambda: _with_gradcheck(folder, rec, cfg, data))
+    defer(lambda: _with_gradcheck(folder, rec, cfg, data, stop))
 
 
-def _with_gradcheck(folder: Path, rec: dict, cfg: TrainConfig, data: Data) -> None:
-    """record.json: rec and the gradient check."""
-    rundir.write_json(folder / RECORD, {**rec, "gradcheck": gradcheck_part(cfg, data)})
+def _with_gradcheck(folder: Path, rec: dict, cfg: TrainConfig, data: Data, stop=None) -> None:
+    """record.json: rec and the gradient check; left as it is when stop()
+    cuts the check short."""
+    try:
+        part = gradcheck_part(cfg, data, stop)
+    except gradcheck.Cancelled:
+        return
+    rundir.write_json(folder / RECORD, {**rec, "gradcheck": part})
 
 
-def complete_record(folder: Path, cfg: TrainConfig, data: Data, params, defer) -> None:
+def complete_record(folder: Path, cfg: TrainConfig, data: Data, params, defer, stop=None) -> None:
     """On resume: what a process killed early left out of record.json, the
     gradient check (added by defer's job), or the whole record when the run
     resumes from its start (params: the initial parameters; None when it
@@ -124,10 +133,10 @@ def complete_record(folder: Path, cfg: TrainConfig, data: Data, params, defer) -
     rec = read_record(folder)
     if not rec:
         if params is not None:
-            write_record(folder, cfg, data, params, defer)
+            write_record(folder, cfg, data, params, defer, stop)
         return
     if "gradcheck" not in rec:
-        defer(lambda: _with_gradcheck(folder, rec, cfg, data))
+        defer(lambda: _with_gradcheck(folder, rec, cfg, data, stop))
 
 
 def read_record(folder: Path) -> dict:
