@@ -14,13 +14,18 @@ relative, floored so exact zeros compare cleanly:
 
     rel_i = |a_i - n_i| / max(|a_i| + |n_i|, tiny)
 
-An entry passes when rel_i < 1e-6. Rounding bounds what the differences
-can resolve: each logit o_tk = (V h_t + c)_k is computed to about
+An entry passes when rel_i < 1e-6. The differences have limits of their
+own. Rounding: each logit o_tk = (V h_t + c)_k is computed to about
 eps (|V| |h_t| + |c|)_k, so D carries noise of order eps sum_t max_k of
-that, and n_i that noise over the step (`noise_bound`). An entry that misses
-the bar by less than the noise cannot be judged either way: its array is
-reported "unresolved" (its gradients are too small for the check, as with
-tiny weights), not failed. An entry that misses it by more fails.
+that, and n_i that noise over the step (`noise_bound`). Truncation: with
+large weights the O(h^4) term shows. So an entry that misses the bar is
+differenced again with the step h / RECHECK, which then gives its n_i; its
+uncertainty is the larger of that step's noise bound and how far the two
+estimates part. An entry that misses the bar by less than its uncertainty
+cannot be judged either way: its array is reported "unresolved" (gradients
+too small for the check, as with tiny weights, or weights so large that the
+differences do not settle), not failed. An entry that misses it by more,
+or is not a number, fails.
 """
 
 from __future__ import annotations
@@ -46,6 +51,10 @@ SCALE_FLOOR = 1e-4
 # unresolved with it.
 NOISE_FACTOR = 4.0
 PASS, FAIL, UNRESOLVED = "pass", "FAIL", "unresolved"
+# An entry that misses the bar is differenced again with the step divided by
+# this: its truncation error falls 4**4 = 256-fold, its rounding noise grows
+# 4-fold, and how far the two estimates part says how sure either is.
+RECHECK = 4
 
 
 class Cancelled(Exception):
@@ -89,20 +98,26 @@ def summary(rows: list[Row], noise: float, bar: float = 1e-6) -> str:
     bar_text = f"{bar:.0e}".replace("e-0", "e-")
     failed = [r.name for r in rows if r.failed]
     if failed:
-        return "GRADIENT CHECK FAILED: " + ", ".join(failed)
+        return (
+            "GRADIENT CHECK FAILED: " + ", ".join(failed) + " (each misses the bar by more "
+            f"than the centred differences are sure of, their rounding noise about {noise:.1e}"
+            ", or is not a number)"
+        )
     low = [r.name for r in rows if r.result == UNRESOLVED]
     if not low:
         return f"all gradients pass (max relative error < {bar_text})"
     return (
         f"no gradient fails: {', '.join(low)} unresolved, the others pass (max relative "
         f"error < {bar_text})\nunresolved: they differ from the centred differences by less "
-        f"than the rounding noise those carry (about {noise:.1e}), too small to judge"
+        f"than those are sure of (their rounding noise, about {noise:.1e}, or how far two "
+        "steps part), so they cannot be judged"
     )
 
 
 def relative_error(a: np.ndarray, n: np.ndarray, tiny: float = TINY) -> np.ndarray:
     """|a - n| / max(|a| + |n|, tiny), element-wise."""
-    return np.abs(a - n) / np.maximum(np.abs(a) + np.abs(n), tiny)
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN and inf: told by `verdict`
+        return np.abs(a - n) / np.maximum(np.abs(a) + np.abs(n), tiny)
 
 
 def noise_bound(params: dict, inputs, state0, step: float = STEP) -> float:
@@ -116,13 +131,18 @@ def noise_bound(params: dict, inputs, state0, step: float = STEP) -> float:
     return NOISE_FACTOR * eps * float(scale.max(axis=1, initial=0.0).sum()) / step
 
 
-def verdict(a: np.ndarray, n: np.ndarray, floor: float, noise: float, bar: float) -> str:
+def verdict(a: np.ndarray, n: np.ndarray, floor: float, noise, bar: float) -> str:
     """PASS when every entry's relative error is below bar; FAIL when an entry
-    misses it by more than the noise |a - n| can carry; else UNRESOLVED."""
-    off = relative_error(a, n, floor) >= bar
+    misses it by more than the uncertainty of its n (noise: one bound, or one
+    per entry), or a value is not finite; else UNRESOLVED. (NaN compares
+    false: every test is written so that a NaN fails it.)"""
+    if not (np.isfinite(a).all() and np.isfinite(n).all()):
+        return FAIL
+    off = ~(relative_error(a, n, floor) < bar)
     if not off.any():
         return PASS
-    return FAIL if (np.abs(a - n)[off] > noise).any() else UNRESOLVED
+    noise = np.broadcast_to(noise, np.shape(a))
+    return UNRESOLVED if (np.abs(a - n)[off] <= noise[off]).all() else FAIL
 
 
 def loss_difference(O_plus: np.ndarray, O_minus: np.ndarray, targets) -> float:
@@ -215,8 +235,15 @@ def check(
                 raise Cancelled
             n[k] = numerical_grad(params, name, i, inputs, targets, state0, step)
         floor = max(TINY, SCALE_FLOOR * float(np.max(np.abs(an) + np.abs(n), initial=0.0)))
-        max_rel = float(relative_error(an, n, floor).max())
-        result = verdict(an, n, floor, noise, bar)
+        tol = np.full(len(idx), noise)
+        for k in np.flatnonzero(~(relative_error(an, n, floor) < bar) & np.isfinite(n)):
+            if stop is not None and stop():
+                raise Cancelled
+            finer = numerical_grad(params, name, idx[k], inputs, targets, state0, step / RECHECK)
+            tol[k] = max(RECHECK * noise, abs(finer - n[k]))
+            n[k] = finer
+        max_rel = float(relative_error(an, n, floor).max(initial=0.0))
+        result = verdict(an, n, floor, tol, bar)
         rows.append(Row(name, shape, len(idx), float(np.abs(an - n).max()), max_rel, result))
     return rows, noise
 
