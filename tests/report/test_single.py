@@ -827,3 +827,14 @@ def test_the_gradient_check_verdict_tells_unresolved_arrays_from_failed_ones():
     # a record made before the check had a third verdict: 'passed' alone
     assert verdict([{**row, "passed": False}, fine]).startswith("Some gradients FAIL")
     assert verdict([{**fine, "result": None}]) == "All gradients pass."
+
+
+def test_one_sample_is_not_called_samples():
+    from charnn.report.recorded import untrained_section
+    from charnn.report.single import evolution_section
+
+    one = [{"update": 0, "text": "abc", "smooth_loss": 100.0}]
+    assert ", 1 sample;" in evolution_section(one, 25, False).blocks[0].text
+    assert ", 2 samples;" in evolution_section(one * 2, 25, False).blocks[0].text
+    rec = {"untrained": {"first": "a", "length": 3, "texts": ["abc"]}}
+    assert untrained_section(rec, 2).blocks[0].text.startswith("1 sample of 3 characters")

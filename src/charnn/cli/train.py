@@ -130,7 +130,7 @@ def _train(args, run: Run) -> int:
         if not (run.folder / rundir.PLOT).exists():  # stopped between its end and its plot
             plot_run(run.folder)
         print(
-            f"{run.folder} is complete ({run.state.update} updates); nothing to do. "
+            f"{run.folder} is complete ({run.state.update:,} updates); nothing to do. "
             "Give a larger --updates, --epochs or --max-time to train further."
         )
         return _maybe_report(args, run)

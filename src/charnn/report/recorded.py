@@ -34,7 +34,8 @@ def untrained_section(rec: dict, number: int) -> Section:
     first = " ".join(filter(None, char_label(u["first"])))
     blocks = [
         Para(
-            f"{len(u['texts'])} samples of {fmt(u['length'])} characters from the network as "
+            f"{len(u['texts'])} sample{'' if len(u['texts']) == 1 else 's'} of "
+            f"{fmt(u['length'])} characters from the network as "
             f"initialized (before any update), from h = 0 and the input {first}, drawn when "
             "the run started."
         )

@@ -236,8 +236,9 @@ def evolution_section(samples: list[dict], T: int, documents: bool) -> Section:
     )
     blocks = [
         Para(
-            f"{what}, {len(samples)} samples; each is labelled with the number of updates done "
-            "before it and the smoothed loss at that moment."
+            f"{what}, {len(samples)} sample{'' if len(samples) == 1 else 's'}; each is "
+            "labelled with the number of updates done before it and the smoothed loss at "
+            "that moment."
         )
     ]
     for smp in samples:
