@@ -71,6 +71,31 @@ def test_train_writes_run_and_prints_summary(tmp_path, text_file, capsys):
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_signal_once_the_run_is_complete_lets_its_plot_and_timing_be_written(
+    tmp_path, text_file, capsys, monkeypatch
+):
+    """outcome.json is written: the run is complete, and a Ctrl-C then (while
+    the plot and timing.json are written, a fraction of a second) no longer
+    ends the command as interrupted with timing.json missing."""
+    import os
+    import signal
+
+    from charnn.cli import train
+
+    write = train.rundir.write_json
+
+    def ctrl_c_first(path, obj):
+        if path.name == rundir.TIMING:
+            os.kill(os.getpid(), signal.SIGINT)
+        write(path, obj)
+
+    monkeypatch.setattr(train.rundir, "write_json", ctrl_c_first)
+    out = tmp_path / "r"
+    assert cli.main(["train", str(text_file), "--out", str(out), *SMALL]) == 0
+    assert "done: " in capsys.readouterr().out
+    assert (out / rundir.TIMING).exists() and (out / "loss.png").exists()
+
+
 def test_resume_extends_and_complete_run_is_left_alone(run, capsys):
     assert cli.main(["train", "--resume", str(run), "--updates", "60", "--quiet"]) == 0
     assert "done: 60 updates" in capsys.readouterr().out

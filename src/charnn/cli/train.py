@@ -154,21 +154,25 @@ def _train(args, run: Run) -> int:
     switch = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_S)
     try:
-        run.train(emit, should_stop)
-    except Interrupted as e:
-        printer.close()
-        return _stopped(run, e, printer.failed if not caught else None)
+        try:
+            run.train(emit, should_stop)
+        except Interrupted as e:
+            printer.close()
+            return _stopped(run, e, printer.failed if not caught else None)
+        finally:
+            printer.close()
+            sys.setswitchinterval(switch)
+        # the run is complete: a signal now is let pass while its plot and
+        # timing.json (a fraction of a second) are written
+        with run.clock.part("plot"):  # what is left of it once the run has finished
+            plotter.close()
+        split = {**run.clock.split(run.state.update - first), "threads": run.threads}
+        beside = (run.side.worker, run.metrics.worker, plotter)
+        split["beside_cpu_s"] = round(sum(w.cpu_s for w in beside), 4)  # CPU beside
+        rundir.write_json(run.folder / rundir.TIMING, split)
     finally:
-        printer.close()
-        sys.setswitchinterval(switch)
         for s, h in old.items():
             signal.signal(s, h)
-    with run.clock.part("plot"):  # what is left of it once the run has finished
-        plotter.close()
-    split = {**run.clock.split(run.state.update - first), "threads": run.threads}
-    beside = (run.side.worker, run.metrics.worker, plotter)
-    split["beside_cpu_s"] = round(sum(w.cpu_s for w in beside), 4)  # CPU of the threads beside
-    rundir.write_json(run.folder / rundir.TIMING, split)
     print(timing.format_split(split))
     print(done_line(run))
     return _maybe_report(args, run)
