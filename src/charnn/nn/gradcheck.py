@@ -19,17 +19,21 @@ own. Rounding: each logit o_tk = (V h_t + c)_k is computed to about
 eps (|V| |h_t| + |c|)_k, so D carries noise of order eps sum_t max_k of
 that, and n_i that noise over the step (`noise_bound`). Truncation: with
 large weights the O(h^4) term shows. So an entry that misses the bar is
-differenced again with the step h / RECHECK, which then gives its n_i; its
-uncertainty is the larger of that step's noise bound and how far the two
-estimates part. An entry that misses the bar by less than its uncertainty
-cannot be judged either way: its array is reported "unresolved" (gradients
-too small for the check, as with tiny weights, or weights so large that the
-differences do not settle), not failed. An entry that misses it by more,
-or is not a number, fails.
+differenced again with the steps h / RECHECK and h / RECHECK**2, the finer
+of which then gives its n_i; its uncertainty is the larger of that step's
+noise bound and how far the three estimates part, unbounded when they part
+more and more, far above that bound (they have not settled). An entry that misses the
+bar by less than its uncertainty cannot be judged either way: its array is
+reported "unresolved" (gradients too small for the check, as with tiny
+weights, or a loss too rough for differences, as with exploding gradients
+at large weights), not failed; so is one whose differences are not finite.
+An entry that misses it by more, or whose analytic value is not a number,
+fails.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -52,8 +56,10 @@ SCALE_FLOOR = 1e-4
 NOISE_FACTOR = 4.0
 PASS, FAIL, UNRESOLVED = "pass", "FAIL", "unresolved"
 # An entry that misses the bar is differenced again with the step divided by
-# this: its truncation error falls 4**4 = 256-fold, its rounding noise grows
-# 4-fold, and how far the two estimates part says how sure either is.
+# this and by its square: each time its truncation error falls 4**4 = 256-fold
+# and its rounding noise grows 4-fold. Converging, the finest estimate is
+# within a fraction of how far the last two part; where the loss is too
+# rough for differences (exploding gradients at large sig) they do not settle.
 RECHECK = 4
 
 
@@ -132,17 +138,19 @@ def noise_bound(params: dict, inputs, state0, step: float = STEP) -> float:
 
 
 def verdict(a: np.ndarray, n: np.ndarray, floor: float, noise, bar: float) -> str:
-    """PASS when every entry's relative error is below bar; FAIL when an entry
-    misses it by more than the uncertainty of its n (noise: one bound, or one
-    per entry), or a value is not finite; else UNRESOLVED. (NaN compares
-    false: every test is written so that a NaN fails it.)"""
-    if not (np.isfinite(a).all() and np.isfinite(n).all()):
+    """PASS when every entry's relative error is below bar; FAIL when an
+    analytic value is not finite, or an entry misses the bar by more than the
+    uncertainty of its n (noise: one bound, or one per entry); else
+    UNRESOLVED, as where the differences themselves are not finite. (NaN
+    compares false: every test is written so that a NaN fails it.)"""
+    if not np.isfinite(a).all():
         return FAIL
     off = ~(relative_error(a, n, floor) < bar)
     if not off.any():
         return PASS
     noise = np.broadcast_to(noise, np.shape(a))
-    return UNRESOLVED if (np.abs(a - n)[off] <= noise[off]).all() else FAIL
+    sure = np.isfinite(n) & np.isfinite(noise)
+    return FAIL if (np.abs(a - n) > noise)[off & sure].any() else UNRESOLVED
 
 
 def loss_difference(O_plus: np.ndarray, O_minus: np.ndarray, targets) -> float:
@@ -154,8 +162,9 @@ def loss_difference(O_plus: np.ndarray, O_minus: np.ndarray, targets) -> float:
     """
     D = O_plus - O_minus
     P = rnn.softmax(O_minus)
-    lse = np.log1p((P * np.expm1(D)).sum(axis=1))
-    return float((lse - D[np.arange(len(targets)), targets]).sum())
+    with np.errstate(all="ignore"):  # steps so large the loss overflows: not finite, unresolved
+        lse = np.log1p((P * np.expm1(D)).sum(axis=1))
+        return float((lse - D[np.arange(len(targets)), targets]).sum())
 
 
 def numerical_grad(
@@ -236,12 +245,23 @@ def check(
             n[k] = numerical_grad(params, name, i, inputs, targets, state0, step)
         floor = max(TINY, SCALE_FLOOR * float(np.max(np.abs(an) + np.abs(n), initial=0.0)))
         tol = np.full(len(idx), noise)
-        for k in np.flatnonzero(~(relative_error(an, n, floor) < bar) & np.isfinite(n)):
-            if stop is not None and stop():
-                raise Cancelled
-            finer = numerical_grad(params, name, idx[k], inputs, targets, state0, step / RECHECK)
-            tol[k] = max(RECHECK * noise, abs(finer - n[k]))
-            n[k] = finer
+        for k in np.flatnonzero(~(relative_error(an, n, floor) < bar)):
+            finer = []
+            for q in (RECHECK, RECHECK**2):
+                if stop is not None and stop():
+                    raise Cancelled
+                finer.append(
+                    numerical_grad(params, name, idx[k], inputs, targets, state0, step / q)
+                )
+            # the estimates part by the truncation they shed (the second step less than
+            # the first), or by rounding alone: a beyond that spread is wrong; parting
+            # more and more, far above rounding, they have not settled (a loss too
+            # rough for differences: exploding gradients at large weights)
+            first, second = abs(n[k] - finer[0]), abs(finer[0] - finer[1])
+            floor_k = RECHECK**2 * noise
+            settled = second <= first / RECHECK**2 or max(first, second) <= floor_k
+            n[k] = finer[1]
+            tol[k] = max(floor_k, first, second) if settled else math.inf
         max_rel = float(relative_error(an, n, floor).max(initial=0.0))
         result = verdict(an, n, floor, tol, bar)
         rows.append(Row(name, shape, len(idx), float(np.abs(an - n).max()), max_rel, result))
