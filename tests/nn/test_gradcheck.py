@@ -167,3 +167,24 @@ def test_large_weights_rechecked_with_a_finer_step_fail_nothing_correct():
     rows, _, _ = gradcheck.check_on_text(v, text, 5, 25, seed=0, sig=3.0)
     assert not any(r.failed for r in rows), [r for r in rows if r.failed]
     assert {r.name for r in rows if not r.passed} <= {"h0"}
+
+
+@pytest.mark.slow
+def test_one_wrong_entry_fails_where_the_differences_need_finer_steps(monkeypatch):
+    """An LSTM at sig = 1 over 50 steps: entry 26 of b misses the bar at the
+    first step, and its finer estimates agree to 1e-11 without converging as
+    h^4 (rounding). With its sign flipped (-30.1 for 30.1) it fails: a rule
+    that called such estimates unsettled, hence unresolved, let it through."""
+    text = "the quick brown fox; a tale told by an idiot. " * 20
+    v = Vocab.from_text(text)
+    real = stack.backward
+
+    def flipped(*args, **kwargs):
+        grads, dstate = real(*args, **kwargs)
+        grads["b"][26] *= -1
+        return grads, dstate
+
+    monkeypatch.setattr(stack, "backward", flipped)
+    rows, _, _ = gradcheck.check_on_text(v, text, 16, 50, seed=0, sig=1.0, cell="lstm")
+    verdicts = {r.name: r.result for r in rows}
+    assert verdicts["b"] == gradcheck.FAIL and verdicts["V"] == gradcheck.PASS

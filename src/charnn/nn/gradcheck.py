@@ -19,10 +19,10 @@ own. Rounding: each logit o_tk = (V h_t + c)_k is computed to about
 eps (|V| |h_t| + |c|)_k, so D carries noise of order eps sum_t max_k of
 that, and n_i that noise over the step (`noise_bound`). Truncation: with
 large weights the O(h^4) term shows. So an entry that misses the bar is
-differenced again with the steps h / RECHECK and h / RECHECK**2, the finer
-of which then gives its n_i; its uncertainty is the larger of that step's
-noise bound and how far the three estimates part, unbounded when they part
-more and more, far above that bound (they have not settled). An entry that misses the
+differenced again with steps h / RECHECK, h / RECHECK**2, ... (`_refined`)
+until the estimates converge as h^4 or sink into rounding; the last gives
+its n_i, and its uncertainty is SPREAD times the last change of the
+estimates (or the last two), and at least SPREAD times that step's noise. An entry that misses the
 bar by less than its uncertainty cannot be judged either way: its array is
 reported "unresolved" (gradients too small for the check, as with tiny
 weights, or a loss too rough for differences, as with exploding gradients
@@ -33,7 +33,6 @@ fails.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -61,6 +60,9 @@ PASS, FAIL, UNRESOLVED = "pass", "FAIL", "unresolved"
 # within a fraction of how far the last two part; where the loss is too
 # rough for differences (exploding gradients at large sig) they do not settle.
 RECHECK = 4
+LEVELS = 5  # at most that many finer steps, down to step / 4**5 ~ 1e-6
+SETTLED = 64  # a second change this many times smaller than the first: converging
+SPREAD = 4  # the uncertainty: this many times the change (or noise) that bounds it
 
 
 class Cancelled(Exception):
@@ -246,26 +248,35 @@ def check(
         floor = max(TINY, SCALE_FLOOR * float(np.max(np.abs(an) + np.abs(n), initial=0.0)))
         tol = np.full(len(idx), noise)
         for k in np.flatnonzero(~(relative_error(an, n, floor) < bar)):
-            finer = []
-            for q in (RECHECK, RECHECK**2):
-                if stop is not None and stop():
-                    raise Cancelled
-                finer.append(
-                    numerical_grad(params, name, idx[k], inputs, targets, state0, step / q)
-                )
-            # the estimates part by the truncation they shed (the second step less than
-            # the first), or by rounding alone: a beyond that spread is wrong; parting
-            # more and more, far above rounding, they have not settled (a loss too
-            # rough for differences: exploding gradients at large weights)
-            first, second = abs(n[k] - finer[0]), abs(finer[0] - finer[1])
-            floor_k = RECHECK**2 * noise
-            settled = second <= first / RECHECK**2 or max(first, second) <= floor_k
-            n[k] = finer[1]
-            tol[k] = max(floor_k, first, second) if settled else math.inf
+            n[k], tol[k] = _refined(
+                params, name, idx[k], inputs, targets, state0, step, noise, n[k], stop
+            )
         max_rel = float(relative_error(an, n, floor).max(initial=0.0))
         result = verdict(an, n, floor, tol, bar)
         rows.append(Row(name, shape, len(idx), float(np.abs(an - n).max()), max_rel, result))
     return rows, noise
+
+
+def _refined(params, name, index, inputs, targets, state0, step, noise, n0, stop):
+    """(estimate, uncertainty) of an entry that missed the bar at step: the
+    step is divided by RECHECK up to LEVELS times, until the estimates
+    converge as h^4 (a change SETTLED times smaller than the one before) or
+    their changes sink into rounding; the uncertainty is SPREAD times the
+    last change (converged) or the last two, and at least SPREAD times the
+    finest step's noise bound."""
+    prev, change_prev = n0, np.inf
+    for level in range(1, LEVELS + 1):
+        if stop is not None and stop():
+            raise Cancelled
+        h = step / RECHECK**level
+        est = numerical_grad(params, name, index, inputs, targets, state0, h)
+        change, rounding = abs(est - prev), noise * step / h
+        if level >= 2 and change * SETTLED <= change_prev:  # converging: within a fraction
+            return est, SPREAD * max(rounding, change)
+        if level >= 2 and change <= SPREAD * rounding:  # rounding from here on
+            return est, SPREAD * max(rounding, change, change_prev)
+        prev, change_prev = est, change
+    return prev, SPREAD * max(rounding, change, change_prev)
 
 
 def check_on_text(
