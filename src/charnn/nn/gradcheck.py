@@ -22,9 +22,9 @@ large weights the O(h^4) term shows. So an entry that misses the bar is
 differenced again with steps h / RECHECK, h / RECHECK**2, ... (`_refined`)
 until the estimates converge as h^4 or sink into rounding; the last gives
 its n_i, and its uncertainty is SPREAD times the last change of the
-estimates (or the last two), and at least SPREAD times that step's noise. An entry that misses the
-bar by less than its uncertainty cannot be judged either way: its array is
-reported "unresolved" (gradients too small for the check, as with tiny
+estimates (or the last two), and at least SPREAD times that step's noise.
+An entry that misses the bar by less than its uncertainty cannot be judged
+either way: its array is reported "unresolved" (gradients too small for the check, as with tiny
 weights, or a loss too rough for differences, as with exploding gradients
 at large weights), not failed; so is one whose differences are not finite.
 An entry that misses it by more, or whose analytic value is not a number,
@@ -55,9 +55,9 @@ SCALE_FLOOR = 1e-4
 NOISE_FACTOR = 4.0
 PASS, FAIL, UNRESOLVED = "pass", "FAIL", "unresolved"
 # An entry that misses the bar is differenced again with the step divided by
-# this and by its square: each time its truncation error falls 4**4 = 256-fold
-# and its rounding noise grows 4-fold. Converging, the finest estimate is
-# within a fraction of how far the last two part; where the loss is too
+# this, again and again (`_refined`): each time its truncation error falls
+# 4**4 = 256-fold and its rounding noise grows 4-fold. Converging, the finest
+# estimate is within a fraction of the last change; where the loss is too
 # rough for differences (exploding gradients at large sig) they do not settle.
 RECHECK = 4
 LEVELS = 5  # at most that many finer steps, down to step / 4**5 ~ 1e-6
@@ -117,7 +117,7 @@ def summary(rows: list[Row], noise: float, bar: float = 1e-6) -> str:
     return (
         f"no gradient fails: {', '.join(low)} unresolved, the others pass (max relative "
         f"error < {bar_text})\nunresolved: they differ from the centred differences by less "
-        f"than those are sure of (their rounding noise, about {noise:.1e}, or how far two "
+        f"than those are sure of (their rounding noise, about {noise:.1e}, or how far finer "
         "steps part), so they cannot be judged"
     )
 

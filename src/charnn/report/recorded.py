@@ -97,11 +97,12 @@ def verdict_text(rows: list[gradcheck.Row], noise: float | None) -> str:
     low = [r.name for r in rows if r.result == gradcheck.UNRESOLVED]
     if not low:
         return "All gradients pass."
+    noise_text = f", about {noise:.1e}" if noise else ""
     return (
         f"No gradient fails; {', '.join(low)} could not be judged: they differ from the "
-        "centred differences by less than the rounding noise those carry"
-        + (f" (about {noise:.1e})" if noise else "")
-        + ", as gradients this small do. The others pass."
+        f"centred differences by less than those are sure of (their rounding noise{noise_text}, "
+        "or how far finer steps part), as with gradients too small for differences in "
+        "float64 or a loss too rough for them. The others pass."
     )
 
 
