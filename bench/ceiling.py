@@ -201,7 +201,7 @@ def engine_registers() -> dict:
     m, K = 100, 72
     cf = rnn.tanh_coefs(np.zeros(1))
     probes = [
-        (rnn._matvec, rnn._FAST, (np.zeros((m, m)), np.zeros(m), np.zeros(m))),
+        (rnn._matvec, rnn._FAST, (np.zeros((m, m)), np.zeros(m), np.zeros(m), False)),
         (rnn._vecmat_add, rnn._FAST, (np.zeros(m), np.zeros((m, m)), np.zeros(m))),
         (rnn._tanh_flat, set(), (np.zeros(m), cf)),
         (rnn._exp_sum, rnn._FAST, (np.zeros(K), 0.0, cf, True)),
