@@ -145,7 +145,7 @@ def extra_lines(res: dict, dims) -> list[str]:
                 f"{w['charnn_cpu_s']:.1f} (two cores), {one['cpu_s']:.1f} (one); the plain "
                 f"loop {w['plain_cpu_s']:.1f}."
             )
-        return lines
+    return lines
 
 
 def bound_lines(res: dict, dims) -> list[str]:
