@@ -374,13 +374,18 @@ def backward(W, V, Hs, data, p, T, G, dH, dA, tmp, grads, reset):
 
 @njit(cache=True, error_model="numpy")
 def _transpose(A, out):
-    """out (c, r) = A^T for A (r, c), in 32 x 32 tiles."""
+    """out (c, r) = A^T for A (r, c), eight rows of A at a time: each row of
+    out gets eight contiguous values per pass (3.5x as fast as 32 x 32 tiles
+    of single elements at 67 x 100 here)."""
     r, c = A.shape
-    for i0 in range(0, r, 32):
-        for j0 in range(0, c, 32):
-            for i in range(i0, min(i0 + 32, r)):
-                for j in range(j0, min(j0 + 32, c)):
-                    out[j, i] = A[i, j]
+    r8 = r - r % 8
+    for i0 in range(0, r8, 8):
+        for j in range(c):
+            for i in range(8):
+                out[j, i0 + i] = A[i0 + i, j]
+    for i in range(r8, r):
+        for j in range(c):
+            out[j, i] = A[i, j]
 
 
 # The most multiply-adds OpenBLAS hands to its small-matrix GEMM kernels
@@ -470,9 +475,11 @@ def work_buffers(G, S, T, K, m, dtype_like):
 
 
 @njit(cache=True, error_model="numpy")
-def _group_pass(W, WT, UT, V, b, c, data, h, p, T, s0, s1, g, bufs, cf, reset):
+def _group_pass(W, WT, UT, V, VT, b, c, data, h, p, T, s0, s1, g, bufs, cf, reset):
     """Forward, loss and backward of streams s0 .. s1-1 from h, in the
-    buffers of group g; returns their summed loss (float64)."""
+    buffers of group g; returns their summed loss (float64). VT (m, K) is a
+    C-contiguous copy of V transposed: OpenBLAS multiplies by it about 1.5x
+    as fast as by the transposed view (25 x 100 by 100 x 67 here)."""
     Hs, Gr, dH, dA, tmp, grads = bufs
     S = s1 - s0
     d = data[s0:s1]
@@ -480,7 +487,7 @@ def _group_pass(W, WT, UT, V, b, c, data, h, p, T, s0, s1, g, bufs, cf, reset):
     gr, dh, da = Gr[g, : T * S], dH[g, : T * S], dA[g, : T * S]
     hs[:S] = h[s0:s1]
     forward(W, WT, UT, b, d, p, T, hs, cf, reset)
-    total = _output_loss(V.T, c, hs, d, p + 1, T, gr, cf, True)
+    total = _output_loss(VT, c, hs, d, p + 1, T, gr, cf, True)
     mine = (grads[0][g], grads[1][g], grads[2][g], grads[3][g], grads[4][g])
     backward(W, V, hs, d, p, T, gr, dh, da, tmp[g, :S], mine, reset)
     return total
@@ -488,7 +495,7 @@ def _group_pass(W, WT, UT, V, b, c, data, h, p, T, s0, s1, g, bufs, cf, reset):
 
 @njit(cache=True, error_model="numpy", parallel=True)
 def _groups_parallel(
-    W, WT, UT, V, b, c, data, h, p, T, starts, Hs, Gr, dH, dA, tmp, grads, totals, reset
+    W, WT, UT, V, VT, b, c, data, h, p, T, starts, Hs, Gr, dH, dA, tmp, grads, totals, reset
 ):
     # parallel regions take arrays, not tuples of them: unpacked here
     dW, dUT, dV, db, dc = grads
@@ -496,20 +503,20 @@ def _groups_parallel(
         bufs = (Hs, Gr, dH, dA, tmp, (dW, dUT, dV, db, dc))
         cf = tanh_coefs(W)
         s0, s1 = starts[g], starts[g + 1]
-        totals[g] = _group_pass(W, WT, UT, V, b, c, data, h, p, T, s0, s1, g, bufs, cf, reset)
+        totals[g] = _group_pass(W, WT, UT, V, VT, b, c, data, h, p, T, s0, s1, g, bufs, cf, reset)
 
 
 @njit(cache=True, error_model="numpy")
-def batch_pass(W, WT, UT, V, b, c, data, h, p, T, starts, bufs, cf, totals, reset):
+def batch_pass(W, WT, UT, V, VT, b, c, data, h, p, T, starts, bufs, cf, totals, reset):
     """Forward and backward of every group; the gradients summed in group
     order end in the buffers of group 0. Returns the summed loss.
-    WT (m, m) and UT (K, m) are W and U transposed."""
+    WT (m, m), UT (K, m) and VT (m, K) are W, U and V transposed."""
     G = starts.size - 1
     if G == 1:
-        return _group_pass(W, WT, UT, V, b, c, data, h, p, T, 0, starts[1], 0, bufs, cf, reset)
+        return _group_pass(W, WT, UT, V, VT, b, c, data, h, p, T, 0, starts[1], 0, bufs, cf, reset)
     Hs, Gr, dH, dA, tmp, grads = bufs
     _groups_parallel(
-        W, WT, UT, V, b, c, data, h, p, T, starts, Hs, Gr, dH, dA, tmp, grads, totals, reset
+        W, WT, UT, V, VT, b, c, data, h, p, T, starts, Hs, Gr, dH, dA, tmp, grads, totals, reset
     )
     total = 0.0
     for g in range(G):
@@ -534,7 +541,7 @@ def loss_and_grads(W, U, V, b, c, X, Y, h, reset):
     cf = tanh_coefs(W)
     Hs[0, :B] = h
     forward(W, _aligned_copy(W.T), _aligned_copy(U.T), b, X, 0, T, Hs[0], cf, reset)
-    total = _output_loss(V.T, c, Hs[0], Y, 0, T, Gr[0], cf, True)
+    total = _output_loss(_aligned_copy(V.T), c, Hs[0], Y, 0, T, Gr[0], cf, True)
     dW, dUT, dV, db, dc = grads[0][0], grads[1][0], grads[2][0], grads[3][0], grads[4][0]
     backward(W, V, Hs[0], X, 0, T, Gr[0], dH[0], dA[0], tmp[0], (dW, dUT, dV, db, dc), reset)
     return (total / B, (dW / B, dUT.T / B, dV / B, db / B, dc / B), Hs[0, T * B :].copy())
@@ -665,6 +672,7 @@ def train(
     """
     W, UT, V = _aligned_copy(params[0]), _aligned_copy(params[1].T), _aligned_copy(params[2])
     WT = _aligned_copy(W.T)  # read by the steps of several streams (B > 1) only
+    VT = _aligned_copy(V.T)  # read by the output layer (see _group_pass)
     mUT, vUT = _aligned_copy(moms[1].T), _aligned_copy(vels[1].T)
     b, c = params[3], params[4]
     B, K, m = data.shape[0], V.shape[0], W.shape[0]
@@ -679,7 +687,8 @@ def train(
     done = 0
     for it in range(n):
         p = it * T
-        loss = batch_pass(W, WT, UT, V, b, c, data, h, p, T, starts, bufs, cf, totals, reset) / B
+        loss = batch_pass(W, WT, UT, V, VT, b, c, data, h, p, T, starts, bufs, cf, totals, reset)
+        loss /= B
         if not math.isfinite(loss):
             break
         smooth = loss if update == 0 else 0.999 * smooth + 0.001 * loss
@@ -699,6 +708,7 @@ def train(
             _transpose(W, WT)
         _apply_rows(UT, grads[1][0], mUT, vUT, B, clip, code, hyper, t, data, p, T, seen)
         _apply(V, grads[2][0], moms[2], vels[2], B, clip, code, hyper, t)
+        _transpose(V, VT)
         _apply(b, grads[3][0], moms[3], vels[3], B, clip, code, hyper, t)
         _apply(c, grads[4][0], moms[4], vels[4], B, clip, code, hyper, t)
         for g in range(G):
