@@ -222,6 +222,7 @@ def test_bad_train_flags(tmp_path, text_file, capsys, flag, value, message):
         (["--length", "10000000000000"], "--length 10,000,000,000,000 would need 223,517 GiB"),
         (["--seed", "-1"], "--seed must be an integer >= 0"),
         (["--prime", "Zebra\u2603"], "not in the model's vocabulary: 'Z', '\u2603'"),
+        (["--prime", "ab\udcff"], "--prime holds byte 0xff, which is not UTF-8 text"),
         (["--checkpoint", "newest"], "invalid choice"),
     ],
 )

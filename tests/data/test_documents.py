@@ -71,6 +71,11 @@ def test_json_array_with_a_nested_field():
         ('[{"t": {"x": 1}}]', "json:t.y", r"item \[0\]: no field 't.y'"),
         ("\n \n\n", "lines", "holds no document in mode --documents lines \\(3 empty skipped\\)"),
         ('[{"text": " "}]', "json", "holds no document"),
+        ("[" + "1" * 5000 + "]", "json", "holds an integer too long to read"),
+        ('{"text": "a", "n": ' + "1" * 5000 + "}", "jsonl", "line 1 holds an integer too long"),
+        ("[" * 100_000 + "]" * 100_000, "json", "nests arrays or objects too deeply"),
+        ("[" * 100_000 + "]" * 100_000, "jsonl", "line 1 nests arrays or objects too deeply"),
+        ('{"text": "ab\\ud800c"}', "jsonl", r"line 1: field 'text' holds an unpaired surrogate"),
     ],
 )
 def test_bad_documents_name_the_line_or_item(text, spec, message):

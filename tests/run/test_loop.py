@@ -392,6 +392,19 @@ def test_max_time_alone_is_a_limit_and_must_be_sane(text_file):
         TrainConfig(corpus=str(text_file), updates=0, epochs=0, max_time=0).validate()
 
 
+@pytest.mark.parametrize(
+    "limit", [{"updates": 2**62}, {"epochs": 1e300}, {"max_time": 2.0**62}, {"max_time": 1e300}]
+)
+def test_limits_a_run_folder_cannot_record_are_refused(text_file, limit):
+    """config.json records limits below 2**62 (charnn's "no limit"): a larger
+    one accepted would leave a run that no command could read back."""
+    (name,) = limit
+    with pytest.raises(ConfigError, match=f"--{name.replace('_', '-')} must be below 2\\*\\*62"):
+        TrainConfig(corpus=str(text_file), **limit).validate()
+    just_below = {"updates": 2**62 - 1, "epochs": 2.0**61, "max_time": 2.0**61}[name]
+    assert TrainConfig(corpus=str(text_file), **{name: just_below}).validate()
+
+
 def test_threads_change_on_resume_without_changing_results(tmp_path, text_file):
     # B = 32: two groups of 16 streams, on one thread, then (resumed) on two
     from charnn.engine.threads import available

@@ -33,7 +33,17 @@ def _prime_text(args) -> str:
         if not text:
             raise ConfigError(f"--prime-file {args.prime_file} is empty")
         return text
-    return args.prime or ""
+    prime = args.prime or ""
+    try:
+        prime.encode("utf-8")
+    except UnicodeEncodeError as e:  # bytes of the command line that are not UTF-8
+        bad = prime[e.start]
+        shown = f"byte 0x{ord(bad) - 0xDC00:02x}" if 0xDC80 <= ord(bad) <= 0xDCFF else repr(bad)
+        raise ConfigError(
+            f"--prime holds {shown}, which is not UTF-8 text; give the text in UTF-8, "
+            "or put it in a UTF-8 file for --prime-file"
+        ) from None
+    return prime
 
 
 @contextmanager

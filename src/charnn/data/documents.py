@@ -118,7 +118,25 @@ def _field(obj, mode: Mode, where: str) -> str:
             f"{where}: field {mode.field!r} contains the character U+0000, "
             "which marks the end of a document; remove it"
         )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:  # a \ud800 escape alone: half of a UTF-16 pair
+        raise CorpusError(
+            f"{where}: field {mode.field!r} holds an unpaired surrogate "
+            f"\\u{ord(value[e.start]):04x}, which is not a character; fix that escape"
+        ) from None
     return value
+
+
+def _beyond_json(where: str, e: Exception) -> CorpusError:
+    """What Python's JSON reader refuses in valid JSON: an integer of more
+    than 4300 digits (ValueError) or arrays and objects nested too deep."""
+    what = (
+        "nests arrays or objects too deeply to read"
+        if isinstance(e, RecursionError)
+        else "holds an integer too long to read (over 4300 digits)"
+    )
+    return CorpusError(f"{where} {what}; simplify it")
 
 
 def _jsonl(text: str, mode: Mode, name: str) -> Split:
@@ -134,6 +152,8 @@ def _jsonl(text: str, mode: Mode, name: str) -> Split:
                 f"{name} line {n} is not valid JSON ({e.msg} at column {e.colno}); "
                 "--documents jsonl needs one JSON object per line"
             ) from None
+        except (ValueError, RecursionError) as e:
+            raise _beyond_json(f"{name} line {n}", e) from None
         docs.append(_field(obj, mode, f"{name} line {n}"))
     kept = _keep(docs)
     trailing = 1 if text.endswith("\n") else 0  # the empty "line" after the last newline
@@ -147,6 +167,8 @@ def _json(text: str, mode: Mode, name: str) -> Split:
         raise CorpusError(
             f"{name} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno})"
         ) from None
+    except (ValueError, RecursionError) as e:
+        raise _beyond_json(name, e) from None
     if not isinstance(items, list):
         raise CorpusError(
             f"{name}: --documents json needs a JSON array of objects, "

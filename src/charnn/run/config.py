@@ -11,6 +11,9 @@ from ..data.documents import parse_mode
 from ..errors import ConfigError
 from .options import BY_NAME, DEFAULTS
 
+# charnn's "no limit" of updates; limits at or above it are refused
+NO_LIMIT = 2**62
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -139,6 +142,11 @@ class TrainConfig:
             raise ConfigError("the reference engine runs in float64 only; use --dtype float64")
         if self.documents:
             parse_mode(self.documents)
+        for name in ("updates", "epochs", "max_time"):  # run folders record them below it
+            if getattr(self, name) >= NO_LIMIT:
+                raise ConfigError(
+                    f"{_flag(name)} must be below 2**62 (0 = no limit), got {getattr(self, name):g}"
+                )
         if self.updates == 0 and self.epochs == 0 and self.max_time == 0:
             raise ConfigError(
                 "nothing to do: give --updates N, --epochs E or --max-time S greater than 0"

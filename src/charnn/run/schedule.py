@@ -13,11 +13,10 @@ import numpy as np
 from ..errors import CharnnError, DivergenceError
 from ..nn import step
 from . import rundir
-from .config import TrainConfig
+from .config import NO_LIMIT, TrainConfig
 
 CHUNK = 500
 ANNEAL_STEPS = 50  # chunks over the --anneal part of the budget, each at one rate
-NO_LIMIT = 2**62
 
 
 def stop_update(cfg: TrainConfig, per_epoch: int) -> int:
