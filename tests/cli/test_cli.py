@@ -243,6 +243,24 @@ def test_out_targets(tmp_path, text_file, run, capsys):
     assert "give --out" in one_error_line(capsys, rc)
 
 
+def test_a_new_run_does_not_adopt_the_logs_of_another(tmp_path, text_file, run, capsys):
+    """A folder with a run's logs but neither config.json nor checkpoint.npz
+    (a run half deleted, or a user's files under those names) is refused: a
+    new run would append its rows to the old metrics.csv and samples."""
+    stale = tmp_path / "stale"
+    shutil.copytree(run, stale)
+    for name in ("config.json", "checkpoint.npz", "best.npz", "best_val.npz"):
+        (stale / name).unlink(missing_ok=True)
+    metrics = (stale / "metrics.csv").read_bytes()
+    rc = cli.main(["train", str(text_file), "--out", str(stale), *SMALL])
+    line = one_error_line(capsys, rc)
+    assert "holds files a run writes (" in line and "metrics.csv" in line and "--force" in line
+    assert (stale / "metrics.csv").read_bytes() == metrics
+    assert cli.main(["train", str(text_file), "--out", str(stale), *SMALL, "--force"]) == 0
+    capsys.readouterr()  # --force replaced the logs: the new run's alone, as in a fresh folder
+    assert (stale / "metrics.csv").read_bytes().count(b"\n") == metrics.count(b"\n")
+
+
 def test_bad_resumes(tmp_path, run, capsys):
     rc = cli.main(["train", "--resume", str(tmp_path / "empty-dir")])
     assert "has no run to resume" in one_error_line(capsys, rc)

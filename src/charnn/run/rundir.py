@@ -169,6 +169,15 @@ def prepare_new(folder: Path, force: bool) -> RunLock:
                 f"{folder} already holds a run; use --resume to continue it "
                 "or --force to start over (its files will be replaced)"
             )
+        logs_first = (METRICS, SAMPLES, *(n for n in RUN_FILES if n not in (METRICS, SAMPLES)))
+        left = [n for n in logs_first if (folder / n).exists() or (folder / n).is_symlink()]
+        if left and not force:  # a run's files without its config and checkpoint
+            shown = ", ".join(left[:4]) + (f" and {len(left) - 4} more" if len(left) > 4 else "")
+            raise CheckpointError(
+                f"{folder} holds files a run writes ({shown}) but no run to resume; a new "
+                "run would mix its logs with them: move them away, or give --force to "
+                "replace them"
+            )
         if force:  # config.json last: until it is replaced, the folder is the old run
             for name in RUN_FILES[1:] + RUN_FILES[:1]:
                 (folder / name).unlink(missing_ok=True)
