@@ -144,6 +144,24 @@ def test_foreign_checkpoints_are_refused_by_every_reader(tmp_path, snow_run, tex
         assert "belongs to another run" in one_error_line(capsys, cli.main(argv)), argv
 
 
+@pytest.mark.parametrize("name", [rundir.BEST_VAL, rundir.BEST_VAL_GRID])
+def test_a_foreign_best_by_validation_is_refused_by_resume(
+    tmp_path, snow_run, text_file, capsys, name
+):
+    """A resume writes the best model's texts from best_val.npz (--best-by
+    val): one copied from another run would put that run's text under this
+    one's name."""
+    other = tmp_path / "other"
+    assert cli.main(["train", str(text_file), "--out", str(other), *SMALL, "--quiet"]) == 0
+    shutil.copy(other / rundir.BEST_VAL, snow_run / name)
+    before = {p.name: p.read_bytes() for p in snow_run.iterdir() if p.is_file()}
+    argv = ["train", "--resume", str(snow_run), "--best-by", "val"]
+    line = one_error_line(capsys, cli.main(argv))
+    assert f"{name} belongs to another run" in line
+    after = {p.name: p.read_bytes() for p in snow_run.iterdir() if p.is_file()}
+    assert after == before  # nothing written from the other run's model
+
+
 def test_corrupt_best_model_points_to_the_latest(snow_run, capsys):
     best = snow_run / rundir.BEST
     best.write_bytes(best.read_bytes()[:300])

@@ -88,7 +88,7 @@ def check_checkpoint(folder: Path, path: Path) -> None:
 
 def check_folder(folder: Path) -> None:
     """Every checkpoint in folder must belong to its run."""
-    for name in (rundir.CHECKPOINT, rundir.BEST):
+    for name in (rundir.CHECKPOINT, rundir.BEST, rundir.BEST_VAL, rundir.BEST_VAL_GRID):
         if (folder / name).exists():
             check_checkpoint(folder, folder / name)
 

@@ -175,6 +175,7 @@ class Run(RunEvents, RunSchedule):
     @classmethod
     def _reopen(cls, folder: Path, changes: dict, corpus: str | None) -> Run:
         saved = reopen.read_run(folder)
+        identity.check_folder(folder)  # its best models too: a resume writes texts from them
         cfg = apply_changes(saved.cfg, changes)
         moved = corpus is not None and corpus != cfg.corpus
         if moved:
