@@ -108,6 +108,28 @@ def test_one_seed_cannot_tell(write_spec, base, tmp_path):
     assert math.isnan(ranked[0].stats["final_val_bpc"].std)
 
 
+def test_settings_on_other_texts_are_not_called_worse(write_spec, base, tmp_path):
+    """Settings that differ in val_fraction hold out different texts: the
+    ranking says so, and calls no one "clearly worse" than the best."""
+    sweep = load_spec(write_spec("seed = [0, 1]\n" + base + "[grid]\nval_fraction = [0.05, 0.2]\n"))
+    out = tmp_path / "vf"
+    sf.prepare(out, sweep, b"spec")
+    finals = {(0.05, 0): 2.0, (0.05, 1): 2.01, (0.2, 0): 1.0, (0.2, 1): 1.01}
+    for r in sweep.runs:
+        fake_run(sf.run_folder(out, r.name), finals[(r.config.val_fraction, r.config.seed)], 0)
+    ranked, _ = sm.settings(sweep, sm.collect(sweep, out))
+    assert ranked[1].other_text and ranked[1].clear is None
+    assert ranked[1].delta == pytest.approx(1.0)  # shown, but not judged
+    assert "differ in val_fraction" in sm.text_warning(sweep)
+    html = sm.write_summary(sweep, sm.collect(sweep, out), out).read_text()
+    assert (
+        "on another text: not comparable" in html
+        and "clearly worse" not in html.split("A Δ larger than 2 SE is marked clearly worse")[1]
+    )
+    lr_sweep = load_spec(write_spec("seed = [0, 1]\n" + base + "[grid]\nlr = [0.1, 0.2]\n"))
+    assert sm.text_warning(lr_sweep) is None
+
+
 def test_curves_band(sweep_dir):
     sweep, out = sweep_dir
     bands = sm.curves(sweep, out, sm.collect(sweep, out))

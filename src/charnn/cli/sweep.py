@@ -141,11 +141,13 @@ def sweep(args) -> int:
 def ranking_lines(spec, rows: list[dict]) -> str:
     """The ranking as a few plain lines for the terminal."""
     from ..report.sweep import METRIC_NAMES, pm, verdict
-    from ..sweep.summary import settings
+    from ..sweep.summary import settings, text_warning
 
     ranked, metric = settings(spec, rows)
     width = max(len(s.label) for s in ranked)
-    lines = [f"settings ranked by mean {METRIC_NAMES[metric]} (± std over seeds):"]
+    warning = text_warning(spec)
+    lines = [warning] if warning else []
+    lines.append(f"settings ranked by mean {METRIC_NAMES[metric]} (± std over seeds):")
     for s in ranked:
         lines.append(
             f"{s.rank or '–':>3}. {s.label:<{width}}  {pm(s.stats[metric]):<20} "

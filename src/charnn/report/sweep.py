@@ -8,7 +8,8 @@ highest seed, and every run's numbers.
 The numbers come computed (charnn.sweep.summary); this module only lays
 them out. A ranked setting is any object with `rank`, `label`, `counts`
 ({status: runs}), `stats` ({metric: object with n, mean, std}), `delta`,
-`se` and `clear` (True, False, or None when it cannot be told).
+`se`, `clear` (True, False, or None when it cannot be told) and, optionally,
+`other_text` (its figures are on another text than the best setting's).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class SweepPage:
     ranked: list
     curves: dict
     rows: list
+    warning: str | None = None  # settings on different texts (sweep.summary.text_warning)
 
     @property
     def varied_keys(self) -> list[str]:
@@ -64,6 +66,8 @@ def verdict(s) -> str:
         return "no finished run"
     if s.rank == 1:
         return "best"
+    if getattr(s, "other_text", False):
+        return "on another text: not comparable"
     if s.clear is None:
         return "–" if math.isnan(s.delta) else "too few seeds to tell"
     return "clearly worse" if s.clear else "within the seed spread"
@@ -187,9 +191,10 @@ def build(page: SweepPage) -> Document:
         "seed."
     )
     alt = "validation bits per character and smoothed loss against updates, per setting"
+    ranking = [Para(explain), *([Para(page.warning)] if page.warning else []), ranking_table(page)]
     sections = [
         overview(page),
-        Section("ranking", "Settings ranked", [Para(explain), ranking_table(page)]),
+        Section("ranking", "Settings ranked", ranking),
         Section("curves", "Curves", [Image(png.name, png.read_bytes(), alt, caption)]),
         Section("runs", "Every run", [runs_table(page)]),
     ]

@@ -131,6 +131,25 @@ class Setting:
     delta: float = math.nan
     se: float = math.nan
     clear: bool | None = None
+    # the text its figures are on differs from the best setting's (corpus,
+    # val_fraction or documents): its delta does not compare like for like
+    other_text: bool = False
+
+
+# the options that decide the text a run is trained and validated on
+TEXT_KEYS = ("corpus", "val_fraction", "documents")
+
+
+def text_warning(sweep: Sweep) -> str | None:
+    """A warning when the settings differ in the text their figures are on."""
+    varied = [k for k in TEXT_KEYS if k in sweep.varied_keys]
+    if not varied:
+        return None
+    return (
+        f"WARNING: the settings differ in {', '.join(varied)}: their figures are on "
+        "different texts (training and held-out), so the ranking does not compare them "
+        "like for like, and no setting is called worse than the best on another text."
+    )
 
 
 def ranking_metric(sweep: Sweep) -> str:
@@ -168,12 +187,14 @@ def compare_with_best(ranked: list[Setting], metric: str) -> None:
     if not ranked or ranked[0].stats[metric].n == 0:
         return
     best = ranked[0].stats[metric]
+    text = {k: v for k, v in ranked[0].varied.items() if k in TEXT_KEYS}
     for s in ranked[1:]:
         a = s.stats[metric]
         if a.n == 0:
             continue
         s.delta = a.mean - best.mean
-        if a.n > 1 and best.n > 1:
+        s.other_text = {k: v for k, v in s.varied.items() if k in TEXT_KEYS} != text
+        if a.n > 1 and best.n > 1 and not s.other_text:
             s.se = math.sqrt(a.std**2 / a.n + best.std**2 / best.n)
             s.clear = s.delta > 2 * s.se
 
@@ -225,5 +246,6 @@ def write_summary(sweep: Sweep, rows: list[dict], sweep_dir: Path) -> Path:
         ranked,
         curves(sweep, sweep_dir, rows),
         rows,
+        text_warning(sweep),
     )
     return write_page(page)
