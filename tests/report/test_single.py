@@ -763,6 +763,17 @@ def test_a_linked_run_file_is_refused_by_report_and_compare(tmp_path, clean, cap
     assert not (run / "report.html").exists()
 
 
+def test_validation_worse_than_uniform_stays_in_view():
+    """The cap at uniform guessing that keeps the untrained start from
+    flattening the curve never hides a validation point: one far above
+    uniform, after training, is what the plot must show."""
+    from charnn.report.plot import y_range
+
+    lo, hi = y_range([0.9, 0.95, 1.0], uniform=1.0, keep=[5.17, 5.54])
+    assert lo < 0.9 and hi > 5.54
+    assert y_range([0.9, 5.0], uniform=1.0)[1] < 1.2  # the training curve alone stays capped
+
+
 def test_the_y_range_is_never_upside_down():
     """Capped at uniform guessing where the learning is below it; a diverged
     run, all above it, is shown whole (the cap inverted its axis)."""

@@ -115,7 +115,11 @@ def figure(runs: list[dict], names: list[str], path: Path) -> Path:
             ax.plot(s[x], s[y], style, ms=3, lw=1.2, label=name)
             skip = len(s[y]) // 50 if y == "smooth_bpc" else 1  # the untrained start
             shown += s[y][skip:]
-        rng = y_range(shown, max(math.log2(len(r["info"]["vocab"])) for r in runs))
+        uniform = max(math.log2(len(r["info"]["vocab"])) for r in runs)
+        if y == "smooth_bpc":
+            rng = y_range(shown, uniform)
+        else:  # validation points after the untrained one: every one shown
+            rng = y_range([], uniform, keep=shown)
         if rng:
             ax.set_ylim(*rng)
         ax.set_xlabel(xlabel)

@@ -65,18 +65,25 @@ def figure():
     return plt
 
 
-def y_range(values, uniform: float | None = None) -> tuple[float, float] | None:
+def y_range(values, uniform: float | None = None, keep=()) -> tuple[float, float] | None:
     """A y-range that shows the learning: from the lowest value to the highest
     after update 0 (whose untrained figure would flatten the curve), capped at
     uniform guessing plus a margin when given and when anything is below it
-    (a diverged run, all above, is shown whole). values: numbers, None for none."""
+    (a diverged run, all above, is shown whole). keep: values shown whatever
+    the cap (validation points: one worse than uniform is news, not noise).
+    values, keep: numbers, None for none."""
     vals = np.array(values, dtype=np.float64)  # None becomes NaN
     vals = vals[np.isfinite(vals)]
-    if not vals.size:
+    kept = np.array(keep, dtype=np.float64)
+    kept = kept[np.isfinite(kept)]
+    if not vals.size and not kept.size:
         return None
-    lo, hi = float(vals.min()), float(vals.max())
+    both = np.concatenate([vals, kept])
+    lo, hi = float(both.min()), float(vals.max() if vals.size else both.max())
     if uniform is not None and lo < uniform * 1.05:
         hi = min(hi, uniform * 1.05)
+    if kept.size:
+        hi = max(hi, float(kept.max()))
     pad = 0.05 * (hi - lo) or 0.1
     return lo - pad, hi + pad
 
@@ -97,7 +104,7 @@ def plot_run(
     if len(s["val_update"]):
         ax.plot(s["val_update"], s["val_bpc"], "o", color="tab:orange", ms=6, label="validation")
     later = [float(v) for u, v in zip(s["val_update"], s["val_bpc"]) if u > 0]
-    rng = y_range(s["smooth_bpc"][len(s["smooth_bpc"]) // 50 :] + later, math.log2(K))
+    rng = y_range(s["smooth_bpc"][len(s["smooth_bpc"]) // 50 :], math.log2(K), keep=later)
     if rng:
         ax.set_ylim(*rng)
     marks, step = epoch_marks(s["epochs"])
