@@ -261,6 +261,16 @@ def test_existing_run_is_refused(tmp_path, text_file):
     run_to_end(tmp_path / "r", config(text_file, updates=5, seed=9), force=True)
 
 
+def test_epochs_alone_on_resume_lifts_the_update_limit_as_for_a_new_run(tmp_path, text_file):
+    run_to_end(tmp_path / "r", config(text_file, updates=5))
+    again = loop.Run.resume(tmp_path / "r", {"epochs": 2.0})
+    assert again.cfg.updates == 0 and again.end() == 2 * again.per_epoch > 5
+    again.close()
+    both = loop.Run.resume(tmp_path / "r", {"epochs": 2.0, "updates": 7})
+    assert both.cfg.updates == 7 and both.end() == 7
+    both.close()
+
+
 def test_resume_refuses_other_settings(tmp_path, text_file):
     run_to_end(tmp_path / "r", config(text_file, updates=5))
     with pytest.raises(ConfigError, match="--lr 0.5 differs"):

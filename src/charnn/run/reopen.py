@@ -123,4 +123,6 @@ def apply_changes(cfg: TrainConfig, changes: dict) -> TrainConfig:
                 f"(only {', '.join(RESUMABLE_CHANGES)} may change)"
             )
     allowed = {k: v for k, v in changes.items() if k in RESUMABLE_CHANGES and v is not None}
+    if "epochs" in allowed and "updates" not in allowed:  # as for a new run: --epochs alone
+        allowed["updates"] = 0  # removes the update limit
     return dataclasses.replace(cfg, **allowed).validate()
