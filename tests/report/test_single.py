@@ -763,6 +763,16 @@ def test_a_linked_run_file_is_refused_by_report_and_compare(tmp_path, clean, cap
     assert not (run / "report.html").exists()
 
 
+def test_shares_of_a_whole_are_rounded_down():
+    """An unfinished amount never reads as the whole: 7,589 updates of 759 an
+    epoch are 9.99 epochs, 2.9939 s of a 3 s budget is 2.9 s."""
+    from charnn.report.summary import fmt_down
+
+    assert fmt_down(7589 / 759) == "9.99" and fmt_down(7590 / 759) == "10.00"
+    assert fmt_down(2.9939, 1) == "2.9" and fmt_down(3.0, 1) == "3.0"
+    assert fmt_down(4.35) == "4.35" and fmt_down(0.07) == "0.07"  # not 4.34, 0.06
+
+
 def test_validation_worse_than_uniform_stays_in_view():
     """The cap at uniform guessing that keeps the untrained start from
     flattening the curve never hides a validation point: one far above

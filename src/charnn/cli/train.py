@@ -11,6 +11,7 @@ from pathlib import Path
 from ..data import corpus
 from ..errors import ConfigError
 from ..report.plot import plot_run
+from ..report.summary import fmt_down
 from ..run import bestval, rundir, timing
 from ..run.background import Worker
 from ..run.config import TrainConfig
@@ -191,7 +192,7 @@ def done_line(run: Run) -> str:
             f"{out['best_val']['update']:,} updates)"
         )
     return (
-        f"done: {st.update:,} updates ({st.update / run.per_epoch:.2f} epochs); min smoothed "
+        f"done: {st.update:,} updates ({fmt_down(st.update / run.per_epoch)} epochs); min smoothed "
         f"loss {per_char_bpc(st.best_smooth, T):.4f} bits/char ({st.best_smooth:.2f} "
         f"nats/sequence) at update {st.best_update + 1:,}{val}; run in {run.folder}"
     )

@@ -35,6 +35,7 @@ from .summary import (
     applicable,
     best_counters,
     fmt,
+    fmt_down,
     run_state,
     summarize,
     updates_per_epoch,
@@ -90,7 +91,7 @@ def summary_section(folder: Path, info: dict, s: dict, out: dict) -> Section:
         ["sequence length T", fmt(cfg["seq_length"])],
         ["status", state.status()],
         ["updates", fmt(s["updates"])],
-        ["epochs", f"{s['updates'] / updates_per_epoch(info):.2f}"],
+        ["epochs", fmt_down(s["updates"] / updates_per_epoch(info))],
         ["wall time of training", f"{fmt(float(s['elapsed']), 1)} s"],
     ]
     if "min_smooth" in s:
