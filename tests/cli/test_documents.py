@@ -80,6 +80,17 @@ def test_plain_sample_of_a_document_run_shows_the_end_symbol(run, capsys):
     assert END not in out and END_MARK in out
 
 
+def test_plain_evaluate_of_a_document_run_is_refused(run, tmp_path, capsys):
+    """Read as plain text, the documents would lose their ends and resets,
+    and characters the model never saw between them: another text scored."""
+    path = tmp_path / "names.txt"
+    path.write_text("hello\nhi\n", encoding="utf-8")
+    rc = cli.main(["evaluate", str(run), str(path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1
+    assert "was trained on documents (--documents json:full_text)" in err[0]
+
+
 def test_evaluate_documents_counts_the_end_symbols(run, tmp_path, capsys):
     path = tmp_path / "names.txt"
     path.write_text("hello\n\nhi\nwho?\n", encoding="utf-8")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from ..data.text import read_text
-from ..errors import CorpusError
+from ..errors import ConfigError, CorpusError
 from ..run.backend import for_model
 from ..run.evaluation import TEXT_CAUSE, score, start_state, uniform_bpc, uniform_warning
 from .model import load_model, model_path, warn_if_diverged
@@ -18,6 +18,12 @@ def evaluate(args) -> int:
 
         return evaluate_documents(args, model_path)
     cfg, vocab, params, h, _ = load_model(args.run, args.checkpoint)
+    if cfg.documents:  # a plain text would lose the line breaks, the ends and resets
+        raise ConfigError(
+            f"{args.run} was trained on documents (--documents {cfg.documents}); score a "
+            f"file of documents with --documents {cfg.documents} (or the mode that reads "
+            "that file), which scores each document from a fresh state with its end"
+        )
     warn_if_diverged("evaluate", args.run)
     name = model_path(args.run, args.checkpoint).name
     text = read_text(args.text, "text")
