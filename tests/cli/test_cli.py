@@ -398,6 +398,21 @@ def test_a_complete_run_resumed_is_left_exactly_as_it_was(tmp_path, text_file, c
     assert _files(out) == before
 
 
+def test_a_complete_run_resumed_writes_a_lost_config_again(tmp_path, text_file, capsys):
+    """The advice for a damaged config.json (remove it, and --resume writes it
+    again from the checkpoint) holds for a complete run too."""
+    out = tmp_path / "run"
+    assert cli.main(["train", str(text_file), "--out", str(out), *SMALL]) == 0
+    config = json.loads((out / "config.json").read_text())
+    (out / "config.json").unlink()
+    assert cli.main(["train", "--resume", str(out), "--quiet"]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    again = json.loads((out / "config.json").read_text())
+    assert again["config"] == config["config"] and again["vocab"] == config["vocab"]
+    assert again["run"]["id"] == config["run"]["id"]
+    assert cli.main(["report", str(out)]) == 0
+
+
 def test_a_complete_run_resumed_with_another_best_by_ends_as_if_made_so(
     tmp_path, text_file, capsys
 ):

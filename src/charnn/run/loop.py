@@ -199,6 +199,8 @@ class Run(RunEvents, RunSchedule):
         initial = state.params if saved.state is None else None
         record.complete_record(folder, cfg, data, initial, run.side.add, run.side.stopping.is_set)
         if complete:  # nothing to do: the files are left as they are (repaired if damaged)
+            if saved.info is None:  # config.json lost: written again from the checkpoint
+                run.write_config()
             return run
         if saved.state is not None:
             run.restore_best()
