@@ -306,8 +306,27 @@ def test_divergence_by_smoothed_loss(tmp_path, text_file):
     r = loop.Run.start(tmp_path / "r", config(text_file, updates=15))
     r.train(lambda e: None)
     r.state.smooth = 3 * r.count.first_loss
-    with pytest.raises(DivergenceError, match="more than twice"):
+    with pytest.raises(DivergenceError, match="passed twice its start"):
         r.check_divergence(1, 1)
+
+
+def test_divergence_names_the_update_where_the_smoothed_loss_passed_twice_its_start(
+    tmp_path, text_file
+):
+    """The check runs at chunk ends; the message names the update inside the
+    chunk where the smoothed loss first passed the limit, and when it was seen."""
+    r = loop.Run.start(tmp_path / "r", config(text_file, updates=15))
+    r.train(lambda e: None)
+    first, smooth0 = r.count.first_loss, r.state.smooth
+    losses = [smooth0] * 3 + [1e6] * 4  # the 4th update of the chunk blows up
+    r.state.update += len(losses)
+    for loss in losses:
+        r.state.smooth = 0.999 * r.state.smooth + 0.001 * loss
+    assert r.state.smooth > 2 * first
+    at = 15 + 4
+    with pytest.raises(DivergenceError, match=f"at update {at} \\(seen at update 22\\)"):
+        r.check_divergence(len(losses), len(losses), losses, smooth0)
+    assert rundir.read_diverged(tmp_path / "r")["update"] == at
 
 
 def test_logs_cut_by_a_crash_are_repaired_on_resume(tmp_path, text_file):

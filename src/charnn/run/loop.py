@@ -285,7 +285,7 @@ class Run(RunEvents, RunSchedule):
                     self.count.first_loss = float(losses[0])
                 with self.clock.part("logging"):
                     self.log_chunk(losses, smooth0, dt)
-            self.check_divergence(len(losses), n)
+            self.check_divergence(len(losses), n, losses, smooth0)
             last = float(losses[-1]) if len(losses) else math.nan
             with self.clock.part("logging"):
                 self.settle(emit, wait=False)

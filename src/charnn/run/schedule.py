@@ -26,6 +26,18 @@ def stop_update(cfg: TrainConfig, per_epoch: int) -> int:
     return min(limits) if limits else NO_LIMIT
 
 
+def first_above(losses, smooth0: float, start: int, limit: float) -> int | None:
+    """The first update (1-based count) of a chunk whose smoothed loss is above
+    limit, replaying the seed's smoothing (nn.step.smoothed) over its losses;
+    start: the updates done before the chunk, smooth0 the smoothed loss then."""
+    smooth = smooth0
+    for i, loss in enumerate(losses):
+        smooth = step.smoothed(smooth, float(loss), start + i == 0)
+        if smooth > limit:
+            return start + i + 1
+    return None
+
+
 class RunSchedule:
     """The chunk scheduling and divergence checks of a Run (see run.loop)."""
 
@@ -63,7 +75,11 @@ class RunSchedule:
         u0, elapsed = st.update - len(losses), round(self.count.elapsed, 3)
         self.metrics.chunk(u0, st.epoch, losses, smooth0, elapsed, rate)
 
-    def check_divergence(self, done: int, wanted: int) -> None:
+    def check_divergence(self, done: int, wanted: int, losses=(), smooth0: float = 0.0) -> None:
+        """Raise DivergenceError (see `diverged`) when the chunk just trained
+        stopped at a non-finite loss, or left the smoothed loss above twice its
+        start. losses (done,), smooth0: the chunk's losses and the smoothed loss
+        before it, to name the update where the smoothed loss first passed that."""
         st = self.state
         kept = (
             f"the last good checkpoint (update {self.last_checkpoint}) is kept"
@@ -77,11 +93,15 @@ class RunSchedule:
                 f"training diverged at update {st.update + 1}: the loss is not "
                 f"finite; {kept}, but {advice} or --clip",
             )
-        if st.smooth > 2 * self.count.first_loss:
+        limit = 2 * self.count.first_loss
+        if st.smooth > limit:
+            first = first_above(losses, smooth0, st.update - len(losses), limit) or st.update
+            seen = f" (seen at update {st.update})" if first < st.update else ""
+            when = f"update {first}{seen}"
             self.diverged(
-                st.update,
-                f"training diverged at update {st.update}: smoothed loss {st.smooth:.1f} is more "
-                f"than twice its start ({self.count.first_loss:.1f}); {kept}, but {advice}",
+                first,
+                f"training diverged at {when}: the smoothed loss passed twice its start "
+                f"({limit / 2:.1f}) there, and is {st.smooth:.1f}; {kept}, but {advice}",
             )
 
     def diverged(self, update: int, message: str) -> None:
