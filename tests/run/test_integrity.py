@@ -122,8 +122,9 @@ def strip_identity(folder):
     for key in ("sha256", "bytes"):
         info["corpus"].pop(key)
     (folder / rundir.CONFIG).write_text(json.dumps(info))
-    for name in (rundir.CHECKPOINT, rundir.BEST):
-        rewrite(folder / name, lambda m: m.pop("run"))
+    for name in (rundir.CHECKPOINT, rundir.BEST, rundir.BEST_VAL, rundir.BEST_VAL_GRID):
+        if (folder / name).exists():
+            rewrite(folder / name, lambda m: m.pop("run"))
 
 
 def test_runs_without_identity_still_resume(tmp_path, text_file):

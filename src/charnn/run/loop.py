@@ -175,7 +175,9 @@ class Run(RunEvents, RunSchedule):
     @classmethod
     def _reopen(cls, folder: Path, changes: dict, corpus: str | None) -> Run:
         saved = reopen.read_run(folder)
-        identity.check_folder(folder)  # its best models too: a resume writes texts from them
+        for name in (rundir.BEST_VAL, rundir.BEST_VAL_GRID):  # best.npz: see restore_best
+            if (folder / name).exists():  # a resume writes the best texts from them
+                identity.check_checkpoint(folder, folder / name)
         cfg = apply_changes(saved.cfg, changes)
         moved = corpus is not None and corpus != cfg.corpus
         if moved:
