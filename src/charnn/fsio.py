@@ -15,6 +15,20 @@ def cache_dir() -> Path:
     return Path(base) / "charnn"
 
 
+def fsync_file(path: Path) -> None:
+    """Make what was appended to path durable (no-op for a missing file)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def fsync_dir(folder: Path) -> None:
     """Make a rename in folder durable (no-op where directories cannot be opened)."""
     try:

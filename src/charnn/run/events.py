@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import CharnnError
+from ..fsio import fsync_file
 from . import bestval, docgen, evaluation, identity, rundir, snapshot
 
 
@@ -266,6 +267,8 @@ class RunEvents:
         validations handed over before it are done."""
         extra["best_val_bpc"] = self.count.best_val_bpc
         extra["best_val_update"] = self.count.best_val_update
+        for log in (rundir.METRICS, rundir.SAMPLES):  # on disk before the checkpoint that
+            fsync_file(self.folder / log)  # holds them: a power cut cannot lose their rows
         snapshot.save_train(
             self.folder / rundir.CHECKPOINT, self.cfg, self.data.vocab, st, extra, rng, run
         )
