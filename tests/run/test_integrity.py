@@ -75,6 +75,18 @@ def test_lock_is_exclusive_and_given_back(tmp_path):
     assert not b.held
 
 
+def test_the_lock_holds_when_its_file_is_deleted(tmp_path):
+    """The folder itself is locked too: deleting .lock under a live run (it
+    looks like litter) does not let a second writer in."""
+    a = lock.RunLock(tmp_path).acquire()
+    (tmp_path / lock.LOCK).unlink()
+    with pytest.raises(CheckpointError, match="in use by another charnn process \\(a process"):
+        lock.RunLock(tmp_path).acquire()
+    a.release()
+    with lock.RunLock(tmp_path) as b:  # and once given back, it is taken again
+        assert b.held
+
+
 def test_lock_file_that_is_a_link_is_refused(tmp_path):
     (tmp_path / lock.LOCK).symlink_to(tmp_path / "elsewhere")
     with pytest.raises(CheckpointError, match="symbolic link"):

@@ -1,10 +1,12 @@
 """One writer per run folder: an OS-level lock held while a run writes.
 
-The lock is ``fcntl.flock`` on the file ``.lock`` inside the run folder,
-taken without waiting. The kernel releases it when its holder exits, however
-it exits (kill -9 included), so a lock left by a dead process is simply taken
-over: the file stays, only the live lock matters. The holder writes its pid
-into the file so that a refused writer can name it.
+The lock is ``fcntl.flock`` on the run folder itself and on the file
+``.lock`` inside it, taken without waiting. The kernel releases them when
+their holder exits, however it exits (kill -9 included), so a lock left by a
+dead process is simply taken over: the file stays, only the live lock
+matters. The holder writes its pid into the file so that a refused writer can
+name it; the folder's own lock holds even when that file is deleted under a
+live run (where a file system cannot lock a folder, the file's lock alone).
 """
 
 from __future__ import annotations
@@ -26,9 +28,45 @@ class RunLock:
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self.fd: int | None = None
+        self.dir_fd: int | None = None
 
     def acquire(self) -> RunLock:
         """Take the lock or raise CheckpointError naming the process holding it."""
+        self.dir_fd = self._lock_folder()
+        try:
+            return self._lock_file()
+        except BaseException:
+            self._unlock_folder()
+            raise
+
+    def _lock_folder(self) -> int | None:
+        """The folder's own lock (its fd), or None where it cannot be taken
+        for want of support; CheckpointError when another process holds it."""
+        try:
+            fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return None  # the file's lock tells what is wrong
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(fd)
+            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                holder = _pid_in(self.folder / LOCK)
+                who = f"pid {holder}" if holder else "a process whose lock file was removed"
+                raise CheckpointError(
+                    f"{self.folder} is in use by another charnn process ({who}); "
+                    "wait for it to finish or stop it, then try again"
+                ) from None
+            return None
+        return fd
+
+    def _unlock_folder(self) -> None:
+        if self.dir_fd is not None:
+            fd, self.dir_fd = self.dir_fd, None
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def _lock_file(self) -> RunLock:
         path = self.folder / LOCK
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC
         try:
@@ -73,6 +111,7 @@ class RunLock:
             fd, self.fd = self.fd, None
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+        self._unlock_folder()
 
     @property
     def held(self) -> bool:
@@ -83,6 +122,18 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def _pid_in(path: Path) -> int | None:
+    """The pid written in the lock file at path, if it can be read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return _read_pid(fd)
+    finally:
+        os.close(fd)
 
 
 def _read_pid(fd: int) -> int | None:
