@@ -2,6 +2,7 @@
 that cannot print, pipes that close, a full disk, runs mixed up or damaged.
 Each case is one line on stderr and the documented exit code."""
 
+import json
 import os
 import shutil
 import signal
@@ -160,6 +161,29 @@ def test_a_foreign_best_by_validation_is_refused_by_resume(
     assert f"{name} belongs to another run" in line
     after = {p.name: p.read_bytes() for p in snow_run.iterdir() if p.is_file()}
     assert after == before  # nothing written from the other run's model
+
+
+def test_a_config_that_lies_about_the_model_is_refused_by_every_reader(
+    tmp_path, snow_run, text_file, capsys
+):
+    """config.json edited to another cell and size would make the report name
+    a model the checkpoints do not hold, and compare see two models in one."""
+    other = tmp_path / "other"
+    assert cli.main(["train", str(text_file), "--out", str(other), *SMALL, "--quiet"]) == 0
+    path = snow_run / rundir.CONFIG
+    info = json.loads(path.read_text(encoding="utf-8"))
+    info["config"].update(cell="lstm", hidden=64)
+    path.write_text(json.dumps(info), encoding="utf-8")
+    for argv in (
+        ["train", "--resume", str(snow_run), "--updates", "60"],
+        ["sample", str(snow_run)],
+        ["evaluate", str(snow_run), str(text_file)],
+        ["report", str(snow_run)],
+        ["compare", str(snow_run), str(other), "--out", str(tmp_path / "cmp")],
+    ):
+        line = one_error_line(capsys, cli.main(argv))
+        assert "config.json does not describe the model in" in line, argv
+        assert "(cell, hidden differ)" in line, argv
 
 
 def test_corrupt_best_model_points_to_the_latest(snow_run, capsys):

@@ -16,7 +16,7 @@ import textwrap
 from pathlib import Path
 
 from ..errors import CheckpointError
-from ..run import bestval, rundir
+from ..run import bestval, identity, rundir
 from .render import Document, Image, Para, Section, Table, shown, write_doc
 from .summary import fmt, option_value, run_state, summarize
 
@@ -44,6 +44,7 @@ def load_runs(folders: list[Path]) -> list[dict]:
     for folder, name in zip(folders, run_names(folders)):
         info = rundir.read_config(folder)
         rundir.check_links(folder)  # a linked file is not this run's (and train refuses it)
+        identity.check_folder(folder)  # config.json describes the run its checkpoints hold
         try:
             rows = rundir.read_metrics(folder)
             s = summarize(rows, info["config"]["seq_length"])

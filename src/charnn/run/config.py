@@ -14,6 +14,18 @@ from .options import BY_NAME, DEFAULTS
 # charnn's "no limit" of updates; limits at or above it are refused
 NO_LIMIT = 2**62
 
+# options that do not alter the results (threads: see engine/threads.py): a
+# resume may change them
+RESUMABLE_CHANGES = (
+    "updates",
+    "epochs",
+    "max_time",
+    "checkpoint_every",
+    "log_every",
+    "threads",
+    "best_by",
+)
+
 
 @dataclass(frozen=True)
 class TrainConfig:

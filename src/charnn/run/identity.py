@@ -21,6 +21,7 @@ from ..data.fingerprint import Fingerprint, describe_change
 from ..data.vocab import Vocab
 from ..errors import CheckpointError, CorpusError
 from . import checkpoint, rundir
+from .config import RESUMABLE_CHANGES
 
 
 def new_id() -> str:
@@ -64,6 +65,28 @@ def check_meta(info: dict, meta: dict, path: Path) -> None:
         raise CheckpointError(
             f"{path} belongs to another run (run id {str(theirs)[:12]}, this folder's is "
             f"{str(mine)[:12]}); put the run's own checkpoint back or start a new run"
+        )
+    else:
+        _check_config(info, meta, path)
+
+
+def _check_config(info: dict, meta: dict, path: Path) -> None:
+    """config.json must describe the model its checkpoints hold: the options a
+    resume may change (and the corpus's path, which may move) aside, every
+    option both record, and the vocabulary, must agree; else it was edited."""
+    ck, cf = meta.get("config"), info.get("config")
+    if not isinstance(ck, dict) or not isinstance(cf, dict):
+        return
+    free = (*RESUMABLE_CHANGES, "corpus")
+    differ = [k for k in ck if k in cf and k not in free and ck[k] != cf[k]]
+    if isinstance(meta.get("vocab"), list) and meta["vocab"] != info.get("vocab"):
+        differ.append("vocabulary")
+    if differ:
+        folder = path.parent
+        raise CheckpointError(
+            f"{folder / rundir.CONFIG} does not describe the model in {path.name} "
+            f"({', '.join(differ)} differ): it was edited or replaced; restore it, or remove "
+            f"it and 'charnn train --resume {folder}' writes it again from {rundir.CHECKPOINT}"
         )
 
 

@@ -22,7 +22,7 @@ from ..data.vocab import Vocab
 from ..errors import CharnnError, CheckpointError, ConfigError, CorpusError
 from ..nn.step import TrainState
 from . import identity, rundir, snapshot
-from .config import TrainConfig
+from .config import RESUMABLE_CHANGES, TrainConfig
 from .split import Data, prepare_data
 
 
@@ -98,18 +98,6 @@ def tidy(
         os.replace(grid, folder / rundir.BEST_VAL)
     done = bool(counters["events_done"]) if counters else False
     rundir.truncate_logs(folder, update, done, eval_every, finished)
-
-
-# options that do not alter the results (threads: see engine/threads.py)
-RESUMABLE_CHANGES = (
-    "updates",
-    "epochs",
-    "max_time",
-    "checkpoint_every",
-    "log_every",
-    "threads",
-    "best_by",
-)
 
 
 def apply_changes(cfg: TrainConfig, changes: dict) -> TrainConfig:
