@@ -14,6 +14,7 @@ SRC = Path(charnn.__file__).parent
 LAYERS = {
     "errors": 0,
     "fsio": 0,
+    "words": 0,
     "nn": 1,
     "data": 1,
     "engine": 2,

@@ -9,6 +9,7 @@ from ..data.text import read_text
 from ..errors import ConfigError, CorpusError
 from ..run.backend import for_model
 from ..run.evaluation import TEXT_CAUSE, score, start_state, uniform_bpc, uniform_warning
+from ..words import counted
 from .model import load_model, model_path, warn_if_diverged
 
 
@@ -57,7 +58,8 @@ def evaluate(args) -> int:
     else:
         state = "its carried state" if args.start == "model" else "h = 0"
         print(
-            f"{bpc:.4f} bits/char ({nats:.4f} nats/char) over {len(ids) - 1:,} characters of "
+            f"{bpc:.4f} bits/char ({nats:.4f} nats/char) over "
+            f"{counted(len(ids) - 1, 'character')} of "
             f"{args.text}, {name} from {state}; uniform guessing: "
             f"{uniform_bpc(vocab.size):.4f}; {result['skipped']:,} unknown characters skipped"
         )

@@ -17,6 +17,7 @@ from ..run import budget, docgen
 from ..run.backend import for_model
 from ..run.config import TrainConfig
 from ..run.evaluation import start_state
+from ..words import counted
 from .model import load_model, model_path, warn_if_diverged
 from .output import err
 
@@ -141,7 +142,7 @@ def sample(args) -> int:
         with _naming_the_prime_file(args):
             ids = vocab.encode(prime)
         h, x = for_model(cfg).prime(params, h, ids)
-        what += f", primed with {len(prime):,} characters"
+        what += f", primed with {counted(len(prime), 'character')}"
     err(f"charnn sample: {what}; seed {seed}{chosen}")
     synthesize = for_model(cfg).synthesize
     # a document model restarts from h = 0 after each end symbol, as it trained

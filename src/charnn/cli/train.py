@@ -18,6 +18,7 @@ from ..run.config import TrainConfig
 from ..run.evaluation import per_char_bpc
 from ..run.loop import Interrupted, Run
 from ..run.options import OPTIONS, PRESETS
+from ..words import counted
 from .output import err
 from .progress import Printer
 
@@ -131,7 +132,7 @@ def _train(args, run: Run) -> int:
         if not (run.folder / rundir.PLOT).exists():  # stopped between its end and its plot
             plot_run(run.folder)
         print(
-            f"{run.folder} is complete ({run.state.update:,} updates); nothing to do. "
+            f"{run.folder} is complete ({counted(run.state.update, 'update')}); nothing to do. "
             "Give a larger --updates, --epochs or --max-time to train further."
         )
         return _maybe_report(args, run)
@@ -189,10 +190,11 @@ def done_line(run: Run) -> str:
             f"; validation {out['final_val_bpc']:.4f} bits/char (final model), "
             f"{out['best_smooth']['val_bpc']:.4f} (best by smoothed loss), "
             f"{out['best_val']['val_bpc']:.4f} (best by validation, after "
-            f"{out['best_val']['update']:,} updates)"
+            f"{counted(out['best_val']['update'], 'update')})"
         )
     return (
-        f"done: {st.update:,} updates ({fmt_down(st.update / run.per_epoch)} epochs); min smoothed "
+        f"done: {counted(st.update, 'update')} ({fmt_down(st.update / run.per_epoch)} epochs); "
+        "min smoothed "
         f"loss {per_char_bpc(st.best_smooth, T):.4f} bits/char ({st.best_smooth:.2f} "
         f"nats/sequence) at update {st.best_update + 1:,}{val}; run in {run.folder}"
     )

@@ -13,6 +13,7 @@ import stat
 from pathlib import Path
 
 from ..errors import CorpusError
+from ..words import counted
 
 BOM = b"\xef\xbb\xbf"
 
@@ -91,7 +92,7 @@ def check_size(name: str, n_chars: int, n_distinct: int, min_chars: int) -> None
     """A corpus needs min_chars characters (seq_length + 1) and two distinct ones."""
     if n_chars < min_chars:
         raise CorpusError(
-            f"corpus {name} has {n_chars} characters; at least {min_chars} "
+            f"corpus {name} has {counted(n_chars, 'character')}; at least {min_chars:,} "
             "are needed (seq_length + 1): use a longer text or a smaller --seq-length"
         )
     if n_distinct < 2:

@@ -17,6 +17,7 @@ from ..data.documents import END_ID
 from ..data.vocab import Vocab
 from ..errors import ConfigError
 from ..nn import sampling, stack
+from ..words import counted
 
 MAX_LENGTH = 280
 
@@ -37,7 +38,7 @@ def start_state(params: dict, vocab: Vocab, prime: str, max_length: int, flag: s
         return h, END_ID
     if len(prime) > max_length:
         raise ConfigError(
-            f"{flag} has {len(prime)} characters; a document holds at most "
+            f"{flag} has {counted(len(prime), 'character')}; a document holds at most "
             f"--max-length {max_length}"
         )
     ids = vocab.encode(prime)  # VocabError for characters the model never saw
