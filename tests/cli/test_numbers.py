@@ -231,3 +231,11 @@ def test_train_refuses_a_sweep_folder_as_out(tmp_path, text_file, capsys):
     assert not list((tmp_path / "sw").rglob("config.json"))
     assert cli.main(["sample", "--untrained", "", "--length", "5"]) == 2
     assert "argument --untrained: an empty value" in capsys.readouterr().err
+
+
+def test_counts_of_one_are_singular():
+    from charnn.words import counted
+
+    assert counted(1, "update") == "1 update" and counted(0, "update") == "0 updates"
+    assert counted(12345, "character") == "12,345 characters"
+    assert counted(2, "child", "children") == "2 children"
