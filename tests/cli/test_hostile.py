@@ -117,6 +117,12 @@ def test_corpus_that_is_not_a_regular_file(tmp_path, capsys, which):
     assert not (tmp_path / "o").exists()
 
 
+def test_a_path_with_a_line_break_is_one_line(tmp_path, capsys):
+    missing = tmp_path / "a\nb" / "x.txt"
+    line = one_error_line(capsys, cli.main(["train", str(missing), "--out", str(tmp_path / "o")]))
+    assert "a\\nb" in line
+
+
 def test_corpus_file_name_that_is_not_utf8(tmp_path, text_file, capsys):
     odd = os.fsdecode(bytes(tmp_path) + b"/caf\xe9-latin1.txt")
     shutil.copy(text_file, odd)

@@ -73,6 +73,7 @@ def test_one_hot_matches_ids():
         (b"", "empty"),
         (b"abc\xffdef", "offset 3"),
         (b"ab\x00cd", "NUL byte at offset 2"),
+        ("hello there".encode("utf-16"), "is UTF-16 or UTF-32 text .*byte-order mark"),
     ],
 )
 def test_bad_files(tmp_path, content, message):

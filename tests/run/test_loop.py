@@ -337,6 +337,7 @@ def test_logs_cut_by_a_crash_are_repaired_on_resume(tmp_path, text_file):
     with open(folder / rundir.SAMPLES, "a", encoding="utf-8") as f:
         f.write('{"update": 20, "smooth_loss": 1.0, "text": "a\u2028b"}\n{"update": 2')
     (folder / ".checkpoint.npz.tmp-999").write_bytes(b"half")
+    (folder / ".user.tmp-1").mkdir()  # not charnn's: left alone, and no error
     r = loop.Run.resume(folder, {"updates": 15})
     rows = rundir.read_metrics(folder)
     assert max(int(x["update"]) for x in rows) == 15

@@ -32,6 +32,11 @@ def entry() -> None:
     raise SystemExit(code)
 
 
+def one_line(message: str) -> str:
+    """message with its line breaks (from a path, a corpus name) escaped."""
+    return message.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def quick_exit(code) -> None:
     """End the process with code as SystemExit(code) would, but without the
     interpreter's teardown: unloading numba's compiled kernels and matplotlib
@@ -89,12 +94,15 @@ def run(args) -> int:
     except DivergenceError as e:
         print(f"charnn {args.command}: {e}", file=sys.stderr)
         return 1
-    except CharnnError as e:
-        print(f"charnn {args.command}: error: {e}", file=sys.stderr)
+    except CharnnError as e:  # one line, even where a path holds a line break
+        print(f"charnn {args.command}: error: {one_line(str(e))}", file=sys.stderr)
         return 2
     except OSError as e:  # a failed read or write outside the checked paths: disk full, ...
         where = f" ({e.filename})" if e.filename else ""
-        print(f"charnn {args.command}: error: {e.strerror or e}{where}", file=sys.stderr)
+        print(
+            f"charnn {args.command}: error: {one_line(f'{e.strerror or e}{where}')}",
+            file=sys.stderr,
+        )
         return 2
     except MemoryError:  # past the budget's estimate: a lower limit (ulimit -v), or others' use
         print(

@@ -81,6 +81,11 @@ def decode_text(raw: bytes, where: str = "text", what: str = "corpus") -> str:
 def check_no_nul(raw: bytes, where: str, offset: int = 0, what: str = "corpus") -> None:
     """Refuse binary data: raw (read at byte offset `offset`) must hold no NUL byte."""
     nul = raw.find(b"\x00")
+    if nul >= 0 and offset == 0 and raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise CorpusError(  # the byte-order mark of UTF-16 (or UTF-32): NULs in every ASCII one
+            f"{what} {where} is UTF-16 or UTF-32 text (it starts with a byte-order mark); "
+            f"convert it to UTF-8 first (iconv -f UTF-16 -t UTF-8)"
+        )
     if nul >= 0:
         raise CorpusError(
             f"{what} {where} contains a NUL byte at offset {offset + nul}: "

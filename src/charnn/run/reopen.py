@@ -88,7 +88,8 @@ def tidy(
     model there (see events.RunEvents._validate). finished: the run has
     nothing left to do; only what a crash left is removed."""
     for stale in folder.glob(".*.tmp-*"):
-        stale.unlink(missing_ok=True)
+        if stale.is_file() or stale.is_symlink():  # what charnn leaves is a file
+            stale.unlink(missing_ok=True)
     if not finished:  # the run goes on from its last checkpoint
         (folder / rundir.DIVERGED).unlink(missing_ok=True)
     if counters is None:
