@@ -91,6 +91,15 @@ def test_plain_evaluate_of_a_document_run_is_refused(run, tmp_path, capsys):
     assert "was trained on documents (--documents json:full_text)" in err[0]
 
 
+def test_evaluate_documents_refuses_a_start_state_and_names_its_model(run, tmp_path, capsys):
+    path = tmp_path / "names.txt"
+    path.write_text("hello\nhi\n", encoding="utf-8")
+    rc = cli.main(["evaluate", str(run), str(path), "--documents", "lines", "--start", "zero"])
+    assert "--start does not apply to --documents" in one_error_line(capsys, rc)
+    rc = cli.main(["evaluate", str(run), str(path), "--documents", "lines", "--json"])
+    assert rc == 0 and json.loads(capsys.readouterr().out)["model"] == "best.npz"
+
+
 def test_evaluate_documents_counts_the_end_symbols(run, tmp_path, capsys):
     path = tmp_path / "names.txt"
     path.write_text("hello\n\nhi\nwho?\n", encoding="utf-8")

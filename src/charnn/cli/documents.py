@@ -14,6 +14,7 @@ from ..errors import ConfigError, CorpusError
 from ..run import docgen, snapshot
 from ..run.backend import for_model
 from ..run.evaluation import DOCUMENT_CAUSE, uniform_bpc, uniform_warning
+from ..words import counted
 from .model import warn_if_diverged
 
 
@@ -97,6 +98,7 @@ def evaluate_documents(args, model_path) -> int:
     warning = uniform_warning(bpc, vocab.size, DOCUMENT_CAUSE)
     result = {
         "text": str(args.text),
+        "model": path.name,
         "documents": len(kept),
         "skipped_documents": dropped,
         "characters": count,
@@ -118,9 +120,10 @@ def evaluate_documents(args, model_path) -> int:
         )
         print(
             f"{bpc:.4f} bits/char ({result['nats_per_char']:.4f} nats/char) "
-            f"over {len(kept)} documents of {args.text}{gone}: {count} characters, one end "
-            f"symbol per document included; uniform guessing: {uniform_bpc(vocab.size):.4f}; "
-            f"{result['skipped']} unknown characters skipped"
+            f"over {counted(len(kept), 'document')} of {args.text}{gone}: "
+            f"{counted(count, 'character')}, one end symbol per document included, "
+            f"{path.name} from a fresh state each; uniform guessing: "
+            f"{uniform_bpc(vocab.size):.4f}; {result['skipped']:,} unknown characters skipped"
         )
         if warning:
             print(warning)

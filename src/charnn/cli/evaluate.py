@@ -17,6 +17,12 @@ def evaluate(args) -> int:
     if args.documents is not None:
         from .documents import evaluate_documents
 
+        if args.start != "model":
+            raise ConfigError(
+                "--start does not apply to --documents (each document is scored from a "
+                "fresh state, as in training)"
+            )
+
         return evaluate_documents(args, model_path)
     cfg, vocab, params, h, _ = load_model(args.run, args.checkpoint)
     if cfg.documents:  # a plain text would lose the line breaks, the ends and resets
