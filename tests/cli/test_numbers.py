@@ -188,6 +188,9 @@ def test_sampling_a_diverged_run_says_so(tmp_path, text_file, capsys):
         assert rc == 0 and f"WARNING: {run} diverged at update {update:,}" in err
     else:
         assert rc == 2 and f"diverged at update {update:,} before it wrote best.npz" in err
+        if (run / rundir.BEST_VAL).exists():  # the model it has is named
+            assert "use --checkpoint best-val" in err
+            assert cli.main(["sample", str(run), "--checkpoint", "best-val", "--length", "5"]) == 0
 
 
 def test_every_reader_of_a_diverged_run_s_models_warns(tmp_path, text_file, capsys):

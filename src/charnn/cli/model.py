@@ -23,9 +23,15 @@ def model_path(source: str | Path, which: str) -> Path:
                 )
             diverged = rundir.read_diverged(p)
             if diverged:
+                others = [
+                    f"--checkpoint {w}"
+                    for w, name in (("best-val", rundir.BEST_VAL), ("latest", rundir.CHECKPOINT))
+                    if name != path.name and (p / name).exists()
+                ]
+                hint = f"; use {' or '.join(others)}" if others else ""
                 raise CheckpointError(
                     f"{p} diverged at update {diverged['update']:,} before it wrote "
-                    f"{path.name}; it has no such model"
+                    f"{path.name}; it has no such model{hint}"
                 )
             raise CheckpointError(f"{p} has no {path.name}; is it a finished charnn run?")
         identity.check_checkpoint(p, path)
