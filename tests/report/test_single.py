@@ -763,6 +763,25 @@ def test_a_linked_run_file_is_refused_by_report_and_compare(tmp_path, clean, cap
     assert not (run / "report.html").exists()
 
 
+def test_a_report_of_a_run_replaced_meanwhile_leaves_nothing(tmp_path, text_file, monkeypatch):
+    """train --force replacing the run while its report is written: the
+    report would show the old run in the new one's folder; it is removed."""
+    run = make_run(tmp_path / "run", text_file)
+    build = single.build
+
+    def racing(folder):
+        doc = build(folder)
+        info = json.loads((folder / rundir.CONFIG).read_text(encoding="utf-8"))
+        info["run"]["id"] = "f" * 32  # what a new run's config.json now says
+        (folder / rundir.CONFIG).write_text(json.dumps(info), encoding="utf-8")
+        return doc
+
+    monkeypatch.setattr(single, "build", racing)
+    with pytest.raises(CheckpointError, match="was replaced by another run while its report"):
+        single.write_report(run)
+    assert not any((run / name).exists() for name in (*rundir.REPORTS, rundir.PLOT))
+
+
 def test_shares_of_a_whole_are_rounded_down():
     """An unfinished amount never reads as the whole: 7,589 updates of 759 an
     epoch are 9.99 epochs, 2.9939 s of a 3 s budget is 2.9 s."""

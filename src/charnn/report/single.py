@@ -380,8 +380,24 @@ def write_report(run_dir: Path) -> Path:
     run_dir = Path(run_dir)
     html, md = (run_dir / name for name in rundir.REPORTS)
     for _ in range(2):  # once more if the run wrote its end meanwhile (it removes reports)
-        before = bestval.read_outcome(run_dir)
+        before = (bestval.read_outcome(run_dir), _run_id(run_dir))
         page = write_doc(build(run_dir), html, md)
-        if bestval.read_outcome(run_dir) == before:
+        after = (bestval.read_outcome(run_dir), _run_id(run_dir))
+        if after[1] != before[1]:  # train --force replaced the run meanwhile: not its report
+            for name in (*rundir.REPORTS, rundir.PLOT):
+                (run_dir / name).unlink(missing_ok=True)
+            raise CheckpointError(
+                f"{run_dir} was replaced by another run while its report was written; "
+                f"run 'charnn report {run_dir}' again"
+            )
+        if after == before:
             break
     return page
+
+
+def _run_id(run_dir: Path) -> str | None:
+    """The run id config.json names, or None when it names none or is gone."""
+    try:
+        return identity.config_id(rundir.read_config(run_dir))
+    except CheckpointError:
+        return None
