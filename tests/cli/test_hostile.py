@@ -117,6 +117,16 @@ def test_corpus_that_is_not_a_regular_file(tmp_path, capsys, which):
     assert not (tmp_path / "o").exists()
 
 
+def test_a_corpus_that_is_one_of_the_run_s_own_files_is_refused(snow_run, capsys):
+    """Training on its own best_1000.txt with --force would delete the corpus
+    (a run file), then write it anew: a run no resume could continue."""
+    corpus = snow_run / "best_1000.txt"
+    text = corpus.read_bytes()
+    argv = ["train", str(corpus), "--out", str(snow_run), "--force", *SMALL]
+    assert "is a file the run in" in one_error_line(capsys, cli.main(argv))
+    assert corpus.read_bytes() == text and (snow_run / rundir.CHECKPOINT).exists()
+
+
 def test_a_path_with_a_line_break_is_one_line(tmp_path, capsys):
     missing = tmp_path / "a\nb" / "x.txt"
     line = one_error_line(capsys, cli.main(["train", str(missing), "--out", str(tmp_path / "o")]))

@@ -98,7 +98,7 @@ def run(args) -> int:
         print(f"charnn {args.command}: error: {one_line(str(e))}", file=sys.stderr)
         return 2
     except OSError as e:  # a failed read or write outside the checked paths: disk full, ...
-        where = f" ({e.filename})" if e.filename else ""
+        where = f" ({e.filename}; check its permissions, type and free space)" if e.filename else ""
         print(
             f"charnn {args.command}: error: {one_line(f'{e.strerror or e}{where}')}",
             file=sys.stderr,

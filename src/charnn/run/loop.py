@@ -125,6 +125,12 @@ class Run(RunEvents, RunSchedule):
         """A new run: refuses a folder holding a run unless force. The run
         holds the folder's lock until `train` returns (or `close`)."""
         cfg = cfg.resolved().validate()
+        corpus = Path(cfg.corpus or "")
+        if corpus.parent.resolve() == Path(folder).resolve() and corpus.name in rundir.RUN_FILES:
+            raise CheckpointError(  # --force would delete it, and the run rewrite it
+                f"the corpus {corpus} is a file the run in {folder} writes; copy it "
+                "elsewhere first, or choose another --out"
+            )
         data = prepare_data(cfg)
         budget.check_train(cfg, data.vocab.size)
         lock = rundir.prepare_new(folder, force)
