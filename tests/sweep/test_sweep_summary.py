@@ -130,6 +130,21 @@ def test_settings_on_other_texts_are_not_called_worse(write_spec, base, tmp_path
     assert sm.text_warning(lr_sweep) is None
 
 
+def test_a_finished_run_worse_than_uniform_is_named(tmp_path):
+    """Finished is not learned: a run whose final validation is worse than
+    uniform guessing (an optimizer step too large to diverge by the smoothed
+    loss) is named in the overview."""
+    from charnn.report.render import Para
+    from charnn.report.sweep import SweepPage, overview
+
+    row = {"name": "lr=1-s0", "status": "finished", "final_val_bpc": 13.2, "uniform_bpc": 5.93}
+    ok = {**row, "name": "lr=0.01-s0", "final_val_bpc": 3.1}
+    page = SweepPage(tmp_path, [0], {"lr": [1, 0.01]}, {}, {}, "final_val_bpc", [], {}, [row, ok])
+    texts = [b.text for b in overview(page).blocks if isinstance(b, Para)]
+    assert any("lr=1-s0: finished, but its final validation (13.2000" in t for t in texts)
+    assert not any("lr=0.01-s0: finished" in t for t in texts)
+
+
 def test_curves_band(sweep_dir):
     sweep, out = sweep_dir
     bands = sm.curves(sweep, out, sm.collect(sweep, out))

@@ -33,7 +33,8 @@ class SweepPage:
     """What the page shows. seeds: the seeds of every setting; grid, zipped:
     the varied options and their values; base: the options shared by all
     runs; rows: one dict per run (varied options, seed, status, message,
-    updates, the METRIC_NAMES keys, wall_time_s, name); curves: per setting
+    updates, the METRIC_NAMES keys, wall_time_s, name, and uniform_bpc, the
+    bits/char of uniform guessing, where known); curves: per setting
     label, {"val" | "smooth": (updates, mean, lowest, highest)}."""
 
     folder: Path
@@ -170,6 +171,14 @@ def overview(page: SweepPage) -> Section:
     for r in page.rows:
         if r["status"] in ("diverged", "failed"):
             blocks.append(Para(f"{r['name']}: {r['status']}: {r.get('message', '')}"))
+        final, uniform = r.get("final_val_bpc"), r.get("uniform_bpc")
+        if r["status"] == "finished" and final and uniform and final > uniform:
+            blocks.append(
+                Para(
+                    f"{r['name']}: finished, but its final validation ({final:.4f} bits/char) "
+                    f"is worse than uniform guessing ({uniform:.4f}): it learned nothing usable."
+                )
+            )
     base = [[k, str(v)] for k, v in page.base.items()]
     blocks += [
         Para("Options shared by every run (all others at their defaults):"),

@@ -55,7 +55,16 @@ def run_row(folder: Path, name: str, T: int) -> dict:
         "best_val_bpc": _best_val(folder, status["status"], val),
         "min_smooth_bpc": per_char_bpc(min(train), T) if train else None,
         "wall_time_s": round(wall, 3),  # metrics.csv logs milliseconds, its end more
+        "uniform_bpc": _uniform_bpc(folder),
     }
+
+
+def _uniform_bpc(folder: Path) -> float | None:
+    """log2 K, the bits/char of uniform guessing over the run's vocabulary."""
+    try:
+        return math.log2(len(rundir.read_config(folder)["vocab"]))
+    except (CheckpointError, KeyError, TypeError, ValueError):
+        return None
 
 
 def _best_val(folder: Path, status: str, val: list[float]) -> float | None:
