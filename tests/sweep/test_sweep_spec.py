@@ -128,7 +128,7 @@ BAD = [
     ("[base]\nseq_length = 10\nseq-length = 12\n", "option seq_length is given twice"),
     ('[base]\ncorpus = "missing.txt"\n', "corpus file not found"),
     ("[base]\ncorpus = 3\n", "corpus must be a name or a path, got 3"),
-    ("[base]\nseq_length = 5000\n", "has 2064 characters; at least 5001 are needed"),
+    ("[base]\nseq_length = 5000\n", "has 2,064 characters; at least 5,001 are needed"),
     ("[base]\nbatch_size = 300\n", "too short for --batch-size 300"),
     ('[base]\nengine = "reference"\ndtype = "float32"\n', "reference engine runs in float64"),
     ("[grid\nlr = [1]\n", "is not valid TOML"),
