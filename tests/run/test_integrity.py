@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -85,6 +86,32 @@ def test_the_lock_holds_when_its_file_is_deleted(tmp_path):
     a.release()
     with lock.RunLock(tmp_path) as b:  # and once given back, it is taken again
         assert b.held
+
+
+def test_the_holder_is_found_through_the_folder_when_the_lock_file_is_gone(tmp_path):
+    """What report says ("pid N is training it now") reads /proc/locks: the
+    folder's own lock names a holder whose .lock was deleted."""
+    import subprocess
+    import sys
+    import time
+
+    from charnn.report.summary import training_pid
+
+    code = "import sys,time; from charnn.run import lock; l = lock.RunLock(sys.argv[1]).acquire()"
+    code += "; print('held', flush=True); time.sleep(30)"
+    child = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE)
+    try:
+        assert child.stdout.readline().strip() == b"held"
+        if not Path("/proc/locks").exists():
+            pytest.skip("the system does not list its locks")
+        assert training_pid(tmp_path) == child.pid
+        (tmp_path / lock.LOCK).unlink()
+        assert training_pid(tmp_path) == child.pid
+    finally:
+        child.kill()
+        child.wait()
+    time.sleep(0.05)
+    assert training_pid(tmp_path) is None
 
 
 def test_lock_file_that_is_a_link_is_refused(tmp_path):

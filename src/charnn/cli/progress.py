@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import sys
 
+from ..report.summary import fmt_down
 from ..run.evaluation import per_char_bpc, uniform_bpc, uniform_warning, validation_cause
 from ..run.loop import Run
 from ..run.schedule import NO_LIMIT, stop_update
@@ -53,7 +54,7 @@ class Printer:
         return per_char_bpc(loss, self.run.cfg.seq_length)
 
     def epochs(self, update: int) -> str:
-        return f"{update / max(self.run.per_epoch, 1):.2f}"
+        return fmt_down(update / max(self.run.per_epoch, 1))
 
     def write(self, text: str) -> None:
         if self.failed is not None:

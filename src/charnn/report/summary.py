@@ -185,16 +185,20 @@ def training_pid(folder: Path) -> int | None:
     which could turn away a trainer starting at that moment; None also where
     the system does not list its locks."""
     try:
-        st = os.lstat(folder / LOCK)
         table = Path("/proc/locks").read_text(encoding="ascii", errors="replace")
     except OSError:
         return None
-    if not stat.S_ISREG(st.st_mode):
-        return None
-    where = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    wheres = set()
+    for path in (folder / LOCK, folder):  # the folder's own lock holds if .lock is deleted
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
+            wheres.add(f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}")
     for line in table.splitlines():
         f = line.split()  # "1: FLOCK ADVISORY WRITE pid maj:min:inode start end"
-        if len(f) >= 6 and f[1] == "FLOCK" and f[5] == where and f[4].isdigit():
+        if len(f) >= 6 and f[1] == "FLOCK" and f[5] in wheres and f[4].isdigit():
             pid = int(f[4])
             return None if pid == os.getpid() else pid
     return None

@@ -156,9 +156,9 @@ class TrainConfig:
             parse_mode(self.documents)
         for name in ("updates", "epochs", "max_time"):  # run folders record them below it
             if getattr(self, name) >= NO_LIMIT:
-                raise ConfigError(
-                    f"{_flag(name)} must be below 2**62 (0 = no limit), got {getattr(self, name):g}"
-                )
+                v = getattr(self, name)
+                shown = f"{v:,}" if isinstance(v, int) else f"{v:g}"
+                raise ConfigError(f"{_flag(name)} must be below 2**62 (0 = no limit), got {shown}")
         if self.updates == 0 and self.epochs == 0 and self.max_time == 0:
             raise ConfigError(
                 "nothing to do: give --updates N, --epochs E or --max-time S greater than 0"
