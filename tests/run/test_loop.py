@@ -271,6 +271,18 @@ def test_epochs_alone_on_resume_lifts_the_update_limit_as_for_a_new_run(tmp_path
     both.close()
 
 
+def test_limits_a_resume_recorded_before_its_first_checkpoint_are_kept(tmp_path, text_file):
+    """A resume that raised the limit and died before its first checkpoint
+    left it in config.json alone (which the report shows): the next resume
+    trains to it, not to the checkpoint's older limit."""
+    run_to_end(tmp_path / "r", config(text_file, updates=5))
+    killed = loop.Run.resume(tmp_path / "r", {"updates": 40, "best_by": "val"})
+    killed.close()  # as if killed: config.json rewritten, no checkpoint since
+    again = loop.Run.resume(tmp_path / "r")
+    assert again.cfg.updates == 40 and again.cfg.best_by == "val" and again.end() == 40
+    again.close()
+
+
 def test_resume_refuses_other_settings(tmp_path, text_file):
     run_to_end(tmp_path / "r", config(text_file, updates=5))
     with pytest.raises(ConfigError, match="--lr 0.5 differs"):

@@ -184,7 +184,7 @@ class Run(RunEvents, RunSchedule):
         for name in (rundir.BEST_VAL, rundir.BEST_VAL_GRID):  # best.npz: see restore_best
             if (folder / name).exists():  # a resume writes the best texts from them
                 identity.check_checkpoint(folder, folder / name)
-        cfg = apply_changes(saved.cfg, changes)
+        cfg = apply_changes(reopen.as_recorded(saved), changes)
         moved = corpus is not None and corpus != cfg.corpus
         if moved:
             cfg = dataclasses.replace(cfg, corpus=corpus)

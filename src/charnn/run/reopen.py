@@ -101,6 +101,21 @@ def tidy(
     rundir.truncate_logs(folder, update, done, eval_every, finished)
 
 
+def as_recorded(saved: Saved) -> TrainConfig:
+    """The checkpoint's configuration with the options a resume may change, and
+    the corpus's place, as config.json records them: a resume that changed
+    them and stopped before its first checkpoint (a kill, a crash) wrote them
+    there only, and the report already shows them (identity checks that the
+    rest agrees, and a resume that the corpus's bytes are the same)."""
+    cfg = saved.cfg
+    recorded = (saved.info or {}).get("config")
+    if saved.state is None or not isinstance(recorded, dict):
+        return cfg
+    keys = (*RESUMABLE_CHANGES, "corpus")
+    pending = {k: recorded[k] for k in keys if k in recorded and recorded[k] != getattr(cfg, k)}
+    return dataclasses.replace(cfg, **pending).validate() if pending else cfg
+
+
 def apply_changes(cfg: TrainConfig, changes: dict) -> TrainConfig:
     """The saved config with allowed changes; any other differing option is an error."""
     saved = cfg.to_dict()
