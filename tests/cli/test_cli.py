@@ -453,16 +453,19 @@ def test_the_model_best_by_validation_is_the_runs_own(tmp_path, text_file, capsy
 
 def test_an_extension_stopped_early_is_not_left_complete(tmp_path, text_file, capsys):
     """A resume that trains further or changes --best-by removes outcome.json
-    before it changes any file: stopped at once, the run is not complete, and
-    a plain resume ends it as the run was made."""
+    before it changes any file: stopped at once (killed before its first
+    checkpoint), the run is not complete, and a plain resume carries out the
+    change config.json records, as the extension uninterrupted does."""
     made = tmp_path / "made"
     args = [*SMALL[:5], "45", *SMALL[6:]]
     assert cli.main(["train", str(text_file), "--out", str(made), *args, "--report"]) == 0
     assert (made / "report.html").exists() and (made / "report.md").exists()
     for change in (["--updates", "60"], ["--best-by", "val"]):
-        cut = tmp_path / "cut"
-        shutil.rmtree(cut, ignore_errors=True)
-        shutil.copytree(made, cut)
+        whole, cut = tmp_path / "whole", tmp_path / "cut"
+        for d in (whole, cut):
+            shutil.rmtree(d, ignore_errors=True)
+            shutil.copytree(made, d)
+        assert cli.main(["train", "--resume", str(whole), *change, "--quiet"]) == 0
         run = loop.Run.resume(cut, {change[0][2:].replace("-", "_"): _typed(change[1])})
         run.close()  # stopped before it trained or wrote its end
         # nothing left that describes the old end: no outcome, no stale report
@@ -470,7 +473,7 @@ def test_an_extension_stopped_early_is_not_left_complete(tmp_path, text_file, ca
         assert cli.main(["train", "--resume", str(cut), "--quiet"]) == 0
         assert "nothing to do" not in capsys.readouterr().out
         for name in ("outcome.json", "sampling.json", "best_1000.txt", "best_val.npz"):
-            assert (cut / name).read_bytes() == (made / name).read_bytes(), (change, name)
+            assert (cut / name).read_bytes() == (whole / name).read_bytes(), (change, name)
 
 
 def _typed(value):
