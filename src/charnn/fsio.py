@@ -16,7 +16,8 @@ def cache_dir() -> Path:
 
 
 def fsync_file(path: Path) -> None:
-    """Make what was appended to path durable (no-op for a missing file)."""
+    """Make what was written to path durable: a file's appended data, a
+    folder's renames (no-op for a path that cannot be opened)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -31,16 +32,7 @@ def fsync_file(path: Path) -> None:
 
 def fsync_dir(folder: Path) -> None:
     """Make a rename in folder durable (no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fsync_file(folder)
 
 
 def atomic_write(path: str | os.PathLike, write) -> None:

@@ -61,10 +61,7 @@ class RunLock:
         return fd
 
     def _unlock_folder(self) -> None:
-        if self.dir_fd is not None:
-            fd, self.dir_fd = self.dir_fd, None
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+        self.dir_fd = _unlock(self.dir_fd)
 
     def _lock_file(self) -> RunLock:
         path = self.folder / LOCK
@@ -107,10 +104,7 @@ class RunLock:
 
     def release(self) -> None:
         """Give the lock back (the file stays; it is not a sign of a live run)."""
-        if self.fd is not None:
-            fd, self.fd = self.fd, None
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+        self.fd = _unlock(self.fd)
         self._unlock_folder()
 
     @property
@@ -122,6 +116,14 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def _unlock(fd: int | None) -> None:
+    """Give back the flock held on fd (if any) and close it; returns None."""
+    if fd is not None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    return None
 
 
 def _pid_in(path: Path) -> int | None:
