@@ -242,3 +242,6 @@ def test_counts_of_one_are_singular():
     assert counted(1, "update") == "1 update" and counted(0, "update") == "0 updates"
     assert counted(12345, "character") == "12,345 characters"
     assert counted(2, "child", "children") == "2 children"
+    from charnn.report.summary import fmt_count
+
+    assert fmt_count(1, "update") == "1 update" and fmt_count(None, "update") == ""

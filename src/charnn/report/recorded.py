@@ -7,7 +7,7 @@ from __future__ import annotations
 from ..nn import gradcheck
 from ..nn.gradcheck import error_formula
 from .render import Para, Section, Table, Text, char_label
-from .summary import fmt
+from .summary import fmt, fmt_count
 
 NOT_RECORDED = (
     "This run was made before charnn recorded {what} with each run, so the report "
@@ -115,7 +115,7 @@ def sampling_section(smp: dict, number: int, documents: bool = False) -> Section
     blocks = [
         Para(
             f"Samples of {fmt(smp['length'])} characters from the best model (parameters after "
-            f"{fmt(smp['update'])} updates), "
+            f"{fmt_count(smp['update'], 'update')}), "
             + (
                 "each from h = 0 and input ⟨end⟩, and from h = 0 again after every ⟨end⟩ "
                 "it draws, as it reads documents"

@@ -35,6 +35,7 @@ from .summary import (
     applicable,
     best_counters,
     fmt,
+    fmt_count,
     fmt_down,
     run_state,
     summarize,
@@ -51,18 +52,21 @@ def val_rows(info: dict, out: dict, s: dict) -> list[list[str]]:
             ["validation, final model", f"{fmt(out['final_val_bpc'])} bits/char"],
             [
                 "validation, best by smoothed loss",
-                f"{fmt(b['val_bpc'])} bits/char (parameters after {fmt(b['update'])} updates)",
+                f"{fmt(b['val_bpc'])} bits/char "
+                f"(parameters after {fmt_count(b['update'], 'update')})",
             ],
             [
                 "validation, best by validation",
-                f"{fmt(v['val_bpc'])} bits/char (parameters after {fmt(v['update'])} updates)",
+                f"{fmt(v['val_bpc'])} bits/char "
+                f"(parameters after {fmt_count(v['update'], 'update')})",
             ],
         ]
     elif "val_final" in s:
         rows.append(
             [
                 "validation, last",
-                f"{fmt(s['val_final'])} bits/char (after {fmt(s['val_final_update'])} updates)",
+                f"{fmt(s['val_final'])} bits/char "
+                f"(after {fmt_count(s['val_final_update'], 'update')})",
             ]
         )
     if rows:
@@ -174,7 +178,7 @@ def config_section(info: dict) -> Section:
         Table(["package", "version"], vers, key="versions-table"),
     ]
     for r in info.get("resumed", []):
-        blocks.append(Para(f"Resumed after {fmt(r['update'])} updates on {r['at']}."))
+        blocks.append(Para(f"Resumed after {fmt_count(r['update'], 'update')} on {r['at']}."))
     return Section("config", "2. Configuration", blocks)
 
 
@@ -219,7 +223,8 @@ def saved_best(folder: Path, s: dict) -> str:
     if not isinstance(n, int) or isinstance(n, bool):
         return "not saved yet (best.npz is missing or unreadable)"
     said = (
-        f"the parameters after {fmt(n)} updates (those update {fmt(n + 1)} computed its loss with)"
+        f"the parameters after {fmt_count(n, 'update')} "
+        f"(those update {fmt(n + 1)} computed its loss with)"
     )
     if n != s["min_update"] - 1:
         said += (
@@ -249,7 +254,7 @@ def evolution_section(samples: list[dict], T: int, documents: bool) -> Section:
             if loss is None
             else f"smoothed loss {fmt(per_char_bpc(float(loss), T), 3)} bits/char"
         )
-        caption = f"After {fmt(smp['update'])} updates ({loss}{sample_note(smp)}):"
+        caption = f"After {fmt_count(smp['update'], 'update')} ({loss}{sample_note(smp)}):"
         blocks.append(Text(smp["text"], caption))
     if not samples:
         blocks.append(Para("The run has no samples (samples.jsonl is empty or missing)."))
@@ -260,7 +265,7 @@ def best_section(folder: Path, info: dict, out: dict) -> Section:
     by_val = info["config"].get("best_by") == "val"
     model = out.get("best_val" if by_val else "best_smooth", {})
     who = "the best model" + (
-        f" (parameters after {fmt(model['update'])} updates, lowest "
+        f" (parameters after {fmt_count(model['update'], 'update')}, lowest "
         f"{'validation' if by_val else 'smoothed'} loss)"
         if "update" in model
         else ""
@@ -346,7 +351,8 @@ def build(folder: Path) -> Document:
     name = shown(folder.resolve().name)
     sub = (
         f"Character-level {network(info['config'])} (m = {info['config']['hidden']}, K = {K}) "
-        f"trained for {fmt(s['updates'])} updates on {option_name(info)}; run folder {name}."
+        f"trained for {fmt_count(s['updates'], 'update')} on {option_name(info)}; "
+        f"run folder {name}."
     )
     return Document(f"charnn report: {name}", sub, sections)
 

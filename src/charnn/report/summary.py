@@ -17,6 +17,7 @@ from ..run import rundir
 from ..run.checkpoint import read_meta
 from ..run.evaluation import per_char_bpc
 from ..run.lock import LOCK
+from ..words import counted
 
 # Options that apply only to some optimizers.
 OPTIMIZER_ONLY = {"rho": ("rmsprop",), "beta1": ("adam",), "beta2": ("adam",)}
@@ -33,6 +34,11 @@ def fmt(v, digits: int = 4) -> str:
     if isinstance(v, int):
         return f"{v:,}"
     return f"{v:,.{digits}f}"
+
+
+def fmt_count(n, noun: str) -> str:
+    """A count with its noun, singular for one ('1 update'); '' for none."""
+    return "" if n is None else counted(int(n), noun)
 
 
 def fmt_down(v: float, digits: int = 2) -> str:
@@ -171,9 +177,12 @@ def run_state(folder: Path, info: dict, s: dict, out: dict) -> RunState:
     budget, used = cfg.get("max_time") or 0, float(s["elapsed"])
     if not pid and ((limits and n >= min(limits)) or (budget and used >= budget)):
         return RunState(
-            "unfinished", f"trained to its end, {fmt(n)} updates, but that end is not written"
+            "unfinished",
+            f"trained to its end, {fmt_count(n, 'update')}, but that end is not written",
         )
-    parts = [f"{fmt(n)} of {fmt(min(limits))} updates" if limits else f"{fmt(n)} updates"]
+    parts = [
+        f"{fmt(n)} of {fmt_count(min(limits), 'update')}" if limits else f"{fmt_count(n, 'update')}"
+    ]
     if budget:
         parts.append(f"{fmt_down(used, 1)} s of its {fmt(float(budget), 1)} s")
     return RunState("unfinished", ", ".join(parts), pid)
