@@ -127,6 +127,17 @@ def test_a_corpus_that_is_one_of_the_run_s_own_files_is_refused(snow_run, capsys
     assert corpus.read_bytes() == text and (snow_run / rundir.CHECKPOINT).exists()
 
 
+def test_odd_things_in_a_run_s_place_are_named(tmp_path, snow_run, text_file, capsys):
+    dangling = tmp_path / "link"
+    dangling.symlink_to(tmp_path / "nowhere")
+    rc = cli.main(["train", str(text_file), "--out", str(dangling), *SMALL])
+    assert "is a symbolic link to a missing place" in one_error_line(capsys, rc)
+    (snow_run / rundir.CONFIG).unlink()
+    (snow_run / rundir.CONFIG).mkdir()
+    for argv in (["report", str(snow_run)], ["train", "--resume", str(snow_run)]):
+        assert "config.json is not a plain file" in one_error_line(capsys, cli.main(argv))
+
+
 def test_a_path_with_a_line_break_is_one_line(tmp_path, capsys):
     missing = tmp_path / "a\nb" / "x.txt"
     line = one_error_line(capsys, cli.main(["train", str(missing), "--out", str(tmp_path / "o")]))

@@ -21,6 +21,7 @@ folder's files have one address.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -95,7 +96,7 @@ __all__ = [
 
 
 def has_run(folder: Path) -> bool:
-    return (folder / CONFIG).exists() or (folder / CHECKPOINT).exists()
+    return (folder / CONFIG).exists() or (folder / CHECKPOINT).exists()  # a directory too
 
 
 RUN_FILES = (
@@ -147,6 +148,11 @@ def make_folder(folder: Path) -> None:
     error for a file in its place or a place that cannot be written."""
     if folder.exists() and not folder.is_dir():
         raise CheckpointError(f"--out {folder} is a file, not a directory; choose another path")
+    if folder.is_symlink() and not folder.exists():
+        raise CheckpointError(
+            f"--out {folder} is a symbolic link to a missing place ({os.readlink(folder)}); "
+            "create that folder, or remove the link"
+        )
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -232,6 +238,11 @@ def read_config(folder: Path) -> dict:
             raise CheckpointError(
                 f"{folder} is a sweep folder: give one of its runs ({Path(folder) / 'runs'}/"
                 f"NAME), or compare them all with 'charnn compare {folder}'"
+            )
+        if path.exists() or path.is_symlink():  # a directory, a link, a device in its place
+            raise CheckpointError(
+                f"{path} is not a plain file; restore the run's config.json there, or remove "
+                f"it and 'charnn train --resume {folder}' writes it again from {CHECKPOINT}"
             )
         raise CheckpointError(
             f"{folder} holds no run (no {CONFIG}); train one with 'charnn train --out {folder}'"
