@@ -79,9 +79,15 @@ def warnings(info: dict, out: dict, s: dict) -> list[str]:
     # the untrained model (update 0) guesses about uniformly: no warning for it
     trained = s.get("val_final_update", 0) > 0
     figures = [out.get("final_val_bpc"), s.get("val_final") if trained else None]
-    figures += [out.get(k, {}).get("val_bpc") for k in ("best_smooth", "best_val")]
+    best = [out.get(k, {}) for k in ("best_smooth", "best_val")]
+    figures += [b.get("val_bpc") for b in best if b.get("update", 1) > 0]
     cause = validation_cause(info["config"])
     said = [uniform_warning(f, K, cause) for f in figures if f is not None]
+    if out.get("best_val", {}).get("update", 1) == 0:  # no state to blame: it never learned
+        said.append(
+            "WARNING: the best model by validation is the untrained one (update 0): "
+            "training never improved on it on the held-out text"
+        )
     return list(dict.fromkeys(w for w in said if w))
 
 
