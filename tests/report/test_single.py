@@ -782,6 +782,16 @@ def test_a_report_of_a_run_replaced_meanwhile_leaves_nothing(tmp_path, text_file
     assert not any((run / name).exists() for name in (*rundir.REPORTS, rundir.PLOT))
 
 
+def test_an_untrained_best_by_validation_is_named_not_blamed_on_its_state():
+    info = {"vocab": ["a", "b"], "config": {"documents": None}}
+    out = {"best_val": {"update": 0, "val_bpc": 1.0009}, "best_smooth": {"update": 9}}
+    said = single.warnings(info, out, {})
+    assert said == [
+        "WARNING: the best model by validation is the untrained one (update 0): "
+        "training never improved on it on the held-out text"
+    ]
+
+
 def test_shares_of_a_whole_are_rounded_down():
     """An unfinished amount never reads as the whole: 7,589 updates of 759 an
     epoch are 9.99 epochs, 2.9939 s of a 3 s budget is 2.9 s."""
