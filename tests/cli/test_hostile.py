@@ -138,6 +138,26 @@ def test_odd_things_in_a_run_s_place_are_named(tmp_path, snow_run, text_file, ca
         assert "config.json is not a plain file" in one_error_line(capsys, cli.main(argv))
 
 
+@pytest.mark.parametrize("delay", [0.15, 0.3, 0.45])
+def test_sigterm_during_start_up_is_one_line_and_143(tmp_path, text_file, delay):
+    """Before train takes the signal over, SIGTERM stops the command as
+    Ctrl-C does (one line), with 143; later, train's own stop says where."""
+    import time
+
+    p = subprocess.Popen(
+        [sys.executable, "-m", "charnn", "train", str(text_file), "--out", str(tmp_path / "r")]
+        + [*SMALL, "--updates", "100000", "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(delay)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=120)
+    lines = err.decode().strip().splitlines()
+    assert p.returncode == 143 and "Traceback" not in err.decode(), err
+    assert len(lines) == 1 and ("terminated" in lines[0] or "stopped by signal 15" in lines[0])
+
+
 def test_a_path_with_a_line_break_is_one_line(tmp_path, capsys):
     missing = tmp_path / "a\nb" / "x.txt"
     line = one_error_line(capsys, cli.main(["train", str(missing), "--out", str(tmp_path / "o")]))

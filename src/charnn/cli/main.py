@@ -22,10 +22,22 @@ from .parser import build_parser
 QUICK_EXIT = ("train", "sample", "evaluate", "gradcheck", "plot", "report", "compare")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM before a command handles it itself: stopped as Ctrl-C stops it
+    (every path that survives a KeyboardInterrupt survives this), told apart."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
 def entry() -> None:
     """The `charnn` program (the console script, `python -m charnn`): main on
-    the process's arguments, then its exit code."""
+    the process's arguments, then its exit code. A SIGTERM before a command
+    takes the signal over (train does, during training) is one line, exit 143."""
     argv = sys.argv[1:]
+    if argv and argv[0] in QUICK_EXIT:
+        signal.signal(signal.SIGTERM, _terminate)
     code = main(argv)
     if argv and argv[0] in QUICK_EXIT:
         quick_exit(code)
@@ -112,6 +124,9 @@ def run(args) -> int:
             file=sys.stderr,
         )
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        if isinstance(e, Terminated):
+            print(f"charnn {args.command}: terminated", file=sys.stderr)
+            return 128 + signal.SIGTERM
         print(f"charnn {args.command}: interrupted", file=sys.stderr)
         return 130
