@@ -139,6 +139,11 @@ def test_report_of_a_document_run(run, capsys):
     md = (run / "report.md").read_text(encoding="utf-8")
     assert "| training documents | 23 |" in md and "| validation documents" in md
     assert "generated document" in md and END not in md and END_MARK in md
+    # the streams' sizes are said to count the ends, and the one the parts share
+    info = json.loads((run / "config.json").read_text(encoding="utf-8"))["corpus"]
+    assert info["train_chars"] + info["val_chars"] == info["chars"] + 1
+    assert f"| training symbols | {info['train_chars']:,} |" in md
+    assert "the two parts each repeat the ⟨end⟩ at their border" in md
 
 
 def test_resume_keeps_the_documents_mode(run, capsys):

@@ -140,11 +140,16 @@ def option_name(info: dict) -> str:
 
 def data_section(info: dict, rec: dict) -> Section:
     c, vocab = info.get("corpus", {}), info["vocab"]
+    if info["config"].get("documents"):  # streams: each part begins and ends with ⟨end⟩
+        what = ("symbols (characters and one ⟨end⟩ before and after each document)", "symbols")
+        note = ", its ⟨end⟩s included; the two parts each repeat the ⟨end⟩ at their border"
+    else:
+        what, note = ("characters", "characters"), ""
     rows = [
         ["corpus", option_name(info)],
-        ["characters", fmt(c.get("chars"))],
-        ["training characters", fmt(c.get("train_chars"))],
-        ["validation characters (held out at the end)", fmt(c.get("val_chars"))],
+        [what[0], fmt(c.get("chars"))],
+        [f"training {what[1]}", fmt(c.get("train_chars"))],
+        [f"validation {what[1]} (held out at the end{note})", fmt(c.get("val_chars"))],
         ["vocabulary size K", fmt(len(vocab))],
     ]
     blocks = [
