@@ -117,10 +117,8 @@ def figure(runs: list[dict], names: list[str], path: Path) -> Path:
             skip = len(s[y]) // 50 if y == "smooth_bpc" else 1  # the untrained start
             shown += s[y][skip:]
         uniform = max(math.log2(len(r["info"]["vocab"])) for r in runs)
-        if y == "smooth_bpc":
-            rng = y_range(shown, uniform)
-        else:  # validation points after the untrained one: every one shown
-            rng = y_range([], uniform, keep=shown)
+        # capped at uniform: the training curve; every validation point after update 0 shown
+        rng = y_range(shown, uniform if y == "smooth_bpc" else None)
         if rng:
             ax.set_ylim(*rng)
         ax.set_xlabel(xlabel)

@@ -109,9 +109,12 @@ def check_checkpoint(folder: Path, path: Path) -> None:
     check_meta(rundir.read_config(folder), checkpoint_meta(path), path)
 
 
-def check_folder(folder: Path) -> None:
-    """Every checkpoint in folder must belong to its run."""
-    for name in (rundir.CHECKPOINT, rundir.BEST, rundir.BEST_VAL, rundir.BEST_VAL_GRID):
+MODEL_FILES = (rundir.CHECKPOINT, rundir.BEST, rundir.BEST_VAL, rundir.BEST_VAL_GRID)
+
+
+def check_folder(folder: Path, names: tuple[str, ...] = MODEL_FILES) -> None:
+    """Every checkpoint in folder (of those names) must belong to its run."""
+    for name in names:
         if (folder / name).exists():
             check_checkpoint(folder, folder / name)
 

@@ -53,10 +53,7 @@ class RunLock:
             if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
                 holder = _pid_in(self.folder / LOCK)
                 who = f"pid {holder}" if holder else "a process whose lock file was removed"
-                raise CheckpointError(
-                    f"{self.folder} is in use by another charnn process ({who}); "
-                    "wait for it to finish or stop it, then try again"
-                ) from None
+                raise _in_use(self.folder, who) from None
             return None
         return fd
 
@@ -89,10 +86,7 @@ class RunLock:
             os.close(fd)
             if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 who = f"pid {holder}" if holder else "a process that has not written its pid yet"
-                raise CheckpointError(
-                    f"{self.folder} is in use by another charnn process ({who}); "
-                    "wait for it to finish or stop it, then try again"
-                ) from None
+                raise _in_use(self.folder, who) from None
             raise CheckpointError(
                 f"cannot lock {self.folder} ({e.strerror or e}); "
                 "put the run on a file system that supports file locks"
@@ -116,6 +110,13 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def _in_use(folder: Path, who: str) -> CheckpointError:
+    return CheckpointError(
+        f"{folder} is in use by another charnn process ({who}); "
+        "wait for it to finish or stop it, then try again"
+    )
 
 
 def _unlock(fd: int | None) -> None:

@@ -181,9 +181,8 @@ class Run(RunEvents, RunSchedule):
     @classmethod
     def _reopen(cls, folder: Path, changes: dict, corpus: str | None) -> Run:
         saved = reopen.read_run(folder)
-        for name in (rundir.BEST_VAL, rundir.BEST_VAL_GRID):  # best.npz: see restore_best
-            if (folder / name).exists():  # a resume writes the best texts from them
-                identity.check_checkpoint(folder, folder / name)
+        # the best models a resume writes texts from (best.npz: see restore_best)
+        identity.check_folder(folder, (rundir.BEST_VAL, rundir.BEST_VAL_GRID))
         cfg = apply_changes(reopen.as_recorded(saved), changes)
         moved = corpus is not None and corpus != cfg.corpus
         if moved:

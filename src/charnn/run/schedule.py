@@ -28,14 +28,10 @@ def stop_update(cfg: TrainConfig, per_epoch: int) -> int:
 
 def first_above(losses, smooth0: float, start: int, limit: float) -> int | None:
     """The first update (1-based count) of a chunk whose smoothed loss is above
-    limit, replaying the seed's smoothing (nn.step.smoothed) over its losses;
-    start: the updates done before the chunk, smooth0 the smoothed loss then."""
-    smooth = smooth0
-    for i, loss in enumerate(losses):
-        smooth = step.smoothed(smooth, float(loss), start + i == 0)
-        if smooth > limit:
-            return start + i + 1
-    return None
+    limit, replaying the seed's smoothing over its losses (as the metrics log
+    does); start: the updates done before the chunk, smooth0 the smoothed loss then."""
+    series = step.smoothed_series(smooth0, [float(x) for x in losses], start == 0)
+    return next((start + i + 1 for i, s in enumerate(series) if s > limit), None)
 
 
 class RunSchedule:
