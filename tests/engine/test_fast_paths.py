@@ -1,8 +1,10 @@
-"""The engine's own exp and tanh, stream groups on threads, and the
+"""The engine's own exp, tanh and 1/sqrt, stream groups on threads, and the
 forward-only kernels (text loss, priming), each against the float64
 reference."""
 
 import copy
+import decimal
+import math
 
 import numba
 import numpy as np
@@ -171,3 +173,64 @@ def test_rows_dot_takes_a_transposed_view_whole():
     out = np.full((400, 72), np.nan)
     kernels.rows_dot(A, V.T, out)  # 138-row blocks if it were contiguous
     np.testing.assert_allclose(out, A @ V.T, rtol=1e-12, atol=1e-12)
+
+
+@numba.njit
+def rsqrt_as_kernels(x, out):
+    for i in range(x.size):
+        out[i] = kernels._rsqrt(x[i])
+
+
+def test_rsqrt_is_within_two_ulp_over_the_whole_range():
+    """AdaGrad's and RMSProp's 1/sqrt, against a 40-digit decimal square root:
+    arguments from the smallest allowed to the largest finite, the ends of
+    the seed's mantissa correction (powers of two and their neighbours)."""
+    rng = np.random.default_rng(3)
+    x = np.exp(rng.uniform(math.log(kernels.RSQRT_MIN_EPS), math.log(1.7e308), 4000))
+    p2 = 2.0 ** np.arange(-996, 1023, 7, dtype=np.float64)
+    x = np.concatenate([x, p2, np.nextafter(p2, 0), np.nextafter(p2, np.inf), [1.0, 4.0]])
+    x = np.concatenate([x, [kernels.RSQRT_MIN_EPS, np.finfo(np.float64).max]])
+    y = np.empty_like(x)
+    rsqrt_as_kernels(x, y)
+    D = decimal.Decimal
+    with decimal.localcontext() as ctx:
+        ctx.prec = 40
+        exact = [1 / D(float(v)).sqrt() for v in x]
+        ulps = [abs(D(float(a)) - e) / D(math.ulp(float(e))) for a, e in zip(y, exact)]
+    assert max(ulps) < 2, max(ulps)
+    assert sum(u <= D("0.5") for u in ulps) > 0.7 * len(ulps)  # mostly the rounded value
+
+
+def test_rsqrt_of_infinity_and_nan():
+    """v + eps overflowing to inf takes the reference's step, g / inf = 0; NaN stays NaN."""
+    y = np.empty(2)
+    rsqrt_as_kernels(np.array([np.inf, np.nan]), y)
+    assert y[0] == 0.0 and np.isnan(y[1])
+
+
+@pytest.mark.parametrize("code", [0, 1])
+@pytest.mark.parametrize("eps", [1e-8, 1e-310])
+def test_adagrad_and_rmsprop_steps_against_the_formula(code, eps):
+    """From eps = RSQRT_MIN_EPS on, the step multiplies by `_rsqrt` (a few ulp
+    from the reference's division); below it, v + eps may be subnormal, and
+    the step divides by the square root as the reference does, bit for bit."""
+    rng = np.random.default_rng(code)
+    n = 1000
+    theta, g = rng.standard_normal(n), rng.standard_normal(n) * 3
+    vel = rng.uniform(0, 5, n)
+    vel[:10] = 0.0
+    g[:5] = 0.0  # v + eps = eps: the smallest denominator
+    lr, rho, clip = 0.1, 0.9, 5.0
+    gc = np.clip(g, -clip, clip)
+    v = vel + gc * gc if code == 0 else rho * vel + (1 - rho) * (gc * gc)
+    want = theta - lr * gc / np.sqrt(v + eps)
+    th, ve = theta.copy(), vel.copy()
+    kernels._apply(th, g.copy(), np.zeros(n), ve, 1, clip, code, (lr, eps, rho, 0.9, 0.999), 1)
+    np.testing.assert_array_equal(ve, v)
+    if eps < kernels.RSQRT_MIN_EPS:
+        np.testing.assert_array_equal(th, want)
+    else:
+        # a step a few ulp off, and theta - step rounded either way
+        slack = 4 * np.spacing(np.abs(lr * gc / np.sqrt(v + eps))) + np.spacing(np.abs(want))
+        assert np.all(np.abs(th - want) <= slack)
+        assert not np.array_equal(th, want)  # the fast path was taken

@@ -1,6 +1,7 @@
 """The fast engine against the readable reference (model, updates, sampling)."""
 
 import copy
+import importlib
 import math
 
 import numpy as np
@@ -245,6 +246,27 @@ def test_text_loss_matches_reference():
         assert count == ref_count == 499
         assert abs(nats - ref_nats) <= 1e-12 * ref_nats
     assert engine.text_loss(params, ids[:1]) == (0.0, 0)
+
+
+@pytest.mark.parametrize("child_ok", [True, False])
+def test_prepare_compiles_in_a_child_process(monkeypatch, child_ok):
+    """A training process loads the kernels from the cache, never compiles
+    them itself (the object code can differ in the last bits), unless the
+    child could not fill the cache."""
+    w = importlib.import_module("charnn.engine.warmup")  # the package's `warmup` is the function
+    ready = iter([False, child_ok])
+    calls, here = [], []
+    monkeypatch.setattr(w, "cache_ready", lambda dtype: next(ready))
+    monkeypatch.setattr(w, "warmup", lambda dtype: here.append(dtype))
+
+    def child(argv, **kw):
+        calls.append(argv)
+        return type("Done", (), {"returncode": 0})()
+
+    monkeypatch.setattr(w.subprocess, "run", child)
+    w.prepare(np.float64)
+    assert calls and calls[0][-1] == "from charnn.engine import warmup; warmup('float64')"
+    assert here == ([] if child_ok else [np.float64])
 
 
 def test_warmup_fills_the_cache():

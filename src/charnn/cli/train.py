@@ -74,24 +74,15 @@ def _corpus_id(spec) -> str:
 
 
 def _warm_engine(cfg, quiet: bool) -> None:
-    """Compile the kernels in a child process that fills numba's on-disk cache,
-    then load them from it. Code numba compiles in a process and the object
-    code it caches can differ in the last bits of some results, so every run
-    loading from the cache keeps runs (and their resumes) bit for bit alike."""
+    """Load the kernels from numba's on-disk cache (engine.prepare), announcing
+    a first run's compilation."""
     if cfg.engine != "fast":
         return
-    import subprocess
-
     from .. import engine
 
-    if not engine.cache_ready(cfg.dtype):
-        if not quiet:
-            err(f"compiling the fast engine for {cfg.dtype} (first run only, about a minute)...")
-        code = f"from charnn.engine import warmup; warmup({cfg.dtype!r})"
-        done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True)
-        if done.returncode or not engine.cache_ready(cfg.dtype):
-            engine.warmup(cfg.dtype)  # no usable cache: compile here
-    # otherwise each kernel loads from the cache at its first call
+    if not quiet and not engine.cache_ready(cfg.dtype):
+        err(f"compiling the fast engine for {cfg.dtype} (first run only, about a minute)...")
+    engine.prepare(cfg.dtype)
 
 
 def _preload_plotting() -> None:

@@ -7,13 +7,14 @@ seed's RNN and for GRU and LSTM stacks (chosen from the params, dispatch.py).
     text_loss        nn.rnn.text_loss
     prime            nn.sampling.prime
     warmup, cache_ready   compile, or check numba's on-disk cache
+    prepare          load from the cache, filled by a child process if need be
 
 Training runs in the dtype of ``state.params["W"]`` (float32 or float64);
 the loss is always accumulated in float64.
 """
 
 from .dispatch import loss_and_grads, prime, synthesize, text_loss, train_chunk
-from .warmup import cache_ready, warmup
+from .warmup import cache_ready, prepare, warmup
 
 __all__ = [
     "train_chunk",
@@ -23,4 +24,5 @@ __all__ = [
     "prime",
     "warmup",
     "cache_ready",
+    "prepare",
 ]

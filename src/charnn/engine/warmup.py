@@ -3,6 +3,9 @@ cache already holds them (so a caller can announce a slow first run)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 
 from ..nn.optim import OptimConfig, init_state
@@ -70,6 +73,23 @@ def warmup(dtype) -> None:
     (float32 or float64) by running each once on tiny inputs."""
     for kernel, args in _example_calls(dtype):
         kernel(*args)
+
+
+def prepare(dtype) -> None:
+    """Have this process load the kernels for dtype from numba's on-disk
+    cache: compiled in a child process that fills it when it lacks them.
+    Code numba compiles in a process and the object code it caches can
+    differ in the last bits of some results, and a run amplifies them, so
+    every training process loading from the cache keeps runs (and their
+    resumes, on whatever machine of one kind) bit for bit alike. Compiles
+    here only when no cache is usable."""
+    if cache_ready(dtype):
+        return  # each kernel loads from the cache at its first call
+    name = np.dtype(dtype).name
+    code = f"from charnn.engine import warmup; warmup({name!r})"
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True)
+    if done.returncode or not cache_ready(dtype):
+        warmup(dtype)
 
 
 def cache_ready(dtype) -> bool:

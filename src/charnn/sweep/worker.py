@@ -55,7 +55,7 @@ def _prepare_process(cfg: TrainConfig) -> None:
     if cfg.engine == "fast" and ("engine", cfg.dtype) not in _READY:
         from .. import engine
 
-        engine.warmup(cfg.dtype)
+        engine.prepare(cfg.dtype)  # from the cache, as a `charnn train` loads them
         _READY.add(("engine", cfg.dtype))
 
 
