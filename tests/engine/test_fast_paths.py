@@ -50,6 +50,7 @@ def test_tanh_matches_numpy(dtype, tol):
     ref = np.tanh(x.astype(np.float64))
     assert rel(row, ref).max() <= tol
     assert np.all(np.abs(row) <= 1)
+    assert np.array_equal(np.signbit(row), np.signbit(ref))  # odd, -0.0 included
 
 
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 4e-16), (np.float32, 3e-7)])
