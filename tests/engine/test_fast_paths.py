@@ -235,3 +235,27 @@ def test_adagrad_and_rmsprop_steps_against_the_formula(code, eps):
         slack = 4 * np.spacing(np.abs(lr * gc / np.sqrt(v + eps))) + np.spacing(np.abs(want))
         assert np.all(np.abs(th - want) <= slack)
         assert not np.array_equal(th, want)  # the fast path was taken
+
+
+@numba.njit
+def matvec_as_kernels(A, x, out):
+    kernels._matvec(A, x, out, False)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("r,c", [(100, 100), (72, 100), (13, 13), (16, 16), (5, 33)])
+def test_padded_rows_give_the_same_bits(dtype, r, c):
+    """text_loss, prime and synthesize step through a copy of W whose rows
+    are whole cache lines: the same products over the same columns."""
+    rng = np.random.default_rng(r * c)
+    A = rng.standard_normal((r, c)).astype(dtype)
+    x = rng.standard_normal(c).astype(dtype)
+    P = kernels._padded(A)
+    per = 64 // P.itemsize  # values in a cache line
+    assert P.shape[0] == r and P.shape[1] % per == 0 and c <= P.shape[1] < c + per
+    assert P.ctypes.data % 64 == 0 and not P[:, c:].any()
+    np.testing.assert_array_equal(P[:, :c], A)
+    a, b = np.empty(r, dtype), np.empty(r, dtype)
+    matvec_as_kernels(np.ascontiguousarray(A), x, a)
+    matvec_as_kernels(P, x, b)
+    np.testing.assert_array_equal(a, b)
