@@ -199,7 +199,7 @@ def thread_scaling(quick: bool, B: int = 64) -> dict:
 
 def limits() -> dict:
     """The machine's one-thread FMA peak, GEMM rates, FMA rate streaming W
-    and AdaGrad's sqrt-and-divide rate (see ceiling.py)."""
+    and the rate of AdaGrad's step as the engine takes it (see ceiling.py)."""
     return {
         "fma64": ceiling.fma_peak(np.float64),
         "fma32": ceiling.fma_peak(np.float32),

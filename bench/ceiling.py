@@ -8,18 +8,19 @@ engine's compiled loops use.
     gemm = gemm_rate(np.float32)      # FLOP/s of a 1024^3 GEMM, one thread
     l2 = stream_rate(np.float64, 80_000)  # FMA lanes per second, one operand read
                                           # from an 80 kB array (W of m = 100)
-    rule = rule_rate(np.float64)      # AdaGrad's sqrt-and-divide, elements per second
+    rule = rule_rate(np.float64)      # AdaGrad's step as the engine takes it, elements/s
 
 The last two bound the B = 1 kernel where the FMA peak cannot be reached:
 its recurrence reads all of W at every step (80 kB in float64, larger than
-an L1 data cache of 32-48 kB), and its optimizer step is one square root and
-one division per parameter.
+an L1 data cache of 32-48 kB), and its optimizer step is element-wise: in
+float32 a square root and a division per parameter (one unit does both),
+in float64 a first guess and Newton steps of 1/sqrt (about 17 multiplies
+and fmas per parameter, see engine.rnn._rsqrt).
 """
 
 from __future__ import annotations
 
 import ctypes
-import math
 import re
 import time
 from pathlib import Path
@@ -166,16 +167,20 @@ def stream_rate(dtype, nbytes: int, seconds: float = 0.2) -> float:
 
 
 def rule_rate(dtype, n: int = 1024, seconds: float = 0.2) -> float:
-    """Elements per second of one thread applying AdaGrad's step
-    theta -= lr g / sqrt(v + eps) to L1-resident arrays (n each), best of 5:
-    the square root and the division share one unit, which sets the pace."""
+    """Elements per second of one thread applying AdaGrad's step, clipping
+    included, to L1-resident arrays (n each) with the engine's own kernel
+    (engine.rnn._apply), best of 5: in float32 the square root and the
+    division share one unit, which sets the pace; in float64 Newton's
+    1/sqrt keeps the FMA units busy instead."""
     from numba import njit
+
+    from charnn.engine.rnn import _apply
 
     @njit(error_model="numpy")
     def rule(th, g, v, reps):
+        hyper = (0.1, 1e-8, 0.9, 0.9, 0.999)
         for _ in range(reps):
-            for i in range(th.size):
-                th[i] -= th.dtype.type(0.1) * g[i] / math.sqrt(v[i] + th.dtype.type(1e-8))
+            _apply(th, g, v, v, 1, 5.0, 0, hyper, 1)
 
     rng = np.random.default_rng(0)
     th, g, v = (rng.random(n).astype(dtype) for _ in range(3))

@@ -24,7 +24,7 @@ def bound_per_update(K: int, m: int, T: int, lim: dict, dtype: str) -> dict:
     streaming rate, dW and the output layer (m²T + 3TKm) run at the FMA peak,
     and AdaGrad's step visits m² + Km + m + K parameters plus the U columns of
     the distinct ids read (K(1 − (1 − 1/K)^T) expected for random ids) at
-    the measured sqrt-and-divide rate. Exp and tanh are not counted."""
+    the measured rate of the engine's own step. Exp and tanh are not counted."""
     bits = "64" if dtype == "float64" else "32"
     ids = K * (1 - (1 - 1 / K) ** T)
     parts = {
@@ -68,8 +68,9 @@ def machine_lines(res: dict) -> list[str]:
         f"kernels' BLAS {lim['gemm64'] / 1e9:.1f} GFLOP/s float64, "
         f"{lim['gemm32'] / 1e9:.1f} GFLOP/s float32; FMAs taking one operand from an array "
         f"the size of W (m² values, read over and over) {lim['stream64'] / 1e9:.1f} G/s "
-        f"float64, {lim['stream32'] / 1e9:.1f} G/s float32; AdaGrad's step (a square root "
-        f"and a division) {lim['rule64'] / 1e9:.2f} G elements/s float64, "
+        f"float64, {lim['stream32'] / 1e9:.1f} G/s float32; AdaGrad's step as the engine "
+        f"takes it (float64: Newton's 1/√ on the FMA units; float32: the divider's square "
+        f"root and division) {lim['rule64'] / 1e9:.2f} G elements/s float64, "
         f"{lim['rule32'] / 1e9:.2f} G/s float32.",
     ]
 
@@ -169,7 +170,8 @@ def bound_lines(res: dict, dims) -> list[str]:
         "",
         "(The FMA peak is out of reach at B = 1: each step of the recurrence reads all of W, "
         f"at m = {m} {m * m * 8 // 1000} kB in float64, more than an L1 data cache holds "
-        "(32–48 kB), and AdaGrad's square root and division per parameter share one unit. "
+        "(32–48 kB), and AdaGrad's step per parameter is its own work: a square root and a "
+        "division sharing one unit (float32), or Newton's 1/√ (float64). "
         "Exp and tanh are not counted, so the bound is optimistic.)",
     ]
 
