@@ -26,5 +26,9 @@ class DivergenceError(CharnnError):
     """Training produced a non-finite or exploding loss."""
 
 
+class SetupError(CharnnError):
+    """The machine's setup keeps charnn from running (no folder to cache its kernels in)."""
+
+
 class SweepError(CharnnError):
     """A cluster that cannot run a sweep: unreachable, no workers, no shared folder."""

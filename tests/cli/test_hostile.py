@@ -287,6 +287,24 @@ def test_cache_dir_that_is_a_file(tmp_path, capsys, monkeypatch):
     assert f"$CHARNN_CACHE_DIR ({blocker}) is a file" in line
 
 
+def test_no_folder_to_cache_the_kernels_in(tmp_path, text_file):
+    """numba raises at import when no cache folder is writable (NUMBA_CACHE_DIR,
+    the sources' __pycache__ and the user-wide folder all read-only); here
+    its list of places is emptied, which it reads the same way."""
+    code = (
+        "import sys, numba.core.caching as c; c.CacheImpl._locator_classes = []; "
+        "from charnn.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    )
+    args = ["train", str(text_file), "--out", str(tmp_path / "r"), "--updates", "1"]
+    res = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.splitlines() == [
+        "charnn train: error: numba finds no writable folder to keep the compiled kernels in; "
+        "set NUMBA_CACHE_DIR to a writable folder"
+    ]
+    assert not (tmp_path / "r" / "checkpoint.npz").exists()
+
+
 # -- outputs -----------------------------------------------------------------
 @pytest.mark.parametrize("encoding", ["latin-1", "ascii"])
 def test_console_that_cannot_encode_the_text(tmp_path, snow_run, encoding):

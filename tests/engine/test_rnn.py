@@ -264,7 +264,7 @@ def test_prepare_compiles_in_a_child_process(monkeypatch, child_ok):
         return type("Done", (), {"returncode": 0})()
 
     monkeypatch.setattr(w.subprocess, "run", child)
-    w.prepare(np.float64)
+    assert w.prepare(np.float64) == child_ok
     assert calls and calls[0][-1] == "from charnn.engine import warmup; warmup('float64')"
     assert here == ([] if child_ok else [np.float64])
 

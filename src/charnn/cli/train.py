@@ -82,7 +82,12 @@ def _warm_engine(cfg, quiet: bool) -> None:
 
     if not quiet and not engine.cache_ready(cfg.dtype):
         err(f"compiling the fast engine for {cfg.dtype} (first run only, about a minute)...")
-    engine.prepare(cfg.dtype)
+    if not engine.prepare(cfg.dtype):
+        err(
+            "warning: numba's cache could not be filled, so the kernels were compiled in this "
+            "process; their results can differ in the last bits from cached ones, so this run "
+            "may part ways with the same run started again"
+        )
 
 
 def _preload_plotting() -> None:

@@ -13,8 +13,18 @@ Training runs in the dtype of ``state.params["W"]`` (float32 or float64);
 the loss is always accumulated in float64.
 """
 
-from .dispatch import loss_and_grads, prime, synthesize, text_loss, train_chunk
-from .warmup import cache_ready, prepare, warmup
+from ..errors import SetupError
+
+try:
+    from .dispatch import loss_and_grads, prime, synthesize, text_loss, train_chunk
+    from .warmup import cache_ready, prepare, warmup
+except RuntimeError as e:  # numba compiles with cache=True, and has nowhere to keep it
+    if "no locator available" not in str(e):
+        raise
+    raise SetupError(
+        "numba finds no writable folder to keep the compiled kernels in; "
+        "set NUMBA_CACHE_DIR to a writable folder"
+    ) from None
 
 __all__ = [
     "train_chunk",

@@ -762,11 +762,11 @@ def train(
     Returns the number of updates done (< n only at a non-finite loss).
     """
     W, UT, V = _aligned_copy(params[0]), _aligned_copy(params[1].T), _aligned_copy(params[2])
-    WT = _aligned_copy(W.T)  # read by the steps of several streams (B > 1) only
+    B, K, m = data.shape[0], V.shape[0], W.shape[0]
+    WT = _aligned_copy(W.T) if B > 1 else W  # read by the steps of several streams only
     VT = _aligned_copy(V.T)  # read by the output layer (see _group_pass)
     mUT, vUT = _aligned_copy(moms[1].T), _aligned_copy(vels[1].T)
     b, c = params[3], params[4]
-    B, K, m = data.shape[0], V.shape[0], W.shape[0]
     starts = group_starts(B)
     G, S0 = starts.size - 1, starts[1]
     bufs = work_buffers(G, B - starts[G - 1], T, K, m, W)

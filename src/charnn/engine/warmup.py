@@ -75,21 +75,23 @@ def warmup(dtype) -> None:
         kernel(*args)
 
 
-def prepare(dtype) -> None:
+def prepare(dtype) -> bool:
     """Have this process load the kernels for dtype from numba's on-disk
     cache: compiled in a child process that fills it when it lacks them.
     Code numba compiles in a process and the object code it caches can
     differ in the last bits of some results, and a run amplifies them, so
     every training process loading from the cache keeps runs (and their
     resumes, on whatever machine of one kind) bit for bit alike. Compiles
-    here only when no cache is usable."""
+    here when the child could not fill the cache; returns False then."""
     if cache_ready(dtype):
-        return  # each kernel loads from the cache at its first call
+        return True  # each kernel loads from the cache at its first call
     name = np.dtype(dtype).name
     code = f"from charnn.engine import warmup; warmup({name!r})"
     done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True)
-    if done.returncode or not cache_ready(dtype):
-        warmup(dtype)
+    if done.returncode == 0 and cache_ready(dtype):
+        return True
+    warmup(dtype)
+    return False
 
 
 def cache_ready(dtype) -> bool:
