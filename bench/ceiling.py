@@ -166,11 +166,12 @@ def stream_rate(dtype, nbytes: int, seconds: float = 0.2) -> float:
     return a.size * reps / min(_call_time(stream, a, reps) for _ in range(5))
 
 
-def rule_rate(dtype, n: int = 1024, seconds: float = 0.2) -> float:
+def rule_rate(dtype, n: int = 10_000, seconds: float = 0.2) -> float:
     """Elements per second of one thread applying AdaGrad's step, clipping
-    included, to L1-resident arrays (n each) with the engine's own kernel
-    (engine.rnn._apply), best of 5: in float32 the square root and the
-    division share one unit, which sets the pace; in float64 Newton's
+    included, with the engine's own kernel (engine.rnn._apply) to arrays of
+    n values each (W's size at m = 100, the largest an update visits, held
+    in the L2 cache as there), best of 5: in float32 the square root and
+    the division share one unit, which sets the pace; in float64 Newton's
     1/sqrt keeps the FMA units busy instead."""
     from numba import njit
 

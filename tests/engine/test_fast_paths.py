@@ -259,3 +259,25 @@ def test_padded_rows_give_the_same_bits(dtype, r, c):
     matvec_as_kernels(np.ascontiguousarray(A), x, a)
     matvec_as_kernels(P, x, b)
     np.testing.assert_array_equal(a, b)
+
+
+@numba.njit
+def add_then_tanh(row, u, b, fused):
+    cf = kernels.tanh_coefs(row)
+    if fused:
+        kernels._add_tanh(row, u, b, cf)
+    else:
+        kernels._add_input(row, u, b)
+        kernels._tanh_flat(row, cf)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_one_pass_of_input_bias_and_tanh_gives_the_same_bits(dtype):
+    """One stream's step adds the input and the bias and takes the tanh in
+    one pass; several streams' steps in two: the same state either way."""
+    rng = np.random.default_rng(5)
+    row, u, b = (rng.standard_normal(103).astype(dtype) * 3 for _ in range(3))
+    one, two = row.copy(), row.copy()
+    add_then_tanh(one, u, b, True)
+    add_then_tanh(two, u, b, False)
+    np.testing.assert_array_equal(one, two)
