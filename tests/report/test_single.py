@@ -861,6 +861,17 @@ def test_the_gradient_check_paragraph_states_the_floor_its_record_used():
     assert "max(|a| + |n|, 0.0001 s), s the largest |a| + |n|" in new
 
 
+def test_a_document_run_says_its_gradient_check_leaves_the_resets_out():
+    from charnn.report.recorded import gradcheck_section
+
+    row = {"name": "W", "shape": [5, 5], "checked": 25, "max_abs": 1e-14, "max_rel": 1e-9}
+    g = {"gradcheck": {"m": 5, "T": 25, "step": 1e-3, "rows": [{**row, "passed": True}]}}
+    plain = gradcheck_section(g, 60, 4).blocks[0].text
+    documents = gradcheck_section(g, 60, 4, documents=True).blocks[0].text
+    assert "reset" not in plain
+    assert documents.startswith(plain) and "reset of the state" in documents
+
+
 def test_the_gradient_check_verdict_tells_unresolved_arrays_from_failed_ones():
     from charnn.report.recorded import gradcheck_section
 

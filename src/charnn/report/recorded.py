@@ -44,7 +44,7 @@ def untrained_section(rec: dict, number: int) -> Section:
     return Section("untrained", title, blocks)
 
 
-def gradcheck_section(rec: dict, K: int, number: int) -> Section:
+def gradcheck_section(rec: dict, K: int, number: int, documents: bool = False) -> Section:
     title = f"{number}. Gradient check"
     g = rec.get("gradcheck")
     if not g:
@@ -75,6 +75,14 @@ def gradcheck_section(rec: dict, K: int, number: int) -> Section:
                 "the training text, from a random non-zero initial state, float64; where "
                 "'checked' is below an array's size, a random sample of its entries. Relative "
                 f"error {error_formula(g.get('scale_floor'))}; an entry passes below 1e-6."
+                + (
+                    " The ⟨end⟩ symbols among those steps are read here as ordinary inputs: "
+                    "training's reset of the state at each document's start is not part of "
+                    "this check (the test suite checks the gradients through resets against "
+                    "centred differences and PyTorch)."
+                    if documents
+                    else ""
+                )
             ),
             Table(header, rows, key="gradcheck-table"),
             Para(verdict_text(checked, g.get("noise"))),

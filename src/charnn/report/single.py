@@ -351,7 +351,7 @@ def build(folder: Path) -> Document:
         (f"{config} or {records}", data_section, info, rec),
         (config, config_section, info),
         (records, untrained_section, rec, 3),
-        (records, gradcheck_section, rec, K, 4),
+        (records, gradcheck_section, rec, K, 4, documents),
         (rundir.METRICS, loss_section, folder, s, T),
         (rundir.SAMPLES, evolution_section, samples, T, documents),
         ("best_200.txt or best_1000.txt", best_section, folder, info, out),
