@@ -30,11 +30,6 @@ def fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def fsync_dir(folder: Path) -> None:
-    """Make a rename in folder durable (no-op where directories cannot be opened)."""
-    fsync_file(folder)
-
-
 def atomic_write(path: str | os.PathLike, write) -> None:
     """Call write(file) on a temporary sibling of path, fsync, then rename it over path.
 
@@ -54,4 +49,4 @@ def atomic_write(path: str | os.PathLike, write) -> None:
         if isinstance(e, OSError) and e.errno is not None:
             raise OSError(e.errno, e.strerror, str(path)) from None
         raise
-    fsync_dir(path.parent)
+    fsync_file(path.parent)  # the rename

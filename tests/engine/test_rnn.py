@@ -264,9 +264,13 @@ def test_prepare_compiles_in_a_child_process(monkeypatch, child_ok):
         return type("Done", (), {"returncode": 0})()
 
     monkeypatch.setattr(w.subprocess, "run", child)
-    assert w.prepare(np.float64) == child_ok
+    said = []
+    assert w.prepare(np.float64, lambda: said.append("compiling")) == child_ok
+    assert said == ["compiling"]  # announced once, before the child starts
     assert calls and calls[0][-1] == "from charnn.engine import warmup; warmup('float64')"
     assert here == ([] if child_ok else [np.float64])
+    monkeypatch.setattr(w, "cache_ready", lambda dtype: True)
+    assert w.prepare(np.float64, lambda: said.append("again")) and said == ["compiling"]
 
 
 def test_warmup_fills_the_cache():

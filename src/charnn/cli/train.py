@@ -80,9 +80,10 @@ def _warm_engine(cfg, quiet: bool) -> None:
         return
     from .. import engine
 
-    if not quiet and not engine.cache_ready(cfg.dtype):
+    def compiling() -> None:
         err(f"compiling the fast engine for {cfg.dtype} (first run only, about a minute)...")
-    if not engine.prepare(cfg.dtype):
+
+    if not engine.prepare(cfg.dtype, None if quiet else compiling):
         err(
             "warning: numba's cache could not be filled, so the kernels were compiled in this "
             "process; their results can differ in the last bits from cached ones, so this run "

@@ -75,16 +75,19 @@ def warmup(dtype) -> None:
         kernel(*args)
 
 
-def prepare(dtype) -> bool:
+def prepare(dtype, compiling=None) -> bool:
     """Have this process load the kernels for dtype from numba's on-disk
     cache: compiled in a child process that fills it when it lacks them.
     Code numba compiles in a process and the object code it caches can
     differ in the last bits of some results, and a run amplifies them, so
     every training process loading from the cache keeps runs (and their
     resumes, on whatever machine of one kind) bit for bit alike. Compiles
-    here when the child could not fill the cache; returns False then."""
+    here when the child could not fill the cache; returns False then.
+    compiling: called (no arguments) before a compilation starts."""
     if cache_ready(dtype):
         return True  # each kernel loads from the cache at its first call
+    if compiling is not None:
+        compiling()
     name = np.dtype(dtype).name
     code = f"from charnn.engine import warmup; warmup({name!r})"
     done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True)

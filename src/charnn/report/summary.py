@@ -180,9 +180,8 @@ def run_state(folder: Path, info: dict, s: dict, out: dict) -> RunState:
             "unfinished",
             f"trained to its end, {fmt_count(n, 'update')}, but that end is not written",
         )
-    parts = [
-        f"{fmt(n)} of {fmt_count(min(limits), 'update')}" if limits else f"{fmt_count(n, 'update')}"
-    ]
+    done = fmt_count(n, "update")
+    parts = [f"{fmt(n)} of {fmt_count(min(limits), 'update')}" if limits else done]
     if budget:
         parts.append(f"{fmt_down(used, 1)} s of its {fmt(float(budget), 1)} s")
     return RunState("unfinished", ", ".join(parts), pid)

@@ -196,13 +196,16 @@ def compare_with_best(ranked: list[Setting], metric: str) -> None:
     if not ranked or ranked[0].stats[metric].n == 0:
         return
     best = ranked[0].stats[metric]
-    text = {k: v for k, v in ranked[0].varied.items() if k in TEXT_KEYS}
+
+    def text(s: Setting) -> dict:  # the options that decide its text
+        return {k: v for k, v in s.varied.items() if k in TEXT_KEYS}
+
     for s in ranked[1:]:
         a = s.stats[metric]
         if a.n == 0:
             continue
         s.delta = a.mean - best.mean
-        s.other_text = {k: v for k, v in s.varied.items() if k in TEXT_KEYS} != text
+        s.other_text = text(s) != text(ranked[0])
         if a.n > 1 and best.n > 1 and not s.other_text:
             s.se = math.sqrt(a.std**2 / a.n + best.std**2 / best.n)
             s.clear = s.delta > 2 * s.se
