@@ -128,7 +128,8 @@ def extra_lines(res: dict, dims) -> list[str]:
         beside = ", ".join(f"{k} {v:.2f} s" for k, v in (sp.get("beside_s") or {}).items())
         lines += [
             "",
-            f"**Whole run** ({w['updates']:,} updates, whole processes, one BLAS thread each): "
+            f"**Whole run** ({w['updates']:,} updates, whole processes, one BLAS thread each, "
+            "Python's bytecode cache on as by default): "
             f"`charnn train` at the seed's settings {w['charnn_s']:.1f} s, a plain min-char-rnn "
             f"NumPy loop {w['plain_s']:.1f} s: **{w['ratio']:.1f}×**. Inside charnn's process: "
             f"{parts}, other {sp['other_s']:.2f} s; updates are "

@@ -3,6 +3,11 @@ against a plain min-char-rnn script (bench/minchar.py's loop, reading the
 same corpus, printing the loss and a 200-character sample every 10,000
 updates) for the same number of updates, timed in the same sitting.
 
+Both run as on a user's machine: one BLAS thread each, and Python's
+bytecode cache on, as it is by default (PYTHONDONTWRITEBYTECODE, which
+some sandboxes set, is dropped: it makes every process compile its
+modules' source again, about 0.07 s of charnn's start-up).
+
 `charnn train` is timed twice: as a user runs it, validating and writing
 checkpoints beside the updates on a second core when there is one, and
 held to one core (sched_setaffinity), where it does all of it in turn.
@@ -31,6 +36,12 @@ ONE_THREAD = {
     "MKL_NUM_THREADS": "1",
     "NUMBA_NUM_THREADS": "1",
 }
+
+
+def _env() -> dict:
+    """The environment of the timed processes (see the module's text)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, **ONE_THREAD}
 
 
 def plain_main(corpus: str, updates: int, seq_length: int = 25, hidden: int = 100) -> None:
@@ -63,7 +74,7 @@ def _timed(cmd: list[str], one_core: bool = False) -> tuple[float, float]:
     """(wall seconds, CPU seconds) of a whole process: on a shared machine the
     CPU seconds are the steadier figure. one_core: held to the first core
     this process may use."""
-    env = {**os.environ, **ONE_THREAD}
+    env = _env()
     pin = None
     if one_core:
         core = min(os.sched_getaffinity(0))
@@ -91,7 +102,7 @@ def compare(updates: int, corpus: str = "tragedies") -> dict:
             [*train, "--updates", "1", "--force"],
             check=True,
             stdout=subprocess.DEVNULL,
-            env={**os.environ, **ONE_THREAD},
+            env=_env(),
         )
         charnn_s, charnn_cpu = _timed([*train, "--updates", str(updates), "--force"])
         split = json.loads((out / "timing.json").read_text())
