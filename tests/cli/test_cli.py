@@ -96,6 +96,19 @@ def test_a_signal_once_the_run_is_complete_lets_its_plot_and_timing_be_written(
     assert (out / rundir.TIMING).exists() and (out / "loss.png").exists()
 
 
+def test_timing_json_is_only_that_of_the_last_process_if_it_finished(run, capsys):
+    """A resume that trains further drops the old process's timing.json: a
+    stop or a kill before the new end leaves none, not a split of another
+    process; a complete run resumed keeps its own."""
+    timing = (run / rundir.TIMING).read_bytes()
+    assert cli.main(["train", "--resume", str(run), "--quiet"]) == 0  # nothing to do
+    assert (run / rundir.TIMING).read_bytes() == timing
+    loop.Run.resume(run, {"updates": 60}).close()  # as if killed once started
+    assert not (run / rundir.TIMING).exists()
+    assert cli.main(["train", "--resume", str(run), "--updates", "60", "--quiet"]) == 0
+    assert json.loads((run / rundir.TIMING).read_text())["updates"] == 20
+
+
 def test_resume_extends_and_complete_run_is_left_alone(run, capsys):
     assert cli.main(["train", "--resume", str(run), "--updates", "60", "--quiet"]) == 0
     assert "done: 60 updates" in capsys.readouterr().out

@@ -199,8 +199,9 @@ class Run(RunEvents, RunSchedule):
         complete = run.complete()
         if not complete:  # no longer finished (if it was), before any file changes, so
             # that a process stopped before the new end leaves a run a resume finishes;
-            # a report of the old end would show numbers the run no longer has
-            for name in (bestval.OUTCOME, *rundir.REPORTS):
+            # a report of the old end would show numbers the run no longer has,
+            # timing.json the split of a process that is no longer the last
+            for name in (bestval.OUTCOME, rundir.TIMING, *rundir.REPORTS):
                 (folder / name).unlink(missing_ok=True)
         reopen.tidy(folder, state.update, saved.counters, cfg.eval_every, complete)
         initial = state.params if saved.state is None else None

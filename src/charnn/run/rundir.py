@@ -10,7 +10,7 @@ metrics.csv      one row per update, plus validation rows
 samples.jsonl    the text evolution: {"update", "smooth_loss", "text"} per line
 best_200.txt, best_1000.txt   text from the best model at the end
 loss.png         the smoothed-loss plot
-timing.json      where the wall time of the last training process went
+timing.json      where the wall time of the process that trained the run to its end went
 .lock            the lock of the process writing the run (see lock.py)
 
 metrics.csv is written and read by run/metrics.py, samples.jsonl by
