@@ -125,9 +125,14 @@ def test_columns_of_unread_ids_move_only_where_the_rule_says(name):
     assert not np.array_equal(state.params["U"][:, :3], before.params["U"][:, :3])
 
 
-def test_chunks_carry_the_state_across_their_boundary():
-    ref, data = make_run(2)
-    cfg = OptimConfig(name="adagrad", lr=0.01)
+@pytest.mark.parametrize("name", OPTIMIZERS)
+@pytest.mark.parametrize("B", [1, 2])
+def test_chunks_carry_the_state_across_their_boundary(B, name):
+    """B = 1 in float64 works on W and its optimizer state in padded rows
+    (m = 10: 16 wide) within a chunk: what a chunk writes back and the next
+    pads again is what one chunk carries on with."""
+    ref, data = make_run(B)
+    cfg = OptimConfig(name=name, lr=0.01)
     one = copy.deepcopy(ref)
     engine.train_chunk(one, data, 6, 5, 5.0, cfg)
     two = copy.deepcopy(ref)

@@ -209,9 +209,10 @@ def _matvec(A, x, out, rev):
 
 @njit(cache=True, error_model="numpy", fastmath=_FAST)
 def _vecmat_add(x, A, out):
-    """out += x A for x (r,), A (r, c): four rows of A per pass over out,
-    so out is read and written r/4 times rather than r."""
-    r, c = A.shape
+    """out += x A[:, :c] for x (r,), A (r, >= c), out (c,): four rows of A
+    per pass over out, so out is read and written r/4 times rather than r.
+    Columns of A past c are padding (see `_padded`), never read."""
+    r, c = A.shape[0], out.size
     for blk in range(r // 4):
         i = 4 * blk
         x0, x1, x2, x3 = x[i], x[i + 1], x[i + 2], x[i + 3]
@@ -361,7 +362,7 @@ def _output_loss(VT, c, Hs, Y, q, T, G, cf, grad):
 
 
 @njit(cache=True, error_model="numpy")
-def backward(W, V, Hs, data, p, T, G, dH, dA, tmp, grads, reset):
+def backward(W, V, Hs, data, p, T, G, dH, dA, tmp, grads, reset, Hp):
     """Backpropagation through time from g in G (T*S, K).
 
     dh_t = V^T g_t + W^T da_{t+1};  da_t = dh_t (1 - h_t^2).
@@ -370,6 +371,9 @@ def backward(W, V, Hs, data, p, T, G, dH, dA, tmp, grads, reset):
     (dU transposed so that its scatter-add by input id is contiguous).
     With reset >= 0 the rows of Hs holding a state that a reset replaced by
     zero are zeroed (the state those steps read) before dW is formed.
+    dW may have more columns than m, the padding of W's rows (see `train`):
+    then dW = dA^T Hp, Hp (T*S, mp) the states copied into rows of that
+    width, zero past m, so that the padding's gradient is zero.
     """
     S, m = data.shape[0], W.shape[0]
     dW, dUT, dV, db, dc = grads
@@ -395,7 +399,11 @@ def backward(W, V, Hs, data, p, T, G, dH, dA, tmp, grads, reset):
         for r in range(T * S):
             if data[r % S, p + r // S] == reset:
                 Hs[r, :] = 0.0
-    np.dot(dA.T, Hs[: T * S], dW)
+    if dW.shape[1] == m:
+        np.dot(dA.T, Hs[: T * S], dW)
+    else:
+        Hp[:, :m] = Hs[: T * S]
+        np.dot(dA.T, Hp, dW)
     _column_sums(dA, db)
     _column_sums(G, dc)
     dUT[:] = 0.0
@@ -485,8 +493,10 @@ def _padded(A):
     float64 every other row of A itself starts mid-line, so its vector loads
     straddle two lines; aligned rows made a T = 25 forward pass 9% faster
     and `text_loss` 4.5% (the same bits: the same loop over the same c
-    columns). Just an aligned copy when c' = c. Training keeps W as it is:
-    refreshing such a copy after each update cost what its steps saved."""
+    columns). Just an aligned copy when c' = c. One float64 stream's
+    training works on such a W, its gradient and optimizer state padded
+    alike (see `train`): a padded copy refreshed after each update, or the
+    optimizer stepping row by row, cost what the aligned rows saved."""
     r, c = A.shape
     per = LINE // A.itemsize
     cp = -(-c // per) * per
@@ -507,17 +517,22 @@ def group_starts(B):
 
 
 @njit(cache=True, error_model="numpy")
-def work_buffers(G, S, T, K, m, dtype_like):
-    """(Hs, Gr, dH, dA, tmp, (dW, dUT, dV, db, dc)) for G groups of at most S
-    streams, each with a leading group axis, each aligned (see `_aligned`)."""
+def work_buffers(G, S, T, K, m, dtype_like, mp):
+    """(Hs, Gr, dH, dA, tmp, (dW, dUT, dV, db, dc), Hp) for G groups of at
+    most S streams, each with a leading group axis, each aligned (see
+    `_aligned`). mp >= m: the width of dW's rows; when mp > m, Hp (G, T*S, mp)
+    holds zeros past m (see `backward`), else it is empty."""
+    R = T * S
+    rows = R if mp > m else 0
+    Hp = _aligned(G * rows * mp, dtype_like).reshape((G, rows, mp))
+    Hp[...] = 0.0
     grads = (
-        _aligned(G * m * m, dtype_like).reshape((G, m, m)),
+        _aligned(G * m * mp, dtype_like).reshape((G, m, mp)),
         _aligned(G * K * m, dtype_like).reshape((G, K, m)),
         _aligned(G * K * m, dtype_like).reshape((G, K, m)),
         _aligned(G * m, dtype_like).reshape((G, m)),
         _aligned(G * K, dtype_like).reshape((G, K)),
     )
-    R = T * S
     return (
         _aligned(G * (R + S) * m, dtype_like).reshape((G, R + S, m)),
         _aligned(G * R * K, dtype_like).reshape((G, R, K)),
@@ -525,6 +540,7 @@ def work_buffers(G, S, T, K, m, dtype_like):
         _aligned(G * R * m, dtype_like).reshape((G, R, m)),
         _aligned(G * S * m, dtype_like).reshape((G, S, m)),
         grads,
+        Hp,
     )
 
 
@@ -534,7 +550,7 @@ def _group_pass(W, WT, UT, V, VT, b, c, data, h, p, T, s0, s1, g, bufs, cf, rese
     buffers of group g; returns their summed loss (float64). VT (m, K) is a
     C-contiguous copy of V transposed: OpenBLAS multiplies by it about 1.5x
     as fast as by the transposed view (25 x 100 by 100 x 67 here)."""
-    Hs, Gr, dH, dA, tmp, grads = bufs
+    Hs, Gr, dH, dA, tmp, grads, Hp = bufs
     S = s1 - s0
     d = data[s0:s1]
     hs = Hs[g, : (T + 1) * S]
@@ -543,18 +559,18 @@ def _group_pass(W, WT, UT, V, VT, b, c, data, h, p, T, s0, s1, g, bufs, cf, rese
     forward(W, WT, UT, b, d, p, T, hs, cf, reset)
     total = _output_loss(VT, c, hs, d, p + 1, T, gr, cf, True)
     mine = (grads[0][g], grads[1][g], grads[2][g], grads[3][g], grads[4][g])
-    backward(W, V, hs, d, p, T, gr, dh, da, tmp[g, :S], mine, reset)
+    backward(W, V, hs, d, p, T, gr, dh, da, tmp[g, :S], mine, reset, Hp[g])
     return total
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
 def _groups_parallel(
-    W, WT, UT, V, VT, b, c, data, h, p, T, starts, Hs, Gr, dH, dA, tmp, grads, totals, reset
+    W, WT, UT, V, VT, b, c, data, h, p, T, starts, Hs, Gr, dH, dA, tmp, grads, Hp, totals, reset
 ):
     # parallel regions take arrays, not tuples of them: unpacked here
     dW, dUT, dV, db, dc = grads
     for g in prange(starts.size - 1):
-        bufs = (Hs, Gr, dH, dA, tmp, (dW, dUT, dV, db, dc))
+        bufs = (Hs, Gr, dH, dA, tmp, (dW, dUT, dV, db, dc), Hp)
         cf = tanh_coefs(W)
         s0, s1 = starts[g], starts[g + 1]
         totals[g] = _group_pass(W, WT, UT, V, VT, b, c, data, h, p, T, s0, s1, g, bufs, cf, reset)
@@ -568,9 +584,9 @@ def batch_pass(W, WT, UT, V, VT, b, c, data, h, p, T, starts, bufs, cf, totals, 
     G = starts.size - 1
     if G == 1:
         return _group_pass(W, WT, UT, V, VT, b, c, data, h, p, T, 0, starts[1], 0, bufs, cf, reset)
-    Hs, Gr, dH, dA, tmp, grads = bufs
+    Hs, Gr, dH, dA, tmp, grads, Hp = bufs
     _groups_parallel(
-        W, WT, UT, V, VT, b, c, data, h, p, T, starts, Hs, Gr, dH, dA, tmp, grads, totals, reset
+        W, WT, UT, V, VT, b, c, data, h, p, T, starts, Hs, Gr, dH, dA, tmp, grads, Hp, totals, reset
     )
     total = 0.0
     for g in range(G):
@@ -591,13 +607,14 @@ def loss_and_grads(W, U, V, b, c, X, Y, h, reset):
     its gradients (dW, dU, dV, db, dc) and h_T (B, m), starting from h (B, m)."""
     (B, T), K, m = X.shape, V.shape[0], W.shape[0]
     W, V = _aligned_copy(W), _aligned_copy(V)
-    Hs, Gr, dH, dA, tmp, grads = work_buffers(1, B, T, K, m, W)
+    Hs, Gr, dH, dA, tmp, grads, Hp = work_buffers(1, B, T, K, m, W, m)
     cf = tanh_coefs(W)
     Hs[0, :B] = h
     forward(W, _aligned_copy(W.T), _aligned_copy(U.T), b, X, 0, T, Hs[0], cf, reset)
     total = _output_loss(_aligned_copy(V.T), c, Hs[0], Y, 0, T, Gr[0], cf, True)
     dW, dUT, dV, db, dc = grads[0][0], grads[1][0], grads[2][0], grads[3][0], grads[4][0]
-    backward(W, V, Hs[0], X, 0, T, Gr[0], dH[0], dA[0], tmp[0], (dW, dUT, dV, db, dc), reset)
+    dWUV = (dW, dUT, dV, db, dc)
+    backward(W, V, Hs[0], X, 0, T, Gr[0], dH[0], dA[0], tmp[0], dWUV, reset, Hp[0])
     return (total / B, (dW / B, dUT.T / B, dV / B, db / B, dc / B), Hs[0, T * B :].copy())
 
 
@@ -760,16 +777,25 @@ def train(
     h (B, m) carried; counters = [t, update, best_x, best_update] and
     floats = [smooth, best_smooth] are read and written back.
     Returns the number of updates done (< n only at a non-finite loss).
+
+    One float64 stream works on W, its gradient and its optimizer state in
+    rows padded to whole cache lines (`_padded`): its matrix-vector steps
+    read W's rows aligned, and the optimizer step runs over the padded
+    arrays as one flat loop (the padding's gradient is zero; see `backward`).
     """
-    W, UT, V = _aligned_copy(params[0]), _aligned_copy(params[1].T), _aligned_copy(params[2])
-    B, K, m = data.shape[0], V.shape[0], W.shape[0]
+    B, K, m = data.shape[0], params[2].shape[0], params[0].shape[0]
+    pad = B == 1 and _is_float64(params[0].dtype.type(0.0))
+    W = _padded(params[0]) if pad else _aligned_copy(params[0])
+    mW = _padded(moms[0]) if pad else moms[0]
+    vW = _padded(vels[0]) if pad else vels[0]
+    UT, V = _aligned_copy(params[1].T), _aligned_copy(params[2])
     WT = _aligned_copy(W.T) if B > 1 else W  # read by the steps of several streams only
     VT = _aligned_copy(V.T)  # read by the output layer (see _group_pass)
     mUT, vUT = _aligned_copy(moms[1].T), _aligned_copy(vels[1].T)
     b, c = params[3], params[4]
     starts = group_starts(B)
     G, S0 = starts.size - 1, starts[1]
-    bufs = work_buffers(G, B - starts[G - 1], T, K, m, W)
+    bufs = work_buffers(G, B - starts[G - 1], T, K, m, W, W.shape[1])
     Hs, grads, totals = bufs[0], bufs[5], np.empty(G)
     seen = np.zeros(K, np.bool_)
     cf = tanh_coefs(W)
@@ -785,7 +811,7 @@ def train(
         smooth = loss if update == 0 else 0.999 * smooth + 0.001 * loss
         if smooth < best_smooth:
             best_smooth = smooth
-            best[0][...] = W
+            best[0][...] = W[:, :m]
             best[1][...] = UT.T
             best[2][...] = V
             best[3][...] = b
@@ -794,7 +820,7 @@ def train(
             best_x = data[0, p + T]
             best_update = update
         t += 1
-        _apply(W, grads[0][0], moms[0], vels[0], B, clip, code, hyper, t)
+        _apply(W, grads[0][0], mW, vW, B, clip, code, hyper, t)
         if B > 1:
             _transpose(W, WT)
         _apply_rows(UT, grads[1][0], mUT, vUT, B, clip, code, hyper, t, data, p, T, seen)
@@ -808,7 +834,10 @@ def train(
         update += 1
         losses[it] = loss
         done += 1
-    params[0][...] = W
+    params[0][...] = W[:, :m]
+    if pad:
+        moms[0][...] = mW[:, :m]
+        vels[0][...] = vW[:, :m]
     params[1][...] = UT.T
     moms[1][...] = mUT.T
     vels[1][...] = vUT.T
