@@ -145,6 +145,25 @@ def test_evaluate_json(run, text_file, tmp_path, capsys):
     assert res["bits_per_char"] == pytest.approx(res["nats_per_char"] / np.log(2))
 
 
+def test_a_model_whose_finite_weights_overflow(run, text_file, capsys):
+    """Finite weights whose logits overflow: evaluate's loss is not finite
+    and --json writes null (with the warning), not NaN; sample stops with
+    one line instead of drawing the first character over and over."""
+    best = np.load(run / "best.npz")
+    change = {"p_V": 1e308, "p_W": 0.0, "p_b": 1.0}  # h > 0 at every step: V h = inf
+    arrays = {f"{k}.npy": npy_bytes(np.full_like(best[k], v)) for k, v in change.items()}
+    rewrite(run / "best.npz", change_arrays=arrays)
+    assert cli.main(["sample", str(run), "--length", "20"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "Traceback" not in err  # the model's name, then the error
+    assert "error: the model's output is not finite after 0 characters" in err.splitlines()[-1]
+    assert cli.main(["evaluate", str(run), str(text_file), "--json"]) == 0
+    out = capsys.readouterr().out
+    res = json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} in {out}"))
+    assert res["bits_per_char"] is None and res["nats_per_char"] is None
+    assert "not finite" in res["warning"]
+
+
 def test_plot_command(run, capsys):
     (run / "loss.png").unlink()
     assert cli.main(["plot", str(run)]) == 0
@@ -449,6 +468,34 @@ def test_a_complete_run_missing_its_plot_gets_it_on_resume(run, capsys):
     assert cli.main(["train", "--resume", str(run), "--quiet"]) == 0
     assert "nothing to do" in capsys.readouterr().out
     assert (run / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("lost", ["best_200.txt", "sampling.json", "best.npz"])
+def test_a_complete_run_that_lost_a_file_of_its_end_gets_it_back_on_resume(run, capsys, lost):
+    """A file of the run's end deleted after outcome.json was written: the
+    report and sample say so and name the way back, and --resume writes the
+    end again, byte for byte, instead of calling the run complete."""
+    ends = ("outcome.json", "sampling.json", "best_200.txt", "best_1000.txt", "best.npz")
+    before = {name: (run / name).read_bytes() for name in ends}
+    (run / lost).unlink()
+    assert cli.main(["report", str(run)]) == 0
+    capsys.readouterr()
+    page = (run / "report.md").read_text(encoding="utf-8")
+    shown = lost.replace("_", "\\_")  # as Markdown writes it
+    assert f"trained to its end, 40 updates, but {shown} is missing" in page
+    if lost == "sampling.json":
+        assert "sampling.json is missing: the run's end is not written" in page
+    if lost == "best.npz":
+        line = one_error_line(capsys, cli.main(["sample", str(run), "--length", "5"]))
+        assert "charnn train --resume" in line and "--checkpoint latest" in line
+    assert cli.main(["train", "--resume", str(run), "--quiet"]) == 0
+    assert "nothing to do" not in capsys.readouterr().out
+    after = {name: (run / name).read_bytes() for name in ends}
+    assert {k: v for k, v in after.items() if k != "best.npz"} == {
+        k: v for k, v in before.items() if k != "best.npz"
+    }
+    assert cli.main(["train", "--resume", str(run), "--quiet"]) == 0
+    assert "nothing to do" in capsys.readouterr().out
 
 
 def test_the_model_best_by_validation_is_the_runs_own(tmp_path, text_file, capsys):

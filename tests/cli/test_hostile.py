@@ -268,6 +268,43 @@ def test_interrupt_during_the_first_compile_leaves_a_resumable_run(
     assert snapshot.load_train(out / rundir.CHECKPOINT)[3].update == 40
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_inside_an_import_s_class_body_is_one_line(
+    snow_run, capsys, monkeypatch, signum
+):
+    """Ctrl-C while matplotlib's classes are being made: Python 3.11 wraps
+    the KeyboardInterrupt raised in a __set_name__ in a RuntimeError, which
+    is still an interrupt (130; SIGTERM 143), not a traceback."""
+    import importlib
+
+    from charnn.report import plot
+
+    cli_main = importlib.import_module("charnn.cli.main")  # the module, not its main()
+    stop = KeyboardInterrupt if signum == signal.SIGINT else cli_main.Terminated
+
+    class Stops:
+        def __set_name__(self, owner, name):
+            raise stop
+
+    def figure():
+        type("Importing", (), {"attr": Stops()})
+
+    monkeypatch.setattr(plot, "figure", figure)
+    line = one_error_line(capsys, cli.main(["plot", str(snow_run)]), 128 + signum)
+    assert line.endswith("interrupted" if signum == signal.SIGINT else "terminated")
+
+
+def test_a_runtime_error_that_is_no_interrupt_is_not_taken_for_one(monkeypatch, snow_run):
+    from charnn.report import plot
+
+    def figure():
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(plot, "figure", figure)
+    with pytest.raises(RuntimeError, match="a bug"):
+        cli.main(["plot", str(snow_run)])
+
+
 def test_damaged_logs_from_the_command_line(snow_run, capsys):
     with open(snow_run / rundir.METRICS, "a") as f:
         f.write("12,zero,,,\n")

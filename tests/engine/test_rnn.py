@@ -239,6 +239,26 @@ def test_synthesize_gives_the_reference_ids(temperature, top_k, top_p):
     assert len(set(ref.tolist())) > (1 if temperature > 1e-9 and top_k != 1 else 0)
 
 
+@pytest.mark.parametrize("temperature", [1.0, 0.0])
+def test_logits_that_overflow_to_nan_stop_sampling_with_an_error(temperature):
+    """Logits that are not all finite (finite weights whose products overflow
+    to inf, or both ways to NaN) define no distribution: the engine and the
+    reference both stop at the first such step with one error, where they
+    drew id 0 over and over before."""
+    from charnn.errors import CheckpointError
+
+    K, m = 9, 6
+    params = random_params(K, m, np.random.default_rng(1))
+    params["c"][4] = np.nan  # as such an overflow leaves a logit
+    h0 = np.full(m, 0.5)
+    for synth in (engine.synthesize, sampling.synthesize):
+        with pytest.raises(CheckpointError, match="not finite after 0 characters"):
+            synth(params, h0, 3, 50, np.random.default_rng(0), temperature)
+    for bad in (np.nan, np.inf, -np.inf):
+        assert sampling.choose(np.array([0.0, bad]), 0.5) == sampling.NOT_FINITE
+    assert sampling.choose(np.array([0.0, 1e308]), 0.5, 1e-300) == 1  # finite: greedy limit
+
+
 def test_text_loss_matches_reference():
     K, m = 9, 7
     rng = np.random.default_rng(3)

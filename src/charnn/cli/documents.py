@@ -16,6 +16,7 @@ from ..run.backend import for_model
 from ..run.evaluation import DOCUMENT_CAUSE, uniform_bpc, uniform_warning
 from ..words import counted
 from .model import warn_if_diverged
+from .output import json_line
 
 
 def _document_model(path, source, flag: str):
@@ -110,7 +111,7 @@ def evaluate_documents(args, model_path) -> int:
         "warning": warning,
     }
     if args.json:
-        print(json.dumps(result, ensure_ascii=False))
+        print(json_line(result))
     else:
         gone = (
             f" ({dropped} document{'s' if dropped != 1 else ''} of unknown characters only "

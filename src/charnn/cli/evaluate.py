@@ -3,14 +3,13 @@ CLI: it prints)."""
 
 from __future__ import annotations
 
-import json
-
 from ..data.text import read_text
 from ..errors import ConfigError, CorpusError
 from ..run.backend import for_model
 from ..run.evaluation import TEXT_CAUSE, score, start_state, uniform_bpc, uniform_warning
 from ..words import counted
 from .model import load_model, model_path, warn_if_diverged
+from .output import json_line
 
 
 def evaluate(args) -> int:
@@ -60,7 +59,7 @@ def evaluate(args) -> int:
         "warning": warning,
     }
     if args.json:
-        print(json.dumps(result, ensure_ascii=False))
+        print(json_line(result))
     else:
         state = "its carried state" if args.start == "model" else "h = 0"
         print(

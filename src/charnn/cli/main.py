@@ -125,8 +125,29 @@ def run(args) -> int:
         )
         return 2
     except KeyboardInterrupt as e:
-        if isinstance(e, Terminated):
-            print(f"charnn {args.command}: terminated", file=sys.stderr)
-            return 128 + signal.SIGTERM
-        print(f"charnn {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted(args.command, e)
+    except RuntimeError as e:  # Python wraps a Ctrl-C inside a class body's __set_name__
+        stop = _interrupt_in(e)  # (matplotlib's import has such classes)
+        if stop is None:
+            raise
+        return _interrupted(args.command, stop)
+
+
+def _interrupted(command: str, e: KeyboardInterrupt) -> int:
+    if isinstance(e, Terminated):
+        print(f"charnn {command}: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    print(f"charnn {command}: interrupted", file=sys.stderr)
+    return 130
+
+
+def _interrupt_in(e: BaseException) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt (Ctrl-C, or SIGTERM as Terminated) among the
+    causes of e, if any."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None

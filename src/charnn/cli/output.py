@@ -7,6 +7,8 @@ StdoutError, so it is never mistaken for a failure to write a run's files.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import sys
 
@@ -66,3 +68,19 @@ def silence_stdout() -> None:
 def err(msg: str) -> None:
     """One line on standard error."""
     print(msg, file=sys.stderr)
+
+
+def json_line(obj: dict) -> str:
+    """obj as one line of strict JSON: a number that is not finite (a loss
+    that overflowed) is null, not the NaN or Infinity that JSON parsers refuse."""
+
+    def finite(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: finite(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [finite(x) for x in v]
+        return v
+
+    return json.dumps(finite(obj), ensure_ascii=False, allow_nan=False)

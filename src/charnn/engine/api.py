@@ -13,7 +13,7 @@ import numpy as np
 
 from ..nn.optim import OptimConfig
 from ..nn.rnn import PARAM_NAMES
-from ..nn.sampling import check_options
+from ..nn.sampling import check_drawn, check_options
 from ..nn.step import check_chunk
 from . import rnn as kernels
 
@@ -161,7 +161,8 @@ def synthesize(
     the id `stop`). Returns int64 (n,) or shorter."""
     check_options(temperature, top_k, top_p)
     u = rng.random(n)
-    return kernels.synthesize(*synth_args(params, h0, x0, u, temperature, top_k, top_p, stop))
+    args = synth_args(params, h0, x0, u, temperature, top_k, top_p, stop)
+    return check_drawn(kernels.synthesize(*args))
 
 
 def synth_args(

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..nn.optim import OptimConfig
-from ..nn.sampling import check_options
+from ..nn.sampling import check_drawn, check_options
 from ..nn.step import check_chunk
 from . import cellcache, stack_run
 from .api import DTYPES, _contiguous, _hyper, _ids, _inplace
@@ -244,7 +244,7 @@ def synthesize(
     check_options(temperature, top_k, top_p)
     u = rng.random(n)
     args = synth_args(params, state0, x0, u, temperature, top_k, top_p, stop)
-    return stack_run.synthesize(*args)
+    return check_drawn(stack_run.synthesize(*args))
 
 
 def synth_args(params: dict, state0, x0: int, u, temperature, top_k, top_p, stop=-1) -> tuple:

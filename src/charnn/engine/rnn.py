@@ -849,8 +849,11 @@ def train(
 
 @njit(cache=True, error_model="numpy")
 def _choose(o, u, temperature, top_k, top_p):
-    """The id sampling.choose picks from logits o (K,) with uniform u."""
+    """The id sampling.choose picks from logits o (K,) with uniform u
+    (-1, sampling.NOT_FINITE, when o is not all finite)."""
     K = o.size
+    if not (np.isfinite(o.max()) and np.isfinite(o.min())):
+        return -1
     if temperature == 0:
         return np.argmax(o)
     s = o / temperature
@@ -889,6 +892,6 @@ def synthesize(W, U, V, b, c, h0, x0, u, temperature, top_k, top_p, stop):
         o += c
         x = _choose(o, u[i], temperature, top_k, top_p)
         out[i] = x
-        if x == stop:
+        if x == stop or x < 0:
             return out[: i + 1]
     return out

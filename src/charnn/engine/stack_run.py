@@ -254,7 +254,7 @@ def synthesize(cell, K, m, L, theta, state, x0, u, temperature, top_k, top_p, st
         o += c
         x = _choose(o, u[i], temperature, top_k, top_p)
         out[i] = x
-        if x == stop:
+        if x == stop or x < 0:
             n = i + 1
             break
     stack.store_state(cell, H, C, 0, state)

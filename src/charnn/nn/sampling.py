@@ -18,14 +18,20 @@ choice is the first id whose cumulative q exceeds u * sum(q). One uniform
 is drawn per character (all n at once), greedy or not, so the fast path
 consumes the same random numbers and picks the same ids. With ``stop`` (an
 id, -1 for none) generation ends early once that id is drawn; the n
-uniforms are drawn all the same.
+uniforms are drawn all the same. Logits that are not all finite (a model
+whose weights overflow: inf, or inf - inf = NaN) define no distribution:
+`choose` gives -1 (NOT_FINITE), generation ends there, and `check_drawn`
+turns that into an error.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..errors import CheckpointError
 from . import rnn, stack
+
+NOT_FINITE = -1  # what choose gives for logits that are not all finite
 
 
 def filter_probs(p: np.ndarray, top_k: int = 0, top_p: float = 1.0) -> np.ndarray:
@@ -46,7 +52,10 @@ def filter_probs(p: np.ndarray, top_k: int = 0, top_p: float = 1.0) -> np.ndarra
 def choose(
     o: np.ndarray, u: float, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0
 ) -> int:
-    """Pick the next id from logits o (K,) with the uniform draw u."""
+    """Pick the next id from logits o (K,) with the uniform draw u
+    (NOT_FINITE when o is not all finite)."""
+    if not (np.isfinite(o.max()) and np.isfinite(o.min())):
+        return NOT_FINITE
     with np.errstate(over="ignore"):
         z = o / temperature if temperature > 0 else o
     if temperature == 0 or not np.isfinite(z.max()):
@@ -55,6 +64,16 @@ def choose(
     cdf = np.cumsum(q)
     idx = int(np.searchsorted(cdf, u * cdf[-1], side="right"))
     return min(idx, len(q) - 1)
+
+
+def check_drawn(ids: np.ndarray) -> np.ndarray:
+    """ids, or the error that their last is NOT_FINITE (see `choose`)."""
+    if ids.size and ids[-1] == NOT_FINITE:
+        raise CheckpointError(
+            f"the model's output is not finite after {ids.size - 1:,} characters "
+            "(its weights overflow): its checkpoint is damaged, or its training diverged"
+        )
+    return ids
 
 
 def check_options(temperature: float, top_k: int, top_p: float) -> None:
@@ -92,8 +111,8 @@ def synthesize(
         h, o = stack.step(params, h, x)
         x = choose(o, u[i], temperature, top_k, top_p)
         out[i] = x
-        if x == stop:
-            return out[: i + 1]
+        if x == stop or x == NOT_FINITE:
+            return check_drawn(out[: i + 1])
     return out
 
 

@@ -114,8 +114,14 @@ def verdict_text(rows: list[gradcheck.Row], noise: float | None) -> str:
     )
 
 
-def sampling_section(smp: dict, number: int, documents: bool = False) -> Section:
+def sampling_section(
+    smp: dict, number: int, documents: bool = False, kept: bool = False
+) -> Section:
+    """kept: the run keeps record.json, so its end writes sampling.json too."""
     title = f"{number}. Sampling: temperature, top-k and nucleus"
+    if not smp and kept:
+        why = "sampling.json is missing: the run's end is not written."
+        return Section("sampling", title, [Para(why)])
     if not smp:
         return Section(
             "sampling", title, [Para(NOT_RECORDED.format(what="samples at several settings"))]

@@ -355,7 +355,7 @@ def build(folder: Path) -> Document:
         (rundir.METRICS, loss_section, folder, s, T),
         (rundir.SAMPLES, evolution_section, samples, T, documents),
         ("best_200.txt or best_1000.txt", best_section, folder, info, out),
-        ("sampling.json", sampling_section, record.read_sampling(folder), 8, documents),
+        ("sampling.json", sampling_section, record.read_sampling(folder), 8, documents, bool(rec)),
         (config, outcome_section, info, s, out),
     ]
     sections = [_section(folder, source, make, *args) for source, make, *args in parts]

@@ -167,7 +167,14 @@ def run_state(folder: Path, info: dict, s: dict, out: dict) -> RunState:
     cfg, n = info["config"], s["updates"]
     pid = training_pid(folder)
     if out.get("updates") == n and n > 0 and not pid:
-        return RunState("complete")
+        lost = rundir.missing_ends(folder)
+        if not lost:
+            return RunState("complete")
+        return RunState(
+            "unfinished",
+            f"trained to its end, {fmt_count(n, 'update')}, but {' and '.join(lost)} "
+            f"{'is' if len(lost) == 1 else 'are'} missing",
+        )
     diverged = rundir.read_diverged(folder)
     if diverged and not pid:
         return RunState("diverged", f"at update {fmt(diverged['update'])}")

@@ -224,10 +224,12 @@ class Run(RunEvents, RunSchedule):
         (outcome.json, written last by `finish`) at its current update, with
         its --best-by: a process stopped after its last checkpoint but before
         that is not complete, nor is one resumed to choose its best model
-        otherwise, and a resume writes that end."""
+        otherwise, nor one that has lost a file of its end (best.npz, the
+        best texts, sampling.json), and a resume writes that end."""
         out = bestval.read_outcome(self.folder)
         end = out.get("updates") == self.state.update and out.get("best_by") == self.cfg.best_by
-        return self.state.update >= self.end() and end
+        whole = not rundir.missing_ends(self.folder)
+        return self.state.update >= self.end() and end and whole
 
     def close(self) -> None:
         """Finish the work beside the updates and the metrics log, then give

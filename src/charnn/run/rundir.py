@@ -81,6 +81,7 @@ __all__ = [
     "lock_folder",
     "make_folder",
     "metric_fields",
+    "missing_ends",
     "prepare_new",
     "read_config",
     "read_diverged",
@@ -93,6 +94,16 @@ __all__ = [
     "write_json",
     "write_text",
 ]
+
+
+def missing_ends(folder: Path) -> list[str]:
+    """The files the end of a run writes before outcome.json (its last) that
+    folder lacks: best.npz and the best model's texts, and sampling.json for
+    a run that keeps record.json (runs made before either have neither)."""
+    names = [BEST, "best_200.txt", "best_1000.txt"]
+    if (folder / "record.json").exists():
+        names.append("sampling.json")
+    return [name for name in names if not (folder / name).exists()]
 
 
 def has_run(folder: Path) -> bool:
