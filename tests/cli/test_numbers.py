@@ -93,6 +93,15 @@ def test_best_by_val_keeps_the_lowest_validation(tmp_path, text_file, capsys):
     assert (run / "best_200.txt").exists()
 
 
+def test_a_validation_too_small_names_its_characters_right(tmp_path, capsys):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("to be or not to be " * 80, encoding="utf-8")  # 1,520 characters
+    args = ["train", str(corpus), "--out", str(tmp_path / "r"), "--updates", "20"]
+    assert cli.main([*args, "--val-fraction", "0.001"]) == 2
+    err = capsys.readouterr().err
+    assert "holds out 1 character of 1,520;" in err and len(err.splitlines()) == 1
+
+
 def test_best_by_val_without_validation_is_refused(tmp_path, text_file, capsys):
     args = ["train", str(text_file), "--out", str(tmp_path / "r"), "--updates", "20"]
     assert cli.main([*args, "--best-by", "val", "--val-fraction", "0"]) == 2
@@ -133,8 +142,9 @@ def test_compare_refuses_one_run_or_the_same_twice(tmp_path, text_file, capsys):
     a = train(tmp_path, text_file, "a", "--updates", "20", "--quiet")
     assert cli.main(["compare", str(a), "--out", str(tmp_path / "c")]) == 2
     assert "needs two or more" in capsys.readouterr().err
-    assert cli.main(["compare", str(a), str(tmp_path / "a"), "--out", str(tmp_path / "c")]) == 2
-    assert "given twice" in capsys.readouterr().err
+    other = tmp_path / "x" / ".." / "a"  # the same folder by another name
+    assert cli.main(["compare", str(a), str(other), "--out", str(tmp_path / "c")]) == 2
+    assert f"{other} and {a} are the same run" in capsys.readouterr().err
 
 
 def test_compare_prints_a_table_and_warns_on_other_lengths(tmp_path, text_file, capsys):

@@ -499,6 +499,22 @@ def test_a_metrics_csv_with_its_header_alone_reports_no_updates_quietly(tmp_path
     assert page.row("summary-table", "updates") == ["0"]
 
 
+def test_a_run_killed_before_its_last_checkpoint_is_said_to_resume_from_there(tmp_path, clean):
+    """Killed after logging its last updates, before their checkpoint: the
+    status says where a resume trains from, not that the run trained to its end."""
+    from checkpoint_files import rewrite
+
+    run = tmp_path / "run"
+    shutil.copytree(clean[0], run)
+    (run / "outcome.json").unlink()
+    rewrite(run / rundir.CHECKPOINT, lambda meta: meta["counters"].update(update=40))
+    page = parse(single.write_report(run))
+    assert page.row("summary-table", "status") == [
+        "unfinished (logged to its end, 60 updates, but its last checkpoint is at update 40: "
+        "a resume trains again from there)"
+    ]
+
+
 @pytest.mark.parametrize(
     "outcome",
     [

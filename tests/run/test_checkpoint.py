@@ -85,6 +85,19 @@ def test_wrong_shapes(run):
         snapshot.load_train(path)
 
 
+def test_wrong_dtype_and_non_finite_values_are_named_apart(run):
+    path = run / rundir.CHECKPOINT
+    W = snapshot.load_train(path)[3].params["W"]
+    rewrite(path, change_arrays={"p_W.npy": npy_bytes(W.astype(np.float32))})
+    with pytest.raises(CheckpointError, match="'p_W' is float32, not the run's float64"):
+        snapshot.load_train(path)
+    bad = W.copy()
+    bad[0, 0] = np.inf
+    rewrite(path, change_arrays={"p_W.npy": npy_bytes(bad)})
+    with pytest.raises(CheckpointError, match="'p_W' is not finite$"):
+        snapshot.load_train(path)
+
+
 def test_pickled_object_array_is_never_unpickled(run, tmp_path):
     marker = tmp_path / "pwned"
 

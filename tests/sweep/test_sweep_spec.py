@@ -135,6 +135,17 @@ BAD = [
 ]
 
 
+@pytest.mark.parametrize("body", ["", "# a comment alone\n"])
+def test_an_empty_spec_is_refused(write_spec, spec_dir, capsys, body):
+    """A spec that holds nothing would sweep one default run (100,000 updates
+    of the default corpus) per default seed: refused, in one line."""
+    code = main(["sweep", str(write_spec(body)), "--out", str(spec_dir / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "it holds nothing; give options in [base], settings to try in [grid]" in err
+    assert not (spec_dir / "out").exists()
+
+
 @pytest.mark.parametrize("body, message", BAD, ids=[m for _, m in BAD])
 def test_bad_spec_is_one_line_and_exit_2(write_spec, spec_dir, capsys, body, message):
     if "[base]" in body and "corpus" not in body:

@@ -189,7 +189,9 @@ def check_runs(folders: list[Path]) -> None:
     for f in folders:
         key = f.resolve()
         if key in seen:
-            raise CheckpointError(f"{f} is given twice (as {seen[key]} too); give distinct runs")
+            raise CheckpointError(
+                f"{f} and {seen[key]} are the same run ({key}); give distinct runs"
+            )
         seen[key] = f
 
 

@@ -106,11 +106,12 @@ def summarize(rows: list[dict], T: int | None = None) -> dict:
     return out
 
 
-def best_counters(folder: Path) -> dict:
-    """best.npz's counters (best_update, best_smooth), or {} when absent."""
+def best_counters(folder: Path, name: str = rundir.BEST) -> dict:
+    """The counters of best.npz (best_update, best_smooth), or of the
+    checkpoint file name; {} when absent or unreadable."""
     try:
-        with zipfile.ZipFile(folder / rundir.BEST) as zf:
-            return read_meta(zf, str(folder / rundir.BEST)).get("counters") or {}
+        with zipfile.ZipFile(folder / name) as zf:
+            return read_meta(zf, str(folder / name)).get("counters") or {}
     except (OSError, zipfile.BadZipFile, CharnnError, ValueError):
         return {}
 
@@ -183,6 +184,13 @@ def run_state(folder: Path, info: dict, s: dict, out: dict) -> RunState:
     limits = [math.ceil(u) for u in (cfg.get("updates") or 0, epochs) if u > 0]
     budget, used = cfg.get("max_time") or 0, float(s["elapsed"])
     if not pid and ((limits and n >= min(limits)) or (budget and used >= budget)):
+        saved = best_counters(folder, rundir.CHECKPOINT).get("update")
+        if isinstance(saved, int) and saved < n:  # killed after logging, before its checkpoint
+            return RunState(
+                "unfinished",
+                f"logged to its end, {fmt_count(n, 'update')}, but its last checkpoint "
+                f"is at update {fmt(saved)}: a resume trains again from there",
+            )
         return RunState(
             "unfinished",
             f"trained to its end, {fmt_count(n, 'update')}, but that end is not written",

@@ -78,16 +78,16 @@ class RunSchedule:
         before it, to name the update where the smoothed loss first passed that."""
         st = self.state
         kept = (
-            f"the last good checkpoint (update {self.last_checkpoint}) is kept"
+            f"the last good checkpoint (update {self.last_checkpoint}) is kept, but"
             if self.last_checkpoint > 0
-            else "no checkpoint was written"
+            else "no checkpoint was written, and"
         )
         advice = "a resume would diverge again: start a new run (--force) with a smaller --lr"
         if done < wanted:
             self.diverged(
                 st.update + 1,
                 f"training diverged at update {st.update + 1}: the loss is not "
-                f"finite; {kept}, but {advice} or --clip",
+                f"finite; {kept} {advice} or --clip",
             )
         limit = 2 * self.count.first_loss
         if st.smooth > limit:
@@ -97,7 +97,7 @@ class RunSchedule:
             self.diverged(
                 first,
                 f"training diverged at {when}: the smoothed loss passed twice its start "
-                f"({limit / 2:.1f}) there, and is {st.smooth:.1f}; {kept}, but {advice}",
+                f"({limit / 2:.1f}) there, and is {st.smooth:.1f}; {kept} {advice}",
             )
 
     def diverged(self, update: int, message: str) -> None:

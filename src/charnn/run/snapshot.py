@@ -170,8 +170,12 @@ def _load(path, kinds: tuple[str, ...]):
     meta, arrays = checkpoint.load(path, expected)
     cfg, vocab = parsed["cv"]
     for name, a in arrays.items():
-        if a.dtype != np.dtype(cfg.dtype) or not np.all(np.isfinite(a)):
-            raise CheckpointError(f"{where}: array {name!r} is not finite {cfg.dtype}")
+        if a.dtype != np.dtype(cfg.dtype):
+            raise CheckpointError(
+                f"{where}: array {name!r} is {a.dtype}, not the run's {cfg.dtype}"
+            )
+        if not np.all(np.isfinite(a)):
+            raise CheckpointError(f"{where}: array {name!r} is not finite")
     return meta, cfg, vocab, arrays
 
 

@@ -23,6 +23,7 @@ from ..data.idcache import CorpusIds, load_ids
 from ..data.text import decode_text, read_bytes
 from ..data.vocab import Vocab
 from ..errors import CorpusError
+from ..words import counted
 from .config import TrainConfig
 
 
@@ -59,8 +60,8 @@ def prepare_data(cfg: TrainConfig, vocab: Vocab | None = None) -> Data:
     n_val = int(n * cfg.val_fraction)
     if cfg.val_fraction > 0 and n_val < 2:
         raise CorpusError(
-            f"--val-fraction {cfg.val_fraction} holds out {n_val} characters of "
-            f"{n}; use a larger fraction or 0 for no validation"
+            f"--val-fraction {cfg.val_fraction} holds out {counted(n_val, 'character')} of "
+            f"{n:,}; use a larger fraction or 0 for no validation"
         )
     return _split(cfg, c, c.ids[: n - n_val], c.ids[n - n_val :])
 

@@ -109,6 +109,11 @@ def load_spec(path: Path) -> Sweep:
 def parse_spec(data: dict, folder: Path) -> Sweep:
     """The Sweep described by a parsed TOML document (folder: where relative
     corpus paths are looked up)."""
+    if not data:  # an empty file: a default run per seed was seldom what was meant
+        raise ConfigError(
+            "it holds nothing; give options in [base], settings to try in [grid] or "
+            "[zip], or seeds as seed = [...]"
+        )
     unknown = sorted(set(data) - {"seed", *TABLES})
     if unknown:
         raise ConfigError(
