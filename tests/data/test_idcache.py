@@ -47,7 +47,8 @@ def test_edited_file_is_encoded_again(tmp_path, tiny_blocks):
 @pytest.mark.parametrize(
     "data, message",
     [
-        (b"ok text here" + b"\xff" + b"more", "bad byte at offset 12"),
+        (b"ok text here" + b"\xff" + b"more", "bad byte 0xff at offset 12"),
+        (b"abcdef\xc3(rest", "bad byte 0xc3 at offset 6"),  # cut by the block edge at 7
         (b"0123456789abc\x00", "NUL byte at offset 13"),
         (b"", "empty"),
         (b"z" * 40, "single distinct"),
@@ -114,5 +115,5 @@ def test_large_file_with_bom(tmp_path, tiny_blocks):
     c = idcache.load_ids(p)
     assert c.chars == len(TEXT) and "\ufeff" not in c.vocab.chars
     p.write_bytes(b"\xef\xbb\xbf" + b"ok text here\xffmore")
-    with pytest.raises(CorpusError, match="bad byte at offset 15"):
+    with pytest.raises(CorpusError, match="bad byte 0xff at offset 15"):
         idcache.load_ids(p)

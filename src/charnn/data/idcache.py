@@ -65,7 +65,8 @@ def _blocks(path: Path, hasher: Hasher | None = None):
             except UnicodeDecodeError as e:
                 at = offset + skip - pending + e.start
                 raise CorpusError(
-                    f"corpus {path} is not valid UTF-8: bad byte at offset {at}; "
+                    f"corpus {path} is not valid UTF-8: bad byte 0x{e.object[e.start]:02x} "
+                    f"at offset {at}; "
                     "convert it to UTF-8 first"
                 ) from None
             offset += len(raw)
