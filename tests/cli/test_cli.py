@@ -436,12 +436,24 @@ def test_a_complete_run_resumed_writes_a_lost_config_again(tmp_path, text_file, 
     out = tmp_path / "run"
     assert cli.main(["train", str(text_file), "--out", str(out), *SMALL]) == 0
     config = json.loads((out / "config.json").read_text())
+    assert json.loads(np.load(out / "checkpoint.npz")["meta"].tobytes())["run"]["created"] == (
+        config["created"]
+    )
+    began = "2026-01-02T03:04:05+0000"  # the time the checkpoint records, told apart from now
+    rewrite(out / "checkpoint.npz", lambda meta: meta["run"].update(created=began))
     (out / "config.json").unlink()
     assert cli.main(["train", "--resume", str(out), "--quiet"]) == 0
     assert "nothing to do" in capsys.readouterr().out
     again = json.loads((out / "config.json").read_text())
     assert again["config"] == config["config"] and again["vocab"] == config["vocab"]
     assert again["run"]["id"] == config["run"]["id"]
+    assert again["created"] == began  # when the run began, from its checkpoint
+    assert cli.main(["report", str(out)]) == 0
+    # a checkpoint from before runs recorded it: the time is left out, not made up
+    rewrite(out / "checkpoint.npz", lambda meta: meta["run"].pop("created"))
+    (out / "config.json").unlink()
+    assert cli.main(["train", "--resume", str(out), "--quiet"]) == 0
+    assert "created" not in json.loads((out / "config.json").read_text())
     assert cli.main(["report", str(out)]) == 0
 
 

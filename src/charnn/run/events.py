@@ -249,7 +249,7 @@ class RunEvents:
 
     def run_meta(self) -> dict:
         """The run's identity, as every model file of the run carries it."""
-        return identity.meta_of(self.run_id, self.data.corpus.fingerprint)
+        return identity.meta_of(self.run_id, self.data.corpus.fingerprint, self.created)
 
     def restore_best(self) -> None:
         """best.npz as the resumed checkpoint holds it: a process killed after

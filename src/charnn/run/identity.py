@@ -28,9 +28,11 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-def meta_of(run_id: str | None, fp: Fingerprint | None) -> dict:
-    """What a checkpoint records of its run."""
-    return {"id": run_id, "corpus": fp.to_dict() if fp else None}
+def meta_of(run_id: str | None, fp: Fingerprint | None, created: str | None = None) -> dict:
+    """What a checkpoint records of its run: its id, corpus and the time it
+    began (config.json's "created", for a config.json written again)."""
+    meta = {"id": run_id, "corpus": fp.to_dict() if fp else None}
+    return {**meta, "created": created} if created else meta
 
 
 def config_id(info: dict) -> str | None:

@@ -106,6 +106,7 @@ class Run(RunEvents, RunSchedule):
         self.reset_id = END_ID if cfg.documents else -1
         self.lock = RunLock(folder)  # taken by start and resume
         self.run_id: str | None = None
+        self.created: str | None = None  # when the run began (config.json), if known
         self.threads = 0  # the threads train() runs with
         self.clock = Stopwatch()  # the CLI may set its start to that of the process
         self.carried = state.h[0].astype(np.float64)  # stream 0 after its last update
@@ -156,7 +157,7 @@ class Run(RunEvents, RunSchedule):
             info["resumed"] = resumed
         if self.data.documents:
             info["documents"] = self.data.documents
-        rundir.write_config(self.folder, info, self.data.info, self.run_id, created)
+        self.created = rundir.write_config(self.folder, info, self.data.info, self.run_id, created)
 
     @classmethod
     def resume(cls, folder: Path, changes: dict | None = None, corpus: str | None = None) -> Run:
@@ -208,7 +209,7 @@ class Run(RunEvents, RunSchedule):
         record.complete_record(folder, cfg, data, initial, run.side.add, run.side.stopping.is_set)
         if complete:  # nothing to do: the files are left as they are (repaired if damaged)
             if saved.info is None:  # config.json lost: written again from the checkpoint
-                run.write_config()
+                run.write_config(saved.created or "")
             return run
         if saved.state is not None:
             run.restore_best()
@@ -216,7 +217,8 @@ class Run(RunEvents, RunSchedule):
         resumed = list(old.get("resumed", []))
         if saved.state is not None:
             resumed.append({"update": state.update, "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-        run.write_config(old.get("created"), resumed)
+        created = old.get("created") or saved.created or ("" if saved.info is None else None)
+        run.write_config(created, resumed)
         return run
 
     def complete(self) -> bool:

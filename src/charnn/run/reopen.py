@@ -39,6 +39,7 @@ class Saved:
     run_id: str | None
     fingerprint: Fingerprint | None
     info: dict | None
+    created: str | None = None  # when the run began, as its checkpoint records it
 
 
 def read_run(folder: Path) -> Saved:
@@ -54,7 +55,8 @@ def read_run(folder: Path) -> Saved:
         identity.check_meta(info, meta, path)
     run = meta.get("run") if isinstance(meta.get("run"), dict) else {}
     fp = Fingerprint.from_dict(run.get("corpus"))
-    return Saved(cfg, vocab, state, rng, meta["counters"], run.get("id"), fp, info)
+    created = run.get("created") if isinstance(run.get("created"), str) else None
+    return Saved(cfg, vocab, state, rng, meta["counters"], run.get("id"), fp, info, created)
 
 
 def _config_of(info: dict, folder: Path) -> tuple[TrainConfig, Vocab]:

@@ -230,12 +230,14 @@ def write_json(path: Path, obj) -> None:
     atomic_write(path, lambda f: f.write(data))
 
 
-def write_config(folder: Path, info: dict, corpus: dict, run_id, created=None) -> None:
+def write_config(folder: Path, info: dict, corpus: dict, run_id, created=None) -> str:
     """config.json: info (configuration and vocabulary), the corpus (with its
-    fingerprint), the run id, software versions and the time the run began."""
-    created = created or time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    fingerprint), the run id, software versions and the time the run began:
+    created, now when None, left out when "" (not known). Returns created."""
+    created = time.strftime("%Y-%m-%dT%H:%M:%S%z") if created is None else created
     info = {**info, "corpus": corpus, "run": {"id": run_id}, "versions": versions()}
-    write_json(folder / CONFIG, {**info, "created": created})
+    write_json(folder / CONFIG, {**info, **({"created": created} if created else {})})
+    return created
 
 
 def read_config(folder: Path) -> dict:
