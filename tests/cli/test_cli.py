@@ -436,9 +436,8 @@ def test_a_complete_run_resumed_writes_a_lost_config_again(tmp_path, text_file, 
     out = tmp_path / "run"
     assert cli.main(["train", str(text_file), "--out", str(out), *SMALL]) == 0
     config = json.loads((out / "config.json").read_text())
-    assert json.loads(np.load(out / "checkpoint.npz")["meta"].tobytes())["run"]["created"] == (
-        config["created"]
-    )
+    meta = json.loads(np.load(out / "checkpoint.npz")["meta"].tobytes())
+    assert meta["run"]["created"] == config["created"]
     began = "2026-01-02T03:04:05+0000"  # the time the checkpoint records, told apart from now
     rewrite(out / "checkpoint.npz", lambda meta: meta["run"].update(created=began))
     (out / "config.json").unlink()
