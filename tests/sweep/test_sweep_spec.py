@@ -135,7 +135,7 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("body", ["", "# a comment alone\n"])
+@pytest.mark.parametrize("body", ["", "# a comment alone\n", "[base]\n", "[grid]\n[zip]\n"])
 def test_an_empty_spec_is_refused(write_spec, spec_dir, capsys, body):
     """A spec that holds nothing would sweep one default run (100,000 updates
     of the default corpus) per default seed: refused, in one line."""

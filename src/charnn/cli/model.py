@@ -33,7 +33,7 @@ def model_path(source: str | Path, which: str) -> Path:
                     f"{p} diverged at update {diverged['update']:,} before it wrote "
                     f"{path.name}; it has no such model{hint}"
                 )
-            if (p / rundir.CHECKPOINT).exists():
+            if path.name == rundir.BEST and (p / rundir.CHECKPOINT).exists():
                 raise CheckpointError(
                     f"{p} has no {path.name}: the end of its run is not written; "
                     f"charnn train --resume {p} writes it, or use --checkpoint latest"

@@ -168,7 +168,8 @@ def _train(args, run: Run) -> int:
         split = {**run.clock.split(run.state.update - first), "threads": run.threads}
         beside = (run.side.worker, run.metrics.worker, plotter)
         split["beside_cpu_s"] = round(sum(w.cpu_s for w in beside), 4)  # CPU beside
-        rundir.write_json(run.folder / rundir.TIMING, split)
+        if run.state.update > first:  # a resume that only wrote the end keeps the trainer's
+            rundir.write_json(run.folder / rundir.TIMING, split)
     finally:
         for s, h in old.items():
             signal.signal(s, h)

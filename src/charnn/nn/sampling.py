@@ -70,8 +70,8 @@ def check_drawn(ids: np.ndarray) -> np.ndarray:
     """ids, or the error that their last is NOT_FINITE (see `choose`)."""
     if ids.size and ids[-1] == NOT_FINITE:
         raise CheckpointError(
-            f"the model's output is not finite after {ids.size - 1:,} characters "
-            "(its weights overflow): its checkpoint is damaged, or its training diverged"
+            "the model's output is not finite (its weights overflow): its checkpoint "
+            "is damaged, or its training diverged"
         )
     return ids
 

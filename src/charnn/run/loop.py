@@ -201,8 +201,9 @@ class Run(RunEvents, RunSchedule):
         if not complete:  # no longer finished (if it was), before any file changes, so
             # that a process stopped before the new end leaves a run a resume finishes;
             # a report of the old end would show numbers the run no longer has,
-            # timing.json the split of a process that is no longer the last
-            for name in (bestval.OUTCOME, rundir.TIMING, *rundir.REPORTS):
+            # timing.json (when it trains further) the split of a process no longer the last
+            further = (rundir.TIMING,) if state.update < run.end() else ()
+            for name in (bestval.OUTCOME, *further, *rundir.REPORTS):
                 (folder / name).unlink(missing_ok=True)
         reopen.tidy(folder, state.update, saved.counters, cfg.eval_every, complete)
         initial = state.params if saved.state is None else None
@@ -211,13 +212,14 @@ class Run(RunEvents, RunSchedule):
             if saved.info is None:  # config.json lost: written again from the checkpoint
                 run.write_config(saved.created or "")
             return run
+        old = saved.info or {}
+        created = old.get("created") or saved.created or ("" if saved.info is None else None)
+        run.created = created or None  # best.npz, restored now, records it as the run's files do
         if saved.state is not None:
             run.restore_best()
-        old = saved.info or {}
         resumed = list(old.get("resumed", []))
         if saved.state is not None:
             resumed.append({"update": state.update, "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-        created = old.get("created") or saved.created or ("" if saved.info is None else None)
         run.write_config(created, resumed)
         return run
 

@@ -109,11 +109,6 @@ def load_spec(path: Path) -> Sweep:
 def parse_spec(data: dict, folder: Path) -> Sweep:
     """The Sweep described by a parsed TOML document (folder: where relative
     corpus paths are looked up)."""
-    if not data:  # an empty file: a default run per seed was seldom what was meant
-        raise ConfigError(
-            "it holds nothing; give options in [base], settings to try in [grid] or "
-            "[zip], or seeds as seed = [...]"
-        )
     unknown = sorted(set(data) - {"seed", *TABLES})
     if unknown:
         raise ConfigError(
@@ -123,6 +118,11 @@ def parse_spec(data: dict, folder: Path) -> Sweep:
     base = _options(data.get("base", {}), "base", lists=False)
     grid = _options(data.get("grid", {}), "grid", lists=True)
     zipped = _options(data.get("zip", {}), "zip", lists=True)
+    if not (base or grid or zipped) and "seed" not in data:  # a default run was seldom meant
+        raise ConfigError(
+            "it holds nothing; give options in [base], settings to try in [grid] or "
+            "[zip], or seeds as seed = [...]"
+        )
     _no_overlap(base, grid, zipped)
     lengths = {len(v) for v in zipped.values()}
     if len(lengths) > 1:
