@@ -229,7 +229,7 @@ def test_best_model_row_says_what_best_npz_holds_after_a_kill(tmp_path, text_fil
         Run.start(killed, TrainConfig(**opts)).train(lambda e: None, stop_at_second_boundary())
     # what the process would have logged before a kill -9 at update 60
     shutil.copy(straight / "metrics.csv", killed / "metrics.csv")
-    saved = single.best_counters(killed)["best_update"]
+    saved = single.file_counters(killed / rundir.BEST)["best_update"]
     logged = int(min(train_rows(killed), key=lambda r: r["smooth_loss"])["update"])
     assert saved < int(train_rows(killed)[-1]["update"]) and saved != logged - 1
     row = parse(single.write_report(killed)).row("loss-table", "best model (by smoothed loss)")

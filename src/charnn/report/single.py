@@ -33,7 +33,7 @@ from .render import (
 )
 from .summary import (
     applicable,
-    best_counters,
+    file_counters,
     fmt,
     fmt_count,
     fmt_down,
@@ -230,7 +230,7 @@ def loss_section(folder: Path, s: dict, T: int) -> Section:
 def saved_best(folder: Path, s: dict) -> str:
     """Which parameters best.npz holds: the log's minimum, or (in a run
     killed after its last checkpoint) an earlier one, said so."""
-    n = best_counters(folder).get("best_update")
+    n = file_counters(folder / rundir.BEST).get("best_update")
     if not isinstance(n, int) or isinstance(n, bool):
         return "not saved yet (best.npz is missing or unreadable)"
     said = (

@@ -8,13 +8,11 @@ import os
 import shlex
 import stat
 import statistics
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CharnnError
-from ..run import rundir
-from ..run.checkpoint import read_meta
+from ..run import identity, rundir
 from ..run.evaluation import per_char_bpc
 from ..run.lock import LOCK
 from ..words import counted
@@ -106,13 +104,12 @@ def summarize(rows: list[dict], T: int | None = None) -> dict:
     return out
 
 
-def best_counters(folder: Path, name: str = rundir.BEST) -> dict:
-    """The counters of best.npz (best_update, best_smooth), or of the
-    checkpoint file name; {} when absent or unreadable."""
+def file_counters(path: Path) -> dict:
+    """The counters a model file records (best.npz: best_update, best_smooth;
+    checkpoint.npz: update, ...); {} when it is absent or unreadable."""
     try:
-        with zipfile.ZipFile(folder / name) as zf:
-            return read_meta(zf, str(folder / name)).get("counters") or {}
-    except (OSError, zipfile.BadZipFile, CharnnError, ValueError):
+        return identity.checkpoint_meta(path).get("counters") or {}
+    except (CharnnError, ValueError):
         return {}
 
 
@@ -184,7 +181,7 @@ def run_state(folder: Path, info: dict, s: dict, out: dict) -> RunState:
     limits = [math.ceil(u) for u in (cfg.get("updates") or 0, epochs) if u > 0]
     budget, used = cfg.get("max_time") or 0, float(s["elapsed"])
     if not pid and ((limits and n >= min(limits)) or (budget and used >= budget)):
-        saved = best_counters(folder, rundir.CHECKPOINT).get("update")
+        saved = file_counters(folder / rundir.CHECKPOINT).get("update")
         if isinstance(saved, int) and saved < n:  # killed after logging, before its checkpoint
             return RunState(
                 "unfinished",
