@@ -852,14 +852,16 @@ def _choose(o, u, temperature, top_k, top_p):
     """The id sampling.choose picks from logits o (K,) with uniform u
     (-1, sampling.NOT_FINITE, when o is not all finite)."""
     K = o.size
-    if not (np.isfinite(o.max()) and np.isfinite(o.min())):
+    mx = o.max()
+    if not (np.isfinite(mx) and np.isfinite(o.min())):
         return -1
     if temperature == 0:
         return np.argmax(o)
     s = o / temperature
-    if not np.isfinite(s.max()):  # a tiny temperature: its limit, greedy
+    smax = mx / temperature  # s.max(): dividing by t > 0 keeps the order, rounding too
+    if not np.isfinite(smax):  # a tiny temperature: its limit, greedy
         return np.argmax(o)
-    e = np.exp(s - s.max())
+    e = np.exp(s - smax)
     q = e / e.sum()
     if top_k > 0 or top_p < 1.0:
         order = np.argsort(-q, kind="mergesort")
