@@ -3,6 +3,8 @@
 import copy
 import importlib
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -305,3 +307,20 @@ def test_warmup_fills_the_cache():
     assert engine.cache_ready(np.float64)
     with pytest.raises(ValueError):
         engine.cache_ready(np.int32) or engine.warmup(np.int32)
+
+
+@pytest.mark.parametrize("gated", [False, True])
+def test_preload_loads_what_the_training_thread_calls_first(gated):
+    """engine.preload loads training's and sampling's kernels of the model's
+    family, and no other (validation's loads on the writer's thread), in a
+    process that had loaded none."""
+    engine.warmup(np.float64)  # the child loads from the cache
+    code = (
+        "import numpy as np, charnn.engine as e\n"
+        "from charnn.engine import rnn, stack_run\n"
+        f"e.preload(np.float64, gated={gated})\n"
+        "print([len(k.overloads) for k in (rnn.train, rnn.synthesize, rnn.text_loss,"
+        " stack_run.train, stack_run.synthesize, stack_run.text_loss)])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[0] == str([0, 0, 0, 1, 1, 0] if gated else [1, 1, 0, 0, 0, 0])

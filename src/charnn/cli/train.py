@@ -89,6 +89,7 @@ def _warm_engine(cfg, quiet: bool) -> None:
             "process; their results can differ in the last bits from cached ones, so this run "
             "may part ways with the same run started again"
         )
+    engine.preload(cfg.dtype, gated=cfg.cell != "rnn")
 
 
 def _preload_plotting() -> None:

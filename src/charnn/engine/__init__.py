@@ -8,6 +8,7 @@ seed's RNN and for GRU and LSTM stacks (chosen from the params, dispatch.py).
     prime            nn.sampling.prime
     warmup, cache_ready   compile, or check numba's on-disk cache
     prepare          load from the cache, filled by a child process if need be
+    preload          load the kernels a training thread calls first
 
 Training runs in the dtype of ``state.params["W"]`` (float32 or float64);
 the loss is always accumulated in float64.
@@ -17,7 +18,7 @@ from ..errors import SetupError
 
 try:
     from .dispatch import loss_and_grads, prime, synthesize, text_loss, train_chunk
-    from .warmup import cache_ready, prepare, warmup
+    from .warmup import cache_ready, preload, prepare, warmup
 except RuntimeError as e:  # numba compiles with cache=True, and has nowhere to keep it
     if "no locator available" not in str(e):
         raise
@@ -35,4 +36,5 @@ __all__ = [
     "warmup",
     "cache_ready",
     "prepare",
+    "preload",
 ]
