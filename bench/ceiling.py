@@ -14,8 +14,9 @@ The last two bound the B = 1 kernel where the FMA peak cannot be reached:
 its recurrence reads all of W at every step (80 kB in float64, larger than
 an L1 data cache of 32-48 kB), and its optimizer step is element-wise: in
 float32 a square root and a division per parameter (one unit does both),
-in float64 a first guess and Newton steps of 1/sqrt (about 17 multiplies
-and fmas per parameter, see engine.rnn._rsqrt).
+in float64 a first guess and Newton steps of 1/sqrt on the FMA units (the
+hardware's 14-bit estimate and one step where numba compiles for AVX-512,
+else a guess from the bits and three: engine.rnn._rule_avx512, _rsqrt).
 """
 
 from __future__ import annotations
@@ -172,7 +173,8 @@ def rule_rate(dtype, n: int = 10_000, seconds: float = 0.2) -> float:
     n values each (W's size at m = 100, the largest an update visits, held
     in the L2 cache as there), best of 5: in float32 the square root and
     the division share one unit, which sets the pace; in float64 Newton's
-    1/sqrt keeps the FMA units busy instead."""
+    1/sqrt keeps the FMA units busy instead (from AVX-512's 14-bit
+    estimate where numba compiles for it)."""
     from numba import njit
 
     from charnn.engine.rnn import _apply

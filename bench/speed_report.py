@@ -69,7 +69,8 @@ def machine_lines(res: dict) -> list[str]:
         f"{lim['gemm32'] / 1e9:.1f} GFLOP/s float32; FMAs taking one operand from an array "
         f"the size of W (m² values, read over and over) {lim['stream64'] / 1e9:.1f} G/s "
         f"float64, {lim['stream32'] / 1e9:.1f} G/s float32; AdaGrad's step as the engine "
-        f"takes it (float64: Newton's 1/√ on the FMA units; float32: the divider's square "
+        f"takes it (float64: Newton's 1/√ on the FMA units, from AVX-512's 14-bit estimate "
+        f"where the kernels compile for it; float32: the divider's square "
         f"root and division) {lim['rule64'] / 1e9:.2f} G elements/s float64, "
         f"{lim['rule32'] / 1e9:.2f} G/s float32.",
     ]

@@ -209,6 +209,65 @@ def test_rsqrt_of_infinity_and_nan():
     assert y[0] == 0.0 and np.isnan(y[1])
 
 
+def rule_rsqrt(x):
+    """The 1/sqrt(x + eps) of `_apply`'s AdaGrad step (AVX-512's vector rule
+    where numba compiles for it, `_rsqrt` elsewhere), read off the step: for
+    x in [2^E, 2^(E+40)), g = 2^((E-2)/2), lr = 1/g and v = x - g^2 (all
+    exact), theta = 0 becomes -(lr g) y = -y, y = 1/sqrt(fl(x + eps)).
+    Returns (y, fl(x + eps))."""
+    eps = kernels.RSQRT_MIN_EPS
+    y = np.empty_like(x)
+    E = np.frexp(x)[1] - 1
+    for lo in range(-1000, 1024, 40):
+        sel = np.flatnonzero((E >= lo) & (E < lo + 40))
+        if sel.size == 0:
+            continue
+        g = 2.0 ** ((lo - 2) // 2)
+        th, ve = np.zeros(sel.size), x[sel] - g * g
+        assert np.array_equal(ve + g * g, x[sel])  # exact, as the docstring says
+        grad, hyper = np.full(sel.size, g), (1 / g, eps, 0.9, 0.9, 0.999)
+        kernels._apply(th, grad, np.zeros(sel.size), ve, 1, 0.0, 0, hyper, 1)
+        y[sel] = -th
+    return y, x + eps
+
+
+def _ulps(y, x):
+    D = decimal.Decimal
+    with decimal.localcontext() as ctx:
+        ctx.prec = 40
+        exact = [1 / D(float(v)).sqrt() for v in x]
+        return [abs(D(float(a)) - e) / D(math.ulp(float(e))) for a, e in zip(y, exact)]
+
+
+def test_the_rules_rsqrt_is_within_two_ulp_over_the_whole_range():
+    """As `_rsqrt` above, through the optimizer step that runs in training,
+    in arrays whose sizes leave the vector loop a remainder."""
+    rng = np.random.default_rng(5)
+    x = np.exp(rng.uniform(math.log(2.0**-1000), math.log(1.7e308), 3001))
+    p2 = 2.0 ** np.arange(-996, 1020, 7, dtype=np.float64)
+    x = np.concatenate([x, p2, np.nextafter(p2, 0), np.nextafter(p2, np.inf), [1.0, 4.0]])
+    y, xe = rule_rsqrt(x)
+    ulps = _ulps(y, xe)
+    assert max(ulps) < 2, max(ulps)
+    assert sum(u <= decimal.Decimal("0.5") for u in ulps) > 0.7 * len(ulps)
+    # the vector rule where numba compiles for AVX-512, the scalar `_rsqrt` elsewhere
+    scalar = np.empty_like(xe)
+    rsqrt_as_kernels(xe, scalar)
+    vector = kernels._has_avx512(numba.core.registry.cpu_target.target_context)
+    assert np.array_equal(y, scalar) != vector
+
+
+def test_the_rule_gives_a_value_the_same_bits_wherever_it_lies():
+    """Values in the vector loop's body and in its remainder take the same
+    instructions: the same inputs give the same outputs at every position."""
+    rng = np.random.default_rng(6)
+    base = [rng.standard_normal(7), rng.standard_normal(7) * 3, rng.uniform(0, 5, 7)]
+    th, g, ve = (np.tile(a, 3) for a in base)  # 21 values: 16 in the body, 5 after
+    kernels._apply(th, g, np.zeros(21), ve, 1, 5.0, 0, (0.1, 1e-8, 0.9, 0.9, 0.999), 1)
+    for out in (th, ve):
+        assert np.array_equal(out[:7], out[7:14]) and np.array_equal(out[:7], out[14:])
+
+
 @pytest.mark.parametrize("code", [0, 1])
 @pytest.mark.parametrize("eps", [1e-8, 1e-310])
 def test_adagrad_and_rmsprop_steps_against_the_formula(code, eps):
@@ -216,7 +275,7 @@ def test_adagrad_and_rmsprop_steps_against_the_formula(code, eps):
     from the reference's division); below it, v + eps may be subnormal, and
     the step divides by the square root as the reference does, bit for bit."""
     rng = np.random.default_rng(code)
-    n = 1000
+    n = 1003  # a remainder after the vector loop's eights
     theta, g = rng.standard_normal(n), rng.standard_normal(n) * 3
     vel = rng.uniform(0, 5, n)
     vel[:10] = 0.0
