@@ -176,6 +176,19 @@ def test_rows_dot_takes_a_transposed_view_whole():
     np.testing.assert_allclose(out, A @ V.T, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    "r,c", [(72, 100), (100, 100), (100, 72), (8, 8), (16, 24), (13, 8), (9, 17), (3, 5), (0, 5)]
+)
+def test_transpose_in_tiles_and_edges(dtype, r, c):
+    """V^T (and W^T with several streams) after each update: float64 in
+    8 x 8 tiles transposed in registers, the edges and float32 by a loop."""
+    A = np.random.default_rng(r * 31 + c).standard_normal((r, c)).astype(dtype)
+    out = np.full((c, r), np.nan, dtype)
+    kernels._transpose(A, out)
+    assert np.array_equal(out, A.T)
+
+
 @numba.njit
 def rsqrt_as_kernels(x, out):
     for i in range(x.size):
