@@ -189,6 +189,87 @@ def test_transpose_in_tiles_and_edges(dtype, r, c):
     assert np.array_equal(out, A.T)
 
 
+_CF = kernels.tanh_coefs(np.zeros(1))
+
+
+@numba.njit
+def add_tanh_as_kernels(row, u, b):
+    kernels._add_tanh(row, u, b, _CF)
+
+
+@numba.njit
+def tanh_flat_as_kernels(a):
+    kernels._tanh_flat(a, _CF)
+
+
+@numba.njit
+def add_max_as_kernels(row, c):
+    return kernels._add_max(row, c)
+
+
+@numba.njit
+def exp_sum_as_kernels(row, mx, keep):
+    return kernels._exp_sum(row, mx, _CF, keep)
+
+
+@numba.njit
+def expneg_as_kernels(x, out):
+    for i in range(x.size):
+        out[i] = kernels._expneg(x[i], _CF)
+
+
+ROW_SIZES = [*range(1, 20), 72, 100, 129]
+
+
+@pytest.mark.parametrize("n", ROW_SIZES)
+def test_a_steps_tanh_gives_each_value_tanhs_bits(n):
+    """One stream's step (row = tanh(row + u + b)): explicit vectors with a
+    masked remainder where numba compiles for AVX-512, the loop elsewhere;
+    either way each value gets `_tanh`'s bits, signed zeros and NaN included."""
+    rng = np.random.default_rng(n)
+    for scale in (0.01, 1.0, 30.0, 1000.0):
+        row, u, b = rng.standard_normal(n) * scale, rng.standard_normal(n), rng.standard_normal(n)
+        if n > 5:
+            row[1:5], u[4], b[4] = [np.nan, np.inf, -np.inf, -0.0], -0.0, -0.0
+        want = row + u + b
+        tanh_flat_as_kernels(want)
+        add_tanh_as_kernels(row, u, b)
+        assert np.array_equal(row, want, equal_nan=True)
+        assert np.array_equal(np.signbit(row), np.signbit(want))
+
+
+@pytest.mark.parametrize("n", ROW_SIZES)
+def test_softmax_rows_max_and_exponentials(n):
+    """row += c and its max (NaN only if row[0] is: a NaN elsewhere is
+    skipped, and shows in the loss through its exp); then exp(row - max)
+    term by term with `_expneg`'s bits, summed to within rounding."""
+    rng = np.random.default_rng(100 + n)
+    for case in range(12):
+        row, c = rng.standard_normal(n) * 5, rng.standard_normal(n)
+        if case == 1 and n > 3:
+            row[2] = np.nan
+        if case == 2:
+            row[0] = np.nan
+        if case == 3 and n > 4:
+            row[3], row[1] = np.inf, -np.inf
+        want = row + c
+        mx = add_max_as_kernels(row, c)
+        assert np.array_equal(row, want, equal_nan=True)
+        if np.isnan(want[0]):
+            assert np.isnan(mx)
+            continue
+        assert mx == np.nanmax(want)
+        if not np.isfinite(mx):
+            continue
+        terms = np.empty(n)
+        expneg_as_kernels(want - mx, terms)
+        total = exp_sum_as_kernels(row.copy(), mx, False)
+        assert exp_sum_as_kernels(row, mx, True) == total or np.isnan(total)
+        assert np.array_equal(row, terms, equal_nan=True)
+        if np.all(np.isfinite(terms)):
+            assert abs(total - math.fsum(terms)) <= 4e-16 * n * total
+
+
 @numba.njit
 def rsqrt_as_kernels(x, out):
     for i in range(x.size):

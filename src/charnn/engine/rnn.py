@@ -235,9 +235,139 @@ def _add_input(row, u, b):
 @njit(cache=True, error_model="numpy")
 def _add_tanh(row, u, b, cf):
     """row = tanh(row + u + b), in place: `_add_input` and `_tanh_flat` of
-    one stream in one pass (the same bits)."""
+    one stream in one pass (the same bits); float64 with AVX-512:
+    `_add_tanh_avx512`, the same bits too."""
+    if _add_tanh_avx512(row, u, b, cf):
+        return
     for i in range(row.size):
         row[i] = _tanh(row[i] + u[i] + b[i], cf)
+
+
+def _masked_load(builder, ptr, mask):
+    """<8 x double> from ptr, the lanes off in mask (<8 x i1>) read as 0
+    and never touched in memory."""
+    v8p, i1x8 = _V8.as_pointer(), ir.VectorType(ir.IntType(1), 8)
+    fnty = ir.FunctionType(_V8, [v8p, ir.IntType(32), i1x8, _V8])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.masked.load.v8f64.p0")
+    zero = ir.Constant(_V8, [0.0] * 8)
+    return builder.call(fn, [builder.bitcast(ptr, v8p), ir.Constant(ir.IntType(32), 8), mask, zero])
+
+
+def _masked_store(builder, value, ptr, mask):
+    """Stores the lanes of value on in mask (<8 x i1>) at ptr, and no others."""
+    v8p, i1x8 = _V8.as_pointer(), ir.VectorType(ir.IntType(1), 8)
+    fnty = ir.FunctionType(ir.VoidType(), [_V8, v8p, ir.IntType(32), i1x8])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.masked.store.v8f64.p0")
+    builder.call(fn, [value, builder.bitcast(ptr, v8p), ir.Constant(ir.IntType(32), 8), mask])
+
+
+def _tail_mask(builder, context, rest):
+    """<8 x i1>: lane k on for k < rest (0 <= rest < 8)."""
+    intp = context.get_value_type(types.intp)
+    vt = ir.VectorType(intp, 8)
+    v = builder.insert_element(ir.Constant(vt, ir.Undefined), rest, ir.Constant(ir.IntType(32), 0))
+    zeros = ir.Constant(ir.VectorType(ir.IntType(32), 8), [0] * 8)
+    v = builder.shuffle_vector(v, ir.Constant(vt, ir.Undefined), zeros)
+    return builder.icmp_signed("<", ir.Constant(vt, list(range(8))), v)
+
+
+def _f64_vectors(context, sig) -> bool:
+    """Whether an intrinsic's array arguments are float64 and numba compiles
+    for AVX-512F: where its explicit vectors apply."""
+    arrays = [a for a in sig.args if isinstance(a, types.Array)]
+    return _has_avx512(context) and all(a.dtype == types.float64 for a in arrays)
+
+
+def _vector_fn(builder, name, n_args):
+    return cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(_V8, [_V8] * n_args), f"{name}.v8f64"
+    )
+
+
+def _emit_reduced(builder, x, cf):
+    """`_reduced` on <8 x double> x, cf the 21 constants splatted: the same
+    operations in the same order (explicit fmas, nothing contracted)."""
+    fma = _vector_fn(builder, "llvm.fma", 3)
+    x = builder.select(builder.fcmp_ordered("<", x, cf[16]), cf[16], x)
+    k = builder.call(
+        _vector_fn(builder, "llvm.floor", 1), [builder.fadd(builder.fmul(x, cf[17]), cf[18])]
+    )
+    nk = builder.fneg(k)
+    r = builder.call(fma, [nk, cf[15], builder.call(fma, [nk, cf[14], x])])
+    p = builder.call(fma, [cf[13], r, cf[12]])
+    for i in range(11, 0, -1):
+        p = builder.call(fma, [p, r, cf[i]])
+    return k, p, r
+
+
+def _emit_pow2(builder, k):
+    """`_pow2` on <8 x double> k."""
+    i64x8 = ir.VectorType(ir.IntType(64), 8)
+    i = builder.add(builder.fptosi(k, i64x8), ir.Constant(i64x8, [1023] * 8))
+    return builder.bitcast(builder.shl(i, ir.Constant(i64x8, [52] * 8)), _V8)
+
+
+def _emit_tanh(builder, x, cf):
+    """`_tanh` on <8 x double> x: the same operations, the same bits."""
+    fabs = _vector_fn(builder, "llvm.fabs", 1)
+    k, p, r = _emit_reduced(
+        builder, builder.fmul(builder.fneg(cf[20]), builder.call(fabs, [x])), cf
+    )
+    s = _emit_pow2(builder, k)
+    e = builder.call(
+        _vector_fn(builder, "llvm.fma", 3), [s, builder.fmul(p, r), builder.fsub(s, cf[19])]
+    )
+    t = builder.fdiv(builder.fneg(e), builder.fadd(cf[20], e))
+    zero = ir.Constant(_V8, [0.0] * 8)
+    inner = builder.select(builder.fcmp_ordered(">", x, zero), t, x)
+    return builder.select(builder.fcmp_ordered("<", x, zero), builder.fneg(t), inner)
+
+
+@intrinsic
+def _add_tanh_avx512(typingctx, row, u, b, cf):
+    """`_add_tanh` in explicit AVX-512 vectors (float64): row = tanh(row +
+    u + b) eight values at a time by `_emit_tanh`, the last n % 8 through
+    masked loads and stores, so that no value takes a scalar tanh (4 of
+    m = 100 per step did). The same bits as `_tanh` value by value. Returns
+    False, having done nothing, for float32 or without AVX-512F."""
+    if not all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" for a in (row, u, b)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        if not _f64_vectors(context, sig):
+            return ir.Constant(ir.IntType(1), 0)
+        arrs = [context.make_array(t)(context, builder, v) for t, v in zip(sig.args[:3], args[:3])]
+        cf = [_splat(builder, builder.extract_value(args[3], i)) for i in range(21)]
+        intp = context.get_value_type(types.intp)
+        n = arrs[0].nitems
+        n8 = builder.and_(n, ir.Constant(intp, -8))
+        v8p = _V8.as_pointer()
+
+        def step(i, load, store):
+            ptrs = [builder.gep(a.data, [i]) for a in arrs]
+            x = builder.fadd(builder.fadd(load(ptrs[0]), load(ptrs[1])), load(ptrs[2]))
+            store(_emit_tanh(builder, x, cf), ptrs[0])
+
+        with cgutils.for_range_slice(builder, ir.Constant(intp, 0), n8, ir.Constant(intp, 8)) as (
+            i,
+            _,
+        ):
+            step(
+                i,
+                lambda p: builder.load(builder.bitcast(p, v8p), align=8),
+                lambda v, p: builder.store(v, builder.bitcast(p, v8p), align=8),
+            )
+        rest = builder.sub(n, n8)
+        with builder.if_then(builder.icmp_signed(">", rest, ir.Constant(intp, 0))):
+            mask = _tail_mask(builder, context, rest)
+            step(
+                n8,
+                lambda p: _masked_load(builder, p, mask),
+                lambda v, p: _masked_store(builder, v, p, mask),
+            )
+        return ir.Constant(ir.IntType(1), 1)
+
+    return types.boolean(row, u, b, cf), codegen
 
 
 @njit(cache=True, error_model="numpy")
@@ -281,11 +411,150 @@ def forward(W, WT, UT, b, data, p, T, Hs, cf, reset):
         _tanh_flat(cur.reshape(S * m), cf)
 
 
+@intrinsic
+def _avx512_f64(typingctx, a):
+    """Whether a is a float64 array and numba compiles for AVX-512F: a
+    constant, so a branch on it costs nothing."""
+    if not isinstance(a, types.Array):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return ir.Constant(ir.IntType(1), int(_f64_vectors(context, sig)))
+
+    return types.boolean(a), codegen
+
+
+def _row_loop(context, builder, n, body):
+    """body(i, mask) over a row of n values, eight at a time (mask None),
+    then the last n % 8 once with their lanes' mask (<8 x i1>)."""
+    intp = context.get_value_type(types.intp)
+    n8 = builder.and_(n, ir.Constant(intp, -8))
+    with cgutils.for_range_slice(builder, ir.Constant(intp, 0), n8, ir.Constant(intp, 8)) as (
+        i,
+        _,
+    ):
+        body(i, None)
+    rest = builder.sub(n, n8)
+    with builder.if_then(builder.icmp_signed(">", rest, ir.Constant(intp, 0))):
+        body(n8, _tail_mask(builder, context, rest))
+
+
+def _load8(builder, ptr, mask):
+    if mask is None:
+        return builder.load(builder.bitcast(ptr, _V8.as_pointer()), align=8)
+    return _masked_load(builder, ptr, mask)
+
+
+def _store8(builder, value, ptr, mask):
+    if mask is None:
+        builder.store(value, builder.bitcast(ptr, _V8.as_pointer()), align=8)
+    else:
+        _masked_store(builder, value, ptr, mask)
+
+
+def _hsum(builder, v):
+    """The 8 lanes of v summed in a fixed tree: halves, then quarters, then pairs."""
+    h = builder.fadd(
+        _shuffle(builder, v, v, [0, 1, 2, 3, 0, 1, 2, 3]),
+        _shuffle(builder, v, v, [4, 5, 6, 7, 4, 5, 6, 7]),
+    )
+    q = builder.fadd(
+        _shuffle(builder, h, h, [0, 1, 0, 1, 0, 1, 0, 1]),
+        _shuffle(builder, h, h, [2, 3, 2, 3, 2, 3, 2, 3]),
+    )
+    i32 = ir.IntType(32)
+    return builder.fadd(
+        builder.extract_element(q, ir.Constant(i32, 0)),
+        builder.extract_element(q, ir.Constant(i32, 1)),
+    )
+
+
+def _max_lanes(builder, v):
+    """max over the lanes of v in order, lane 0 first, as `_add_max` takes it."""
+    i32 = ir.IntType(32)
+    m = builder.extract_element(v, ir.Constant(i32, 0))
+    for k in range(1, 8):
+        e = builder.extract_element(v, ir.Constant(i32, k))
+        m = builder.select(builder.fcmp_ordered(">", e, m), e, m)
+    return m
+
+
+@intrinsic
+def _add_max_avx512(typingctx, row, c):
+    """`_add_max` in explicit AVX-512 vectors (float64, row.size >= 1):
+    row += c and its max, eight lanes of running maxima started from
+    row[0], the last n % 8 masked: NaN only if row[0] is, and exact, so the
+    same value as `_add_max`. Returns 0.0 where `_avx512_f64` is False."""
+    if not all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" for a in (row, c)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        if not _f64_vectors(context, sig):
+            return context.get_constant(sig.return_type, 0.0)
+        r, cc = (context.make_array(t)(context, builder, v) for t, v in zip(sig.args, args))
+        first = builder.fadd(builder.load(r.data), builder.load(cc.data))
+        acc = cgutils.alloca_once_value(builder, _splat(builder, first))
+
+        def body(i, mask):
+            pr = builder.gep(r.data, [i])
+            v = builder.fadd(
+                _load8(builder, pr, mask), _load8(builder, builder.gep(cc.data, [i]), mask)
+            )
+            _store8(builder, v, pr, mask)
+            a = builder.load(acc)
+            if mask is not None:
+                v = builder.select(mask, v, a)
+            builder.store(builder.select(builder.fcmp_ordered(">", v, a), v, a), acc)
+
+        _row_loop(context, builder, r.nitems, body)
+        return _max_lanes(builder, builder.load(acc))
+
+    return row.dtype(row, c), codegen
+
+
+@intrinsic
+def _exp_sum_avx512(typingctx, row, mx, cf, keep):
+    """`_exp_sum` in explicit AVX-512 vectors (float64): each exp(row[k] -
+    mx) as `_expneg` gives it (the same bits), summed in eight lanes, the
+    last n % 8 masked, the lanes added in a fixed tree (`_hsum`); the terms
+    replace row when keep. Returns 0.0 where `_avx512_f64` is False."""
+    if not (isinstance(row, types.Array) and row.ndim == 1 and row.layout == "C"):
+        return None
+
+    def codegen(context, builder, sig, args):
+        if not _f64_vectors(context, sig):
+            return context.get_constant(sig.return_type, 0.0)
+        r = context.make_array(sig.args[0])(context, builder, args[0])
+        m = _splat(builder, args[1])
+        cf = [_splat(builder, builder.extract_value(args[2], i)) for i in range(21)]
+        zero = ir.Constant(_V8, [0.0] * 8)
+        acc = cgutils.alloca_once_value(builder, zero)
+
+        def body(i, mask):
+            pr = builder.gep(r.data, [i])
+            k, p, rr = _emit_reduced(builder, builder.fsub(_load8(builder, pr, mask), m), cf)
+            fma = _vector_fn(builder, "llvm.fma", 3)
+            e = builder.fmul(builder.call(fma, [p, rr, cf[0]]), _emit_pow2(builder, k))
+            with builder.if_then(args[3]):
+                _store8(builder, e, pr, mask)
+            if mask is not None:
+                e = builder.select(mask, e, zero)
+            builder.store(builder.fadd(builder.load(acc), e), acc)
+
+        _row_loop(context, builder, r.nitems, body)
+        return _hsum(builder, builder.load(acc))
+
+    return row.dtype(row, mx, cf, keep), codegen
+
+
 @njit(cache=True, error_model="numpy")
 def _add_max(row, c):
     """row += c; returns max(row), a value of row (NaN only if row[0] is).
     Eight running maxima, so that the compare-and-select of one does not
-    wait for the previous (the max is exact, so the order is free)."""
+    wait for the previous (the max is exact, so the order is free).
+    float64 with AVX-512: `_add_max_avx512`, the same value."""
+    if _avx512_f64(row) and row.size > 0:
+        return _add_max_avx512(row, c)
     n = row.size
     for k in range(n):
         row[k] = row[k] + c[k]
@@ -314,7 +583,11 @@ def _add_max(row, c):
 
 @njit(cache=True, error_model="numpy", fastmath=_FAST)
 def _exp_sum(row, mx, cf, keep):
-    """sum_k exp(row[k] - mx); the terms replace row when keep."""
+    """sum_k exp(row[k] - mx); the terms replace row when keep. float64
+    with AVX-512: `_exp_sum_avx512` (each term the same bits; their sum in
+    its own order)."""
+    if _avx512_f64(row):
+        return _exp_sum_avx512(row, mx, cf, keep)
     s = row.dtype.type(0.0)
     if keep:
         for k in range(row.size):
