@@ -94,7 +94,7 @@ def table_lines(res: dict, dims) -> list[str]:
         if name.startswith("engine"):
             peak = lim["fma64" if dtype == "float64" else "fma32"]
             gemm = lim["gemm64" if dtype == "float64" else "gemm32"]
-            suffix = [f"{100 * fma / peak:.0f}%", f"{100 * 2 * fma / gemm:.0f}%"]
+            suffix = [f"{100 * fma / peak:.1f}%", f"{100 * 2 * fma / gemm:.1f}%"]
         short = name.replace(" float32", "").replace(" float64", "")
         lines.append(
             f"| {short} | {dtype} | {B} | {r:,.0f} | {r * B * T:,.0f} | {r * B / plain:.1f} "
