@@ -20,6 +20,14 @@ exp and tanh are computed here (`_expneg`, `_tanh`) rather than by libm so
 that the loops over a row vectorize: Cody-Waite range reduction, a Taylor
 polynomial and the power of two built from its bits; a few ulp.
 
+Where numba compiles for a CPU with AVX-512F, a few float64 loops are
+explicit 512-bit vectors written as LLVM IR (the intrinsics named
+`_..._avx512`, and `_transpose_tiles`): the optimizer step (its 1/sqrt from
+the hardware's estimate), one stream's tanh step, the softmax rows' max
+and exponentials; the last n % 8 values of a row go through masked loads
+and stores, not a scalar loop. Each returns False (or is skipped) on
+other CPUs and in float32, where the loops LLVM vectorizes run instead.
+
 `train` and `text_loss` release the GIL, so other Python threads (the CLI
 imports the plotting library meanwhile) run beside them.
 
