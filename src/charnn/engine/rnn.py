@@ -187,68 +187,33 @@ def _tanh(x, cf):
     return -t if x < 0 else (t if x > 0 else x)
 
 
-@njit(cache=True, error_model="numpy", fastmath=_FAST)
-def _matvec(A, x, out, rev):
-    """out = A[:, :c] x for A (r, >= c), x (c,); a loop beats a BLAS call at
-    m ~ 100. Four rows at a time, so each x[j] loaded serves four products;
-    with rev the blocks of rows go last to first. Every row is summed alike
-    in both orders (the same bits), but the rows read last stay in the L1
-    cache: steps that alternate the order read the start of A from there
-    when A does not fit whole (m = 100: a T = 25 forward pass 7% faster).
-    Columns of A past c are padding (see `_padded`), never read."""
-    zero = out.dtype.type(0.0)
-    r, c = A.shape[0], x.size
-    nblk = r // 4
-    for k in range(nblk):
-        i = 4 * (nblk - 1 - k if rev else k)
-        s0 = s1 = s2 = s3 = zero
-        for j in range(c):
-            xj = x[j]
-            s0 += A[i, j] * xj
-            s1 += A[i + 1, j] * xj
-            s2 += A[i + 2, j] * xj
-            s3 += A[i + 3, j] * xj
-        out[i], out[i + 1], out[i + 2], out[i + 3] = s0, s1, s2, s3
-    for i in range(r - r % 4, r):
-        s = zero
-        for j in range(c):
-            s += A[i, j] * x[j]
-        out[i] = s
+# Explicit AVX-512 vectors. The functions below emit LLVM IR for numba
+# intrinsics (`_..._avx512`, `_transpose_tiles`): <8 x double> operations
+# that numba's loops cannot express, a row's last n % 8 values through
+# masked loads and stores. They live in this file for the cache's sake
+# (see the module's text): a change here must recompile the kernels.
 
 
-@njit(cache=True, error_model="numpy", fastmath=_FAST)
-def _vecmat_add(x, A, out):
-    """out += x A[:, :c] for x (r,), A (r, >= c), out (c,): four rows of A
-    per pass over out, so out is read and written r/4 times rather than r.
-    Columns of A past c are padding (see `_padded`), never read."""
-    r, c = A.shape[0], out.size
-    for blk in range(r // 4):
-        i = 4 * blk
-        x0, x1, x2, x3 = x[i], x[i + 1], x[i + 2], x[i + 3]
-        for j in range(c):
-            out[j] += (x0 * A[i, j] + x1 * A[i + 1, j]) + (x2 * A[i + 2, j] + x3 * A[i + 3, j])
-    for i in range(r - r % 4, r):
-        xi = x[i]
-        for j in range(c):
-            out[j] += xi * A[i, j]
+def _has_avx512(context) -> bool:
+    """Whether numba compiles for a CPU with AVX-512F (its target's features;
+    numba's cache keeps code per CPU, so a cached kernel never runs elsewhere)."""
+    features = getattr(context.codegen(), "_tm_features", "") or ""
+    return "+avx512f" in features.split(",")
 
 
-@njit(cache=True, error_model="numpy")
-def _add_input(row, u, b):
-    """row = row + u + b, in place (u = U[:, x_t], a row of U^T)."""
-    for i in range(row.size):
-        row[i] = row[i] + u[i] + b[i]
+_V8 = ir.VectorType(ir.DoubleType(), 8)
 
 
-@njit(cache=True, error_model="numpy")
-def _add_tanh(row, u, b, cf):
-    """row = tanh(row + u + b), in place: `_add_input` and `_tanh_flat` of
-    one stream in one pass (the same bits); float64 with AVX-512:
-    `_add_tanh_avx512`, the same bits too."""
-    if _add_tanh_avx512(row, u, b, cf):
-        return
-    for i in range(row.size):
-        row[i] = _tanh(row[i] + u[i] + b[i], cf)
+def _splat(builder, x):
+    """<8 x double> holding the double x in every lane."""
+    v = builder.insert_element(ir.Constant(_V8, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
+    mask = ir.Constant(ir.VectorType(ir.IntType(32), 8), [0] * 8)
+    return builder.shuffle_vector(v, ir.Constant(_V8, ir.Undefined), mask)
+
+
+def _shuffle(builder, a, b, idx):
+    mask = ir.Constant(ir.VectorType(ir.IntType(32), 8), idx)
+    return builder.shuffle_vector(a, b, mask)
 
 
 def _masked_load(builder, ptr, mask):
@@ -332,94 +297,6 @@ def _emit_tanh(builder, x, cf):
 
 
 @intrinsic
-def _add_tanh_avx512(typingctx, row, u, b, cf):
-    """`_add_tanh` in explicit AVX-512 vectors (float64): row = tanh(row +
-    u + b) eight values at a time by `_emit_tanh`, the last n % 8 through
-    masked loads and stores, so that no value takes a scalar tanh (4 of
-    m = 100 per step did). The same bits as `_tanh` value by value. Returns
-    False, having done nothing, for float32 or without AVX-512F."""
-    if not all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" for a in (row, u, b)):
-        return None
-
-    def codegen(context, builder, sig, args):
-        if not _f64_vectors(context, sig):
-            return ir.Constant(ir.IntType(1), 0)
-        arrs = [context.make_array(t)(context, builder, v) for t, v in zip(sig.args[:3], args[:3])]
-        cf = [_splat(builder, builder.extract_value(args[3], i)) for i in range(21)]
-        intp = context.get_value_type(types.intp)
-        n = arrs[0].nitems
-        n8 = builder.and_(n, ir.Constant(intp, -8))
-        v8p = _V8.as_pointer()
-
-        def step(i, load, store):
-            ptrs = [builder.gep(a.data, [i]) for a in arrs]
-            x = builder.fadd(builder.fadd(load(ptrs[0]), load(ptrs[1])), load(ptrs[2]))
-            store(_emit_tanh(builder, x, cf), ptrs[0])
-
-        with cgutils.for_range_slice(builder, ir.Constant(intp, 0), n8, ir.Constant(intp, 8)) as (
-            i,
-            _,
-        ):
-            step(
-                i,
-                lambda p: builder.load(builder.bitcast(p, v8p), align=8),
-                lambda v, p: builder.store(v, builder.bitcast(p, v8p), align=8),
-            )
-        rest = builder.sub(n, n8)
-        with builder.if_then(builder.icmp_signed(">", rest, ir.Constant(intp, 0))):
-            mask = _tail_mask(builder, context, rest)
-            step(
-                n8,
-                lambda p: _masked_load(builder, p, mask),
-                lambda v, p: _masked_store(builder, v, p, mask),
-            )
-        return ir.Constant(ir.IntType(1), 1)
-
-    return types.boolean(row, u, b, cf), codegen
-
-
-@njit(cache=True, error_model="numpy")
-def _tanh_flat(a, cf):
-    """a = tanh(a), in place, for a contiguous 1-D a: the states of all the
-    streams of a step in one loop, so that only its end is not a full vector."""
-    for i in range(a.size):
-        a[i] = _tanh(a[i], cf)
-
-
-@njit(cache=True, error_model="numpy")
-def forward(W, WT, UT, b, data, p, T, Hs, cf, reset):
-    """h_t = tanh(W h_{t-1} + U[:, x_t] + b) for x_t = data[:, p+t], t < T,
-    with h_{t-1} = 0 where x_t == reset.
-
-    WT (m, m) is W transposed, read by the steps of several streams: OpenBLAS's
-    AVX-512 kernels multiply a few rows by a contiguous matrix up to twice as
-    fast as by a transposed view (its AVX2 kernels run both alike). One
-    stream reads W alone (pass it for WT).
-    UT (K, m) is U transposed, so that the column of an input is contiguous.
-    data (S, L) ids; Hs ((T+1)*S, m) with h_0 already in its first S rows.
-    """
-    S, m = data.shape[0], Hs.shape[1]
-    for t in range(T):
-        prev = Hs[t * S : (t + 1) * S]
-        cur = Hs[(t + 1) * S : (t + 2) * S]
-        if S == 1:
-            if data[0, p + t] == reset:
-                cur[0, :] = 0.0
-            else:
-                _matvec(W, prev[0], cur[0], t % 2 == 1)
-            _add_tanh(cur[0], UT[data[0, p + t]], b, cf)
-            continue
-        rows_dot(prev, WT, cur)
-        if reset >= 0:
-            for s in range(S):
-                if data[s, p + t] == reset:
-                    cur[s, :] = 0.0
-        for s in range(S):
-            _add_input(cur[s], UT[data[s, p + t]], b)
-        _tanh_flat(cur.reshape(S * m), cf)
-
-
-@intrinsic
 def _avx512_f64(typingctx, a):
     """Whether a is a float64 array and numba compiles for AVX-512F: a
     constant, so a branch on it costs nothing."""
@@ -485,6 +362,141 @@ def _max_lanes(builder, v):
         e = builder.extract_element(v, ir.Constant(i32, k))
         m = builder.select(builder.fcmp_ordered(">", e, m), e, m)
     return m
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FAST)
+def _matvec(A, x, out, rev):
+    """out = A[:, :c] x for A (r, >= c), x (c,); a loop beats a BLAS call at
+    m ~ 100. Four rows at a time, so each x[j] loaded serves four products;
+    with rev the blocks of rows go last to first. Every row is summed alike
+    in both orders (the same bits), but the rows read last stay in the L1
+    cache: steps that alternate the order read the start of A from there
+    when A does not fit whole (m = 100: a T = 25 forward pass 7% faster).
+    Columns of A past c are padding (see `_padded`), never read."""
+    zero = out.dtype.type(0.0)
+    r, c = A.shape[0], x.size
+    nblk = r // 4
+    for k in range(nblk):
+        i = 4 * (nblk - 1 - k if rev else k)
+        s0 = s1 = s2 = s3 = zero
+        for j in range(c):
+            xj = x[j]
+            s0 += A[i, j] * xj
+            s1 += A[i + 1, j] * xj
+            s2 += A[i + 2, j] * xj
+            s3 += A[i + 3, j] * xj
+        out[i], out[i + 1], out[i + 2], out[i + 3] = s0, s1, s2, s3
+    for i in range(r - r % 4, r):
+        s = zero
+        for j in range(c):
+            s += A[i, j] * x[j]
+        out[i] = s
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FAST)
+def _vecmat_add(x, A, out):
+    """out += x A[:, :c] for x (r,), A (r, >= c), out (c,): four rows of A
+    per pass over out, so out is read and written r/4 times rather than r.
+    Columns of A past c are padding (see `_padded`), never read."""
+    r, c = A.shape[0], out.size
+    for blk in range(r // 4):
+        i = 4 * blk
+        x0, x1, x2, x3 = x[i], x[i + 1], x[i + 2], x[i + 3]
+        for j in range(c):
+            out[j] += (x0 * A[i, j] + x1 * A[i + 1, j]) + (x2 * A[i + 2, j] + x3 * A[i + 3, j])
+    for i in range(r - r % 4, r):
+        xi = x[i]
+        for j in range(c):
+            out[j] += xi * A[i, j]
+
+
+@njit(cache=True, error_model="numpy")
+def _add_input(row, u, b):
+    """row = row + u + b, in place (u = U[:, x_t], a row of U^T)."""
+    for i in range(row.size):
+        row[i] = row[i] + u[i] + b[i]
+
+
+@njit(cache=True, error_model="numpy")
+def _add_tanh(row, u, b, cf):
+    """row = tanh(row + u + b), in place: `_add_input` and `_tanh_flat` of
+    one stream in one pass (the same bits); float64 with AVX-512:
+    `_add_tanh_avx512`, the same bits too."""
+    if _add_tanh_avx512(row, u, b, cf):
+        return
+    for i in range(row.size):
+        row[i] = _tanh(row[i] + u[i] + b[i], cf)
+
+
+@intrinsic
+def _add_tanh_avx512(typingctx, row, u, b, cf):
+    """`_add_tanh` in explicit AVX-512 vectors (float64): row = tanh(row +
+    u + b) eight values at a time by `_emit_tanh`, the last n % 8 through
+    masked loads and stores, so that no value takes a scalar tanh (4 of
+    m = 100 per step did). The same bits as `_tanh` value by value. Returns
+    False, having done nothing, for float32 or without AVX-512F."""
+    if not all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" for a in (row, u, b)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        if not _f64_vectors(context, sig):
+            return ir.Constant(ir.IntType(1), 0)
+        arrs = [context.make_array(t)(context, builder, v) for t, v in zip(sig.args[:3], args[:3])]
+        cf = [_splat(builder, builder.extract_value(args[3], i)) for i in range(21)]
+
+        def body(i, mask):
+            row, u, b = (builder.gep(a.data, [i]) for a in arrs)
+            x = builder.fadd(
+                builder.fadd(_load8(builder, row, mask), _load8(builder, u, mask)),
+                _load8(builder, b, mask),
+            )
+            _store8(builder, _emit_tanh(builder, x, cf), row, mask)
+
+        _row_loop(context, builder, arrs[0].nitems, body)
+        return ir.Constant(ir.IntType(1), 1)
+
+    return types.boolean(row, u, b, cf), codegen
+
+
+@njit(cache=True, error_model="numpy")
+def _tanh_flat(a, cf):
+    """a = tanh(a), in place, for a contiguous 1-D a: the states of all the
+    streams of a step in one loop, so that only its end is not a full vector."""
+    for i in range(a.size):
+        a[i] = _tanh(a[i], cf)
+
+
+@njit(cache=True, error_model="numpy")
+def forward(W, WT, UT, b, data, p, T, Hs, cf, reset):
+    """h_t = tanh(W h_{t-1} + U[:, x_t] + b) for x_t = data[:, p+t], t < T,
+    with h_{t-1} = 0 where x_t == reset.
+
+    WT (m, m) is W transposed, read by the steps of several streams: OpenBLAS's
+    AVX-512 kernels multiply a few rows by a contiguous matrix up to twice as
+    fast as by a transposed view (its AVX2 kernels run both alike). One
+    stream reads W alone (pass it for WT).
+    UT (K, m) is U transposed, so that the column of an input is contiguous.
+    data (S, L) ids; Hs ((T+1)*S, m) with h_0 already in its first S rows.
+    """
+    S, m = data.shape[0], Hs.shape[1]
+    for t in range(T):
+        prev = Hs[t * S : (t + 1) * S]
+        cur = Hs[(t + 1) * S : (t + 2) * S]
+        if S == 1:
+            if data[0, p + t] == reset:
+                cur[0, :] = 0.0
+            else:
+                _matvec(W, prev[0], cur[0], t % 2 == 1)
+            _add_tanh(cur[0], UT[data[0, p + t]], b, cf)
+            continue
+        rows_dot(prev, WT, cur)
+        if reset >= 0:
+            for s in range(S):
+                if data[s, p + t] == reset:
+                    cur[s, :] = 0.0
+        for s in range(S):
+            _add_input(cur[s], UT[data[s, p + t]], b)
+        _tanh_flat(cur.reshape(S * m), cf)
 
 
 @intrinsic
@@ -695,11 +707,6 @@ def backward(W, V, Hs, data, p, T, G, dH, dA, tmp, grads, reset, Hp):
             dUT[x, i] += dA[r, i]
 
 
-def _shuffle(builder, a, b, idx):
-    mask = ir.Constant(ir.VectorType(ir.IntType(32), 8), idx)
-    return builder.shuffle_vector(a, b, mask)
-
-
 def _transpose_tile(builder, rows):
     """The 8 columns of the 8 x 8 tile whose rows are the <8 x double>
     rows: three rounds of two-source shuffles (pairs, fours, halves)."""
@@ -744,18 +751,15 @@ def _transpose_tiles(typingctx, A, out):
         intp = context.get_value_type(types.intp)
         eight, zero, minus8 = (ir.Constant(intp, v) for v in (8, 0, -8))
         r8, c8 = builder.and_(r, minus8), builder.and_(c, minus8)
-        v8p = _V8.as_pointer()
         with cgutils.for_range_slice(builder, zero, r8, eight) as (i0, _):
             with cgutils.for_range_slice(builder, zero, c8, eight) as (j0, _):
                 rows = []
                 for i in range(8):
                     at = builder.add(builder.mul(builder.add(i0, ir.Constant(intp, i)), c), j0)
-                    rows.append(
-                        builder.load(builder.bitcast(builder.gep(a.data, [at]), v8p), align=8)
-                    )
+                    rows.append(_load8(builder, builder.gep(a.data, [at]), None))
                 for j, col in enumerate(_transpose_tile(builder, rows)):
                     at = builder.add(builder.mul(builder.add(j0, ir.Constant(intp, j)), r), i0)
-                    builder.store(col, builder.bitcast(builder.gep(o.data, [at]), v8p), align=8)
+                    _store8(builder, col, builder.gep(o.data, [at]), None)
         return ir.Constant(ir.IntType(1), 1)
 
     return types.boolean(A, out), codegen
@@ -1031,52 +1035,33 @@ def _rsqrt(x):
     return 0.0 if x == math.inf else y
 
 
-def _has_avx512(context) -> bool:
-    """Whether numba compiles for a CPU with AVX-512F (its target's features;
-    numba's cache keeps code per CPU, so a cached kernel never runs elsewhere)."""
-    features = getattr(context.codegen(), "_tm_features", "") or ""
-    return "+avx512f" in features.split(",")
-
-
-_V8 = ir.VectorType(ir.DoubleType(), 8)
-
-
-def _splat(builder, x):
-    """<8 x double> holding the double x in every lane."""
-    v = builder.insert_element(ir.Constant(_V8, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
-    mask = ir.Constant(ir.VectorType(ir.IntType(32), 8), [0] * 8)
-    return builder.shuffle_vector(v, ir.Constant(_V8, ir.Undefined), mask)
-
-
-def _emit_rule8(builder, pth, pg, pve, k, rms):
+def _emit_rule8(builder, pth, pg, pve, k, rms, mask):
     """One step of AdaGrad (rms False) or RMSProp on 8 consecutive values at
-    double pointers pth, pg, pve: the loop of `_apply` with `_rsqrt`
-    replaced by AVX-512's 14-bit estimate (vrsqrt14pd), one Newton step and
-    `_rsqrt`'s last one. k: the splatted (lr, eps, lim, rho, 1 - rho).
-    The operations, their order and roundings are `_apply`'s, contraction
-    excepted nowhere: every fma is explicit."""
+    double pointers pth, pg, pve (only the lanes on in mask, unless None):
+    the loop of `_apply` with `_rsqrt` replaced by AVX-512's 14-bit
+    estimate (vrsqrt14pd), one Newton step and `_rsqrt`'s last one.
+    k: the splatted (lr, eps, lim, rho, 1 - rho). The operations, their
+    order and roundings are `_apply`'s; every fma is explicit."""
     lr, eps, lim, rho, rho1 = k
-    mod = builder.module
-    v8p = _V8.as_pointer()
-    fma = cgutils.get_or_insert_function(mod, ir.FunctionType(_V8, [_V8] * 3), "llvm.fma.v8f64")
+    fma = _vector_fn(builder, "llvm.fma", 3)
     est = cgutils.get_or_insert_function(
-        mod,
+        builder.module,
         ir.FunctionType(_V8, [_V8, _V8, ir.IntType(8)]),
         "llvm.x86.avx512.rsqrt14.pd.512",
     )
     one, half, three_halves = (ir.Constant(_V8, [c] * 8) for c in (1.0, 0.5, 1.5))
     neg_half, zero, inf = (ir.Constant(_V8, [c] * 8) for c in (-0.5, 0.0, math.inf))
-    g = builder.load(builder.bitcast(pg, v8p), align=8)
+    g = _load8(builder, pg, mask)
     neg_lim = builder.fneg(lim)
     g = builder.select(builder.fcmp_ordered(">", neg_lim, g), neg_lim, g)  # max(g, -lim)
     g = builder.select(builder.fcmp_ordered("<", lim, g), lim, g)  # min(., lim)
     gg = builder.fmul(g, g)
-    ve = builder.load(builder.bitcast(pve, v8p), align=8)
+    ve = _load8(builder, pve, mask)
     if rms:
         v = builder.fadd(builder.fmul(rho, ve), builder.fmul(rho1, gg))
     else:
         v = builder.fadd(ve, gg)
-    builder.store(v, builder.bitcast(pve, v8p), align=8)
+    _store8(builder, v, pve, mask)
     x = builder.fadd(v, eps)
     nh = builder.fmul(neg_half, x)
     y = builder.call(est, [x, zero, ir.Constant(ir.IntType(8), -1)])
@@ -1084,37 +1069,8 @@ def _emit_rule8(builder, pth, pg, pve, k, rms):
     r = builder.call(fma, [builder.fmul(builder.fneg(x), y), y, one])
     y = builder.call(fma, [builder.fmul(half, y), r, y])
     y = builder.select(builder.fcmp_ordered("==", x, inf), zero, y)
-    th = builder.load(builder.bitcast(pth, v8p), align=8)
-    th = builder.fsub(th, builder.fmul(builder.fmul(lr, g), y))
-    builder.store(th, builder.bitcast(pth, v8p), align=8)
-
-
-def _emit_rule_loop(context, builder, arrays, start, n, k, rms):
-    """`_emit_rule8` over values start .. start+n-1 of arrays (th, g, ve),
-    8 at a time; the last n % 8 go through a buffer of 8 (padded with g = 0,
-    v = 1), so every value takes the same instructions wherever it lies."""
-    intp = context.get_value_type(types.intp)
-    ptrs = [builder.gep(a.data, [start]) for a in arrays]
-    n8 = builder.and_(n, ir.Constant(intp, -8))
-    with cgutils.for_range_slice(builder, ir.Constant(intp, 0), n8, ir.Constant(intp, 8)) as (
-        i,
-        _,
-    ):
-        _emit_rule8(builder, *(builder.gep(p, [i]) for p in ptrs), k, rms)
-    rest = builder.sub(n, n8)
-    bufs = [cgutils.alloca_once(builder, ir.DoubleType(), size=8) for _ in range(3)]
-    with builder.if_then(builder.icmp_signed(">", rest, ir.Constant(intp, 0))):
-        for buf, fill in zip(bufs, (0.0, 0.0, 1.0)):
-            builder.store(ir.Constant(_V8, [fill] * 8), builder.bitcast(buf, _V8.as_pointer()))
-        with cgutils.for_range(builder, rest) as loop:
-            for buf, p in zip(bufs, ptrs):
-                src = builder.gep(p, [builder.add(n8, loop.index)])
-                builder.store(builder.load(src), builder.gep(buf, [loop.index]))
-        _emit_rule8(builder, *bufs, k, rms)
-        with cgutils.for_range(builder, rest) as loop:
-            for buf, p in ((bufs[0], ptrs[0]), (bufs[2], ptrs[2])):
-                dst = builder.gep(p, [builder.add(n8, loop.index)])
-                builder.store(builder.load(builder.gep(buf, [loop.index])), dst)
+    th = builder.fsub(_load8(builder, pth, mask), builder.fmul(builder.fmul(lr, g), y))
+    _store8(builder, th, pth, mask)
 
 
 @intrinsic
@@ -1129,9 +1085,10 @@ def _rule_avx512(typingctx, th, g, ve, start, n, lr, eps, lim, rho, rms):
     of them). Here AdaGrad's update of W (m = 100) took 5.0 us against 7.4,
     V's 3.5 against 5.3, and U's rows (the row loop called on flat arrays,
     without a view per row) 1.6 against 3.6: 6 us less per update at B = 1.
-    Returns False, having done nothing, where numba compiles for a CPU
-    without AVX-512F, or for float32 arrays: the caller then runs its own
-    loop (a constant, so the branch costs nothing)."""
+    The last n % 8 values go through masked loads and stores, the same
+    instructions as the others. Returns False, having done nothing, where
+    numba compiles for a CPU without AVX-512F, or for float32 arrays: the
+    caller then runs its own loop (a constant, so the branch costs nothing)."""
     arrays = (th, g, ve)
     if not all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" for a in arrays):
         return None
@@ -1139,18 +1096,25 @@ def _rule_avx512(typingctx, th, g, ve, start, n, lr, eps, lim, rho, rms):
         return None
 
     def codegen(context, builder, sig, args):
-        if not (_has_avx512(context) and all(a.dtype == types.float64 for a in arrays)):
+        if not _f64_vectors(context, sig):
             return ir.Constant(ir.IntType(1), 0)
         arrs = [context.make_array(t)(context, builder, a) for t, a in zip(sig.args[:3], args[:3])]
         start, count = args[3:5]
+        base = [builder.gep(a.data, [start]) for a in arrs]
         lr_, eps_, lim_, rho_ = args[5:9]
         rho1 = builder.fsub(ir.Constant(ir.DoubleType(), 1.0), rho_)
         k = [_splat(builder, x) for x in (lr_, eps_, lim_, rho_, rho1)]
         with builder.if_else(args[9]) as (then, otherwise):
-            with then:
-                _emit_rule_loop(context, builder, arrs, start, count, k, True)
-            with otherwise:
-                _emit_rule_loop(context, builder, arrs, start, count, k, False)
+            for rms, branch in ((True, then), (False, otherwise)):
+                with branch:
+                    _row_loop(
+                        context,
+                        builder,
+                        count,
+                        lambda i, mask, rms=rms: _emit_rule8(
+                            builder, *(builder.gep(p, [i]) for p in base), k, rms, mask
+                        ),
+                    )
         return ir.Constant(ir.IntType(1), 1)
 
     f64, intp = types.float64, types.intp
@@ -1159,7 +1123,16 @@ def _rule_avx512(typingctx, th, g, ve, start, n, lr, eps, lim, rho, rms):
 
 @njit(cache=True, error_model="numpy")
 def _apply(theta, g, mom, vel, B, clip, code, hyper, t):
-    """Scale g by 1/B (in place), clip it and take one optimizer step (see optim.py).
+    """Scale g by 1/B (in place), clip it and take one optimizer step (see
+    optim.py): `_apply_range` over all of theta."""
+    th, gg = theta.reshape(theta.size), g.reshape(g.size)
+    mo, ve = mom.reshape(mom.size), vel.reshape(vel.size)
+    _apply_range(th, gg, mo, ve, 0, th.size, B, clip, code, hyper, t)
+
+
+@njit(cache=True, error_model="numpy")
+def _apply_range(th, gg, mo, ve, lo, hi, B, clip, code, hyper, t):
+    """`_apply` to values lo .. hi-1 of flat (1-D) th, gg, mo, ve.
 
     One branch-free loop per rule, so that LLVM vectorizes sqrt and divide;
     AdaGrad and RMSProp in float64 go to `_rule_avx512` where numba compiles
@@ -1167,42 +1140,40 @@ def _apply(theta, g, mom, vel, B, clip, code, hyper, t):
     """
     lr, eps, rho, beta1, beta2 = hyper
     lim = clip if clip > 0 else math.inf
-    th, gg = theta.reshape(theta.size), g.reshape(g.size)
-    mo, ve = mom.reshape(mom.size), vel.reshape(vel.size)
     if B != 1:  # a division per element costs as much as the rule itself
         nb = float(B)
-        for i in range(gg.size):
+        for i in range(lo, hi):
             gg[i] /= nb
     rsqrt = _is_float64(th.dtype.type(0.0)) and eps >= RSQRT_MIN_EPS
-    if code <= 1 and rsqrt and _rule_avx512(th, gg, ve, 0, th.size, lr, eps, lim, rho, code == 1):
+    if code <= 1 and rsqrt and _rule_avx512(th, gg, ve, lo, hi - lo, lr, eps, lim, rho, code == 1):
         return
     if code == 0 and rsqrt:
-        for i in range(th.size):
+        for i in range(lo, hi):
             gi = min(max(gg[i], -lim), lim)
             v = ve[i] + gi * gi
             ve[i] = v
             th[i] -= lr * gi * _rsqrt(v + eps)
     elif code == 0:
-        for i in range(th.size):
+        for i in range(lo, hi):
             gi = min(max(gg[i], -lim), lim)
             v = ve[i] + gi * gi
             ve[i] = v
             th[i] -= lr * gi / math.sqrt(v + eps)
     elif code == 1 and rsqrt:
-        for i in range(th.size):
+        for i in range(lo, hi):
             gi = min(max(gg[i], -lim), lim)
             v = rho * ve[i] + (1.0 - rho) * (gi * gi)
             ve[i] = v
             th[i] -= lr * gi * _rsqrt(v + eps)
     elif code == 1:
-        for i in range(th.size):
+        for i in range(lo, hi):
             gi = min(max(gg[i], -lim), lim)
             v = rho * ve[i] + (1.0 - rho) * (gi * gi)
             ve[i] = v
             th[i] -= lr * gi / math.sqrt(v + eps)
     else:
         bias1, bias2 = 1.0 - beta1**t, 1.0 - beta2**t
-        for i in range(th.size):
+        for i in range(lo, hi):
             gi = min(max(gg[i], -lim), lim)
             mi = beta1 * mo[i] + (1.0 - beta1) * gi
             v = beta2 * ve[i] + (1.0 - beta2) * (gi * gi)
@@ -1214,7 +1185,8 @@ def _apply(theta, g, mom, vel, B, clip, code, hyper, t):
 def _apply_rows(UT, dUT, mom, vel, B, clip, code, hyper, t, data, p, T, seen):
     """`_apply` to U^T (K, m); with AdaGrad (code 0) only to the rows of the
     ids read at positions p .. p+T-1 of data: every other row has a zero
-    gradient, which leaves AdaGrad's v and theta as they are."""
+    gradient, which leaves AdaGrad's v and theta as they are. The rows are
+    ranges of the flattened arrays: no views are made per row."""
     if code != 0:
         _apply(UT, dUT, mom, vel, B, clip, code, hyper, t)
         return
@@ -1222,14 +1194,12 @@ def _apply_rows(UT, dUT, mom, vel, B, clip, code, hyper, t, data, p, T, seen):
     for s in range(data.shape[0]):
         for q in range(p, p + T):
             seen[data[s, q]] = True
-    lr, eps, rho = hyper[0], hyper[1], hyper[2]
-    lim = clip if clip > 0 else math.inf
-    fast = B == 1 and _is_float64(UT.dtype.type(0.0)) and eps >= RSQRT_MIN_EPS
-    th, gg, ve, m = UT.reshape(UT.size), dUT.reshape(dUT.size), vel.reshape(vel.size), UT.shape[1]
+    th, gg = UT.reshape(UT.size), dUT.reshape(dUT.size)
+    mo, ve = mom.reshape(mom.size), vel.reshape(vel.size)
+    m = UT.shape[1]
     for k in range(UT.shape[0]):
-        if seen[k]:  # the vector rule on a row of the flat arrays: no views made per row
-            if not (fast and _rule_avx512(th, gg, ve, k * m, m, lr, eps, lim, rho, False)):
-                _apply(UT[k], dUT[k], mom[k], vel[k], B, clip, code, hyper, t)
+        if seen[k]:
+            _apply_range(th, gg, mo, ve, k * m, (k + 1) * m, B, clip, code, hyper, t)
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
