@@ -68,11 +68,13 @@ def _gated_calls(dtype, data) -> list[tuple]:
     ]
 
 
-def warmup(dtype) -> None:
+def warmup(dtype, only=None) -> None:
     """Compile (or load from numba's cache) every kernel for dtype
-    (float32 or float64) by running each once on tiny inputs."""
+    (float32 or float64), or only the dispatchers in `only`, by running
+    each once on tiny inputs."""
     for kernel, args in _example_calls(dtype):
-        kernel(*args)
+        if only is None or kernel in only:
+            kernel(*args)
 
 
 def preload(dtype, gated: bool = False) -> None:
@@ -83,10 +85,7 @@ def preload(dtype, gated: bool = False) -> None:
     updates, the training thread never waits for that thread's load (a
     tenth to a quarter of a second here at update 0)."""
     family = stack_run if gated else kernels
-    wanted = (family.train, family.synthesize)
-    for kernel, args in _example_calls(dtype):
-        if kernel in wanted:
-            kernel(*args)
+    warmup(dtype, only=(family.train, family.synthesize))
 
 
 def prepare(dtype, compiling=None) -> bool:
