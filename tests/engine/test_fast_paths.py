@@ -434,3 +434,55 @@ def test_one_pass_of_input_bias_and_tanh_gives_the_same_bits(dtype):
     add_then_tanh(one, u, b, True)
     add_then_tanh(two, u, b, False)
     np.testing.assert_array_equal(one, two)
+
+
+@numba.njit
+def step_as_forward(A, x, out, rev, u, b):
+    """One stream's step as `forward` takes it; True where it was one pass."""
+    cf = kernels.tanh_coefs(out)
+    if kernels._matvec_tanh_avx512(A, x, out, rev, u, b, cf):
+        return True
+    kernels._matvec(A, x, out, rev)
+    kernels._add_tanh(out, u, b, cf)
+    return False
+
+
+@numba.njit
+def step_in_two_passes(A, x, out, u, b):
+    kernels._matvec(A, x, out, False)
+    kernels._add_tanh(out, u, b, kernels.tanh_coefs(out))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    "r,c", [(100, 100), (72, 100), (100, 72), (1, 1), (7, 3), (8, 8), (9, 17), (13, 13), (17, 5)]
+)
+def test_one_streams_step_in_blocks_of_eight_rows(dtype, r, c):
+    """Where numba compiles for AVX-512, a float64 step is one pass: eight
+    rows' sums at a time, then their tanh. Its values are the two-pass
+    step's within rounding (the sums are added in another order), the same
+    bits in both orders of the blocks and through padded rows, and nothing
+    past the last row or column is read or written."""
+    vector = dtype == np.float64 and kernels._has_avx512(
+        numba.core.registry.cpu_target.target_context
+    )
+    rng = np.random.default_rng(r * 100 + c)
+    A = (rng.standard_normal((r, c)) * 2 / np.sqrt(c)).astype(dtype)
+    u, b = (rng.standard_normal(r).astype(dtype) for _ in range(2))
+    xs = np.full(c + 9, np.nan, dtype)  # NaN past x: a product of one would show
+    x = xs[:c]
+    x[:] = rng.standard_normal(c)
+    want = np.empty(r, dtype)
+    step_in_two_passes(A, x, want, u, b)
+    outs = np.full(r + 9, np.nan, dtype)
+    assert step_as_forward(kernels._padded(A), x, outs[:r], False, u, b) == vector
+    assert np.isnan(outs[r:]).all()
+    got = outs[:r]
+    if vector:
+        assert np.abs(got - want).max() <= 1e-14
+    else:
+        np.testing.assert_array_equal(got, want)
+    for A_, rev in ((kernels._padded(A), True), (A, False), (A, True)):
+        again = np.empty(r, dtype)
+        step_as_forward(A_, x, again, rev, u, b)
+        np.testing.assert_array_equal(again, got)

@@ -23,7 +23,8 @@ polynomial and the power of two built from its bits; a few ulp.
 Where numba compiles for a CPU with AVX-512F, a few float64 loops are
 explicit 512-bit vectors written as LLVM IR (the intrinsics named
 `_..._avx512`, and `_transpose_tiles`): the optimizer step (its 1/sqrt from
-the hardware's estimate), one stream's tanh step, the softmax rows' max
+the hardware's estimate), one stream's forward step (eight rows' sums,
+then their tanh while the next rows stream in), the softmax rows' max
 and exponentials; the last n % 8 values of a row go through masked loads
 and stores, not a scalar loop. Each returns False (or is skipped) on
 other CPUs and in float32, where the loops LLVM vectorizes run instead.
@@ -354,6 +355,26 @@ def _hsum(builder, v):
     )
 
 
+def _lane_sums(builder, accs):
+    """<8 x double> whose lane k is the sum of the 8 lanes of accs[k], in a
+    fixed tree (neighbours, then pairs, then fours): three rounds of
+    two-source shuffles and adds instead of eight horizontal sums."""
+    rounds = [
+        ([0, 8, 2, 10, 4, 12, 6, 14], [1, 9, 3, 11, 5, 13, 7, 15]),
+        ([0, 1, 8, 9, 4, 5, 12, 13], [2, 3, 10, 11, 6, 7, 14, 15]),
+        ([0, 1, 2, 3, 8, 9, 10, 11], [4, 5, 6, 7, 12, 13, 14, 15]),
+    ]
+    for lo, hi in rounds:
+        accs = [
+            builder.fadd(
+                _shuffle(builder, accs[i], accs[i + 1], lo),
+                _shuffle(builder, accs[i], accs[i + 1], hi),
+            )
+            for i in range(0, len(accs), 2)
+        ]
+    return accs[0]
+
+
 def _max_lanes(builder, v):
     """max over the lanes of v in order, lane 0 first, as `_add_max` takes it."""
     i32 = ir.IntType(32)
@@ -458,6 +479,77 @@ def _add_tanh_avx512(typingctx, row, u, b, cf):
     return types.boolean(row, u, b, cf), codegen
 
 
+@intrinsic
+def _matvec_tanh_avx512(typingctx, A, x, out, rev, u, b, cf):
+    """One stream's whole step in explicit AVX-512 vectors (float64):
+    out = tanh(A[:, :c] x + u + b) for A (r, >= c), x (c,). Eight rows at
+    a time, one <8 x double> sum per row over the columns (the last c % 8
+    masked), the eight sums' lanes added in one fixed tree (`_lane_sums`)
+    into the block's eight values, then the input, the bias and
+    `_emit_tanh` on them (`_tanh`'s bits for that argument) while the
+    next block's rows stream in: the tanh no longer waits for the whole
+    product. The last r % 8 rows take a block whose spare rows repeat the
+    last row, their lanes never stored. With rev the blocks go last to
+    first, as in `_matvec` (every row summed alike in both orders).
+    Returns False, having done nothing, for float32 or without AVX-512F."""
+    if not (isinstance(A, types.Array) and A.ndim == 2 and A.layout in "CA"):
+        return None
+    rows = (x, out, u, b)
+    if not all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" for a in rows):
+        return None
+
+    def codegen(context, builder, sig, args):
+        if not _f64_vectors(context, sig):
+            return ir.Constant(ir.IntType(1), 0)
+        intp = context.get_value_type(types.intp)
+        const = lambda v: ir.Constant(intp, v)  # noqa: E731
+        a = context.make_array(sig.args[0])(context, builder, args[0])
+        xa, oa, ua, ba = (
+            context.make_array(sig.args[k])(context, builder, args[k]) for k in (1, 2, 4, 5)
+        )
+        cf = [_splat(builder, builder.extract_value(args[6], i)) for i in range(21)]
+        r = cgutils.unpack_tuple(builder, a.shape, 2)[0]
+        row_bytes = cgutils.unpack_tuple(builder, a.strides, 2)[0]
+        base = builder.bitcast(a.data, ir.IntType(8).as_pointer())
+        fma = _vector_fn(builder, "llvm.fma", 3)
+        nb = builder.sdiv(builder.add(r, const(7)), const(8))
+        with cgutils.for_range(builder, nb) as loop:
+            back = builder.sub(builder.sub(nb, const(1)), loop.index)
+            blk = builder.select(args[3], back, loop.index)
+            i0 = builder.mul(blk, const(8))
+            rows = []
+            for q in range(8):
+                iq = builder.add(i0, const(q))
+                iq = builder.select(builder.icmp_signed("<", iq, r), iq, builder.sub(r, const(1)))
+                ptr = builder.gep(base, [builder.mul(iq, row_bytes)])
+                rows.append(builder.bitcast(ptr, ir.DoubleType().as_pointer()))
+            accs = [cgutils.alloca_once_value(builder, ir.Constant(_V8, [0.0] * 8)) for _ in rows]
+
+            def columns(j, mask):
+                xv = _load8(builder, builder.gep(xa.data, [j]), mask)
+                for row, acc in zip(rows, accs):
+                    av = _load8(builder, builder.gep(row, [j]), mask)
+                    builder.store(builder.call(fma, [av, xv, builder.load(acc)]), acc)
+
+            _row_loop(context, builder, xa.nitems, columns)
+            s = _lane_sums(builder, [builder.load(acc) for acc in accs])
+            left = builder.sub(r, i0)
+
+            def finish(mask):
+                v = builder.fadd(s, _load8(builder, builder.gep(ua.data, [i0]), mask))
+                v = builder.fadd(v, _load8(builder, builder.gep(ba.data, [i0]), mask))
+                _store8(builder, _emit_tanh(builder, v, cf), builder.gep(oa.data, [i0]), mask)
+
+            with builder.if_else(builder.icmp_signed(">=", left, const(8))) as (whole, part):
+                with whole:
+                    finish(None)
+                with part:
+                    finish(_tail_mask(builder, context, left))
+        return ir.Constant(ir.IntType(1), 1)
+
+    return types.boolean(A, x, out, rev, u, b, cf), codegen
+
+
 @njit(cache=True, error_model="numpy")
 def _tanh_flat(a, cf):
     """a = tanh(a), in place, for a contiguous 1-D a: the states of all the
@@ -479,16 +571,20 @@ def forward(W, WT, UT, b, data, p, T, Hs, cf, reset):
     data (S, L) ids; Hs ((T+1)*S, m) with h_0 already in its first S rows.
     """
     S, m = data.shape[0], Hs.shape[1]
+    if S == 1:
+        for t in range(T):
+            x, cur, rev = data[0, p + t], Hs[t + 1], t % 2 == 1
+            if x == reset:
+                cur[:] = 0.0
+            elif _matvec_tanh_avx512(W, Hs[t], cur, rev, UT[x], b, cf):
+                continue
+            else:
+                _matvec(W, Hs[t], cur, rev)
+            _add_tanh(cur, UT[x], b, cf)
+        return
     for t in range(T):
         prev = Hs[t * S : (t + 1) * S]
         cur = Hs[(t + 1) * S : (t + 2) * S]
-        if S == 1:
-            if data[0, p + t] == reset:
-                cur[0, :] = 0.0
-            else:
-                _matvec(W, prev[0], cur[0], t % 2 == 1)
-            _add_tanh(cur[0], UT[data[0, p + t]], b, cf)
-            continue
         rows_dot(prev, WT, cur)
         if reset >= 0:
             for s in range(S):
