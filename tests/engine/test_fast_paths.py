@@ -486,3 +486,47 @@ def test_one_streams_step_in_blocks_of_eight_rows(dtype, r, c):
         again = np.empty(r, dtype)
         step_as_forward(A_, x, again, rev, u, b)
         np.testing.assert_array_equal(again, got)
+
+
+@numba.njit
+def back_step_as_backward(x, A, dh, h, da, rev):
+    """One stream's backward step as `backward` takes it; True where it was one pass."""
+    if kernels._vecmat_dtanh_avx512(x, A, dh, h, da, rev):
+        return True
+    kernels._vecmat_add(x, A, dh)
+    for i in range(da.size):
+        da[i] = dh[i] * (1.0 - h[i] * h[i])
+    return False
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("r", [1, 3, 100])
+@pytest.mark.parametrize("c", [1, 5, 8, 9, 16, 17, 63, 64, 65, 72, 100, 129])
+def test_one_streams_backward_step_in_column_chunks(dtype, r, c):
+    """da = (dh + x A) (1 - h^2): where numba compiles for AVX-512, a
+    float64 step is one pass over column chunks of one to eight vectors
+    (c = 129: 17 vectors, chunks of 6, 6 and 5); within rounding of the
+    float64 product, the same bits in either order of the chunks and through
+    padded rows, and nothing past column c read or written."""
+    vector = dtype == np.float64 and kernels._has_avx512(
+        numba.core.registry.cpu_target.target_context
+    )
+    rng = np.random.default_rng(r * 1000 + c)
+    A = (rng.standard_normal((r, c)) * 2 / np.sqrt(r)).astype(dtype)
+    x = rng.standard_normal(r).astype(dtype)
+    dh0, h = rng.standard_normal(c).astype(dtype), np.tanh(rng.standard_normal(c)).astype(dtype)
+    x64, A64, h64 = x.astype(np.float64), A.astype(np.float64), h.astype(np.float64)
+    want = (dh0.astype(np.float64) + x64 @ A64) * (1.0 - h64 * h64)
+    buf = np.full(c + 9, np.nan, dtype)
+    dh = dh0.copy()
+    assert back_step_as_backward(x, kernels._padded(A), dh, h, buf[:c], False) == vector
+    assert np.isnan(buf[c:]).all()
+    got = buf[:c]
+    if vector:
+        np.testing.assert_array_equal(dh, dh0)  # read, not written
+    scale = max(1.0, np.abs(want).max())
+    assert np.abs(got - want).max() <= (1e-14 if dtype == np.float64 else 1e-5) * scale
+    for A_, rev in ((kernels._padded(A), True), (A, False), (A, True)):
+        again = np.empty(c, dtype)
+        back_step_as_backward(x, A_, dh0.copy(), h, again, rev)
+        np.testing.assert_array_equal(again, got)

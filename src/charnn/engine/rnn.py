@@ -24,7 +24,8 @@ Where numba compiles for a CPU with AVX-512F, a few float64 loops are
 explicit 512-bit vectors written as LLVM IR (the intrinsics named
 `_..._avx512`, and `_transpose_tiles`): the optimizer step (its 1/sqrt from
 the hardware's estimate), one stream's forward step (eight rows' sums,
-then their tanh while the next rows stream in), the softmax rows' max
+then their tanh while the next rows stream in) and backward step (sums
+of column chunks held in registers), the softmax rows' max
 and exponentials; the last n % 8 values of a row go through masked loads
 and stores, not a scalar loop. Each returns False (or is skipped) on
 other CPUs and in float32, where the loops LLVM vectorizes run instead.
@@ -734,21 +735,103 @@ def _output_loss(VT, c, Hs, Y, q, T, G, cf, grad):
     """Logits o_t = V h_t + c, the summed loss and (when grad)
     g_t = p_t - onehot(y_t) in G (T*S, K), unscaled. Targets y_t = Y[:, q+t].
     Returns the loss summed over t and the S streams, in float64.
-    VT (m, K) is V.T: the view, or a C-contiguous copy (see `rows_dot`)."""
+    VT (m, K) is V.T: the view, or a C-contiguous copy (see `rows_dot`).
+    The rows go through each stage in turn (their maxima, then their
+    exponentials, then the loss and the scaling), so that the work of
+    neighbouring rows overlaps; row by row, each waited for its own max
+    and sum. The same operations on each row as before, the same bits."""
     S = Y.shape[0]
     rows_dot(Hs[S : (T + 1) * S], VT, G)
+    n = T * S
+    mo = np.empty((n, 2), G.dtype)  # each row's max, then its sum of exps; o_y - max
+    for r in range(n):
+        mo[r, 0] = _add_max(G[r], c)
+        mo[r, 1] = G[r, Y[r % S, q + r // S]] - mo[r, 0]
+    for r in range(n):
+        mo[r, 0] = _exp_sum(G[r], mo[r, 0], cf, grad)
     total = 0.0
-    for r in range(T * S):
-        y = Y[r % S, q + r // S]
-        row = G[r]
-        mx = _add_max(row, c)
-        oy = row[y] - mx
-        ssum = _exp_sum(row, mx, cf, grad)
-        total += math.log(ssum) - oy
+    for r in range(n):
+        total += math.log(mo[r, 0]) - mo[r, 1]
         if grad:
-            _scale(row, 1.0 / ssum)
-            row[y] -= 1.0
+            _scale(G[r], 1.0 / mo[r, 0])
+            G[r, Y[r % S, q + r // S]] -= 1.0
     return total
+
+
+@intrinsic
+def _vecmat_dtanh_avx512(typingctx, x, A, dh, h, da, rev):
+    """One stream's backward step in explicit AVX-512 vectors (float64):
+    da = (dh + x A[:, :c]) (1 - h^2) for x (r,), A (r, >= c), dh, h, da
+    (c,). The columns go in chunks of at most eight vectors whose sums stay
+    in registers over all r rows (one FMA per row and vector, rows in
+    order), so that dh is read once and da written once; `_vecmat_add`
+    read and wrote them four rows at a time, then a loop formed da. The
+    c / 8 vectors are split into chunks of near-equal size (m = 100: 7 and
+    6), the last vector of a chunk through a masked load. With rev the
+    chunks go last to first: every column summed alike, the same bits, but
+    steps that alternate the order read the last chunk's part of A from
+    the L1 cache. Returns False, having done nothing, for float32 or
+    without AVX-512F."""
+    if not (isinstance(A, types.Array) and A.ndim == 2 and A.layout in "CA"):
+        return None
+    rows = (x, dh, h, da)
+    if not all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" for a in rows):
+        return None
+
+    def codegen(context, builder, sig, args):
+        if not _f64_vectors(context, sig):
+            return ir.Constant(ir.IntType(1), 0)
+        intp = context.get_value_type(types.intp)
+        const = lambda v: ir.Constant(intp, v)  # noqa: E731
+        xa, a, dha, ha, daa = (
+            context.make_array(t)(context, builder, v) for t, v in zip(sig.args[:5], args[:5])
+        )
+        r = cgutils.unpack_tuple(builder, a.shape, 2)[0]
+        row_bytes = cgutils.unpack_tuple(builder, a.strides, 2)[0]
+        base = builder.bitcast(a.data, ir.IntType(8).as_pointer())
+        fma = _vector_fn(builder, "llvm.fma", 3)
+        c = daa.nitems
+        nv = builder.sdiv(builder.add(c, const(7)), const(8))
+        nch = builder.sdiv(builder.add(nv, const(7)), const(8))
+        size0, extra = builder.sdiv(nv, nch), builder.srem(nv, nch)
+        one = ir.Constant(_V8, [1.0] * 8)
+
+        def chunk(n, j0, last):
+            """n vectors from column j0, the last with the mask last."""
+            zero = ir.Constant(_V8, [0.0] * 8)
+            accs = [cgutils.alloca_once_value(builder, zero) for _ in range(n)]
+            with cgutils.for_range(builder, r) as loop:
+                i = loop.index
+                xi = _splat(builder, builder.load(builder.gep(xa.data, [i])))
+                ptr = builder.gep(base, [builder.mul(i, row_bytes)])
+                row = builder.bitcast(ptr, ir.DoubleType().as_pointer())
+                for v, acc in enumerate(accs):
+                    av = _load8(builder, builder.gep(row, [builder.add(j0, const(8 * v))]),
+                                last if v == n - 1 else None)  # fmt: skip
+                    builder.store(builder.call(fma, [av, xi, builder.load(acc)]), acc)
+            for v, acc in enumerate(accs):
+                col, mask = builder.add(j0, const(8 * v)), last if v == n - 1 else None
+                dhv = _load8(builder, builder.gep(dha.data, [col]), mask)
+                hv = _load8(builder, builder.gep(ha.data, [col]), mask)
+                d = builder.fadd(dhv, builder.load(acc))
+                d = builder.fmul(d, builder.fsub(one, builder.fmul(hv, hv)))
+                _store8(builder, d, builder.gep(daa.data, [col]), mask)
+
+        with cgutils.for_range(builder, nch) as loop:
+            back = builder.sub(builder.sub(nch, const(1)), loop.index)
+            k = builder.select(args[5], back, loop.index)
+            bigger = builder.icmp_signed("<", k, extra)  # the first `extra` chunks: one more
+            n = builder.add(size0, builder.zext(bigger, intp))
+            v0 = builder.add(builder.mul(k, size0), builder.select(bigger, k, extra))
+            j0 = builder.mul(v0, const(8))
+            left = builder.sub(c, builder.add(j0, builder.mul(builder.sub(n, const(1)), const(8))))
+            last = _tail_mask(builder, context, left)  # left <= 8: all lanes but past c
+            for size in range(1, 9):
+                with builder.if_then(builder.icmp_signed("==", n, const(size))):
+                    chunk(size, j0, last)
+        return ir.Constant(ir.IntType(1), 1)
+
+    return types.boolean(x, A, dh, h, da, rev), codegen
 
 
 @njit(cache=True, error_model="numpy")
@@ -756,6 +839,8 @@ def backward(W, V, Hs, data, p, T, G, dH, dA, tmp, grads, reset, Hp):
     """Backpropagation through time from g in G (T*S, K).
 
     dh_t = V^T g_t + W^T da_{t+1};  da_t = dh_t (1 - h_t^2).
+    One float64 stream steps through `_vecmat_dtanh_avx512` where numba
+    compiles for AVX-512 (dH then holds V^T g_t only).
     dH, dA: (T*S, m) and tmp (S, m) work buffers; grads = (dW, dUT (K, m),
     dV, db, dc) are overwritten with the gradients of the summed loss
     (dU transposed so that its scatter-add by input id is contiguous).
@@ -770,16 +855,17 @@ def backward(W, V, Hs, data, p, T, G, dH, dA, tmp, grads, reset, Hp):
     np.dot(G, V, dH)
     for t in range(T - 1, -1, -1):
         lo, hi = t * S, (t + 1) * S
-        if t < T - 1:
-            if S == 1:
-                if data[0, p + t + 1] != reset:
-                    _vecmat_add(dA[hi], W, dH[lo])
-            else:
-                rows_dot(dA[hi : hi + S], W, tmp)
-                for s in range(S):
-                    if data[s, p + t + 1] != reset:
-                        for i in range(m):
-                            dH[lo + s, i] += tmp[s, i]
+        step = t < T - 1 and (S > 1 or data[0, p + t + 1] != reset)
+        if S == 1 and step:
+            if _vecmat_dtanh_avx512(dA[hi], W, dH[lo], Hs[hi], dA[lo], t % 2 == 1):
+                continue
+            _vecmat_add(dA[hi], W, dH[lo])
+        elif step:
+            rows_dot(dA[hi : hi + S], W, tmp)
+            for s in range(S):
+                if data[s, p + t + 1] != reset:
+                    for i in range(m):
+                        dH[lo + s, i] += tmp[s, i]
         for r in range(lo, hi):
             for i in range(m):
                 h = Hs[r + S, i]
