@@ -530,3 +530,27 @@ def test_one_streams_backward_step_in_column_chunks(dtype, r, c):
         again = np.empty(c, dtype)
         back_step_as_backward(x, A_, dh0.copy(), h, again, rev)
         np.testing.assert_array_equal(again, got)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("r,c", [(25, 100), (25, 72), (3, 5), (1, 1), (9, 17), (0, 5), (4, 0)])
+def test_column_sums_add_the_rows_in_order(dtype, r, c):
+    """db and dc: each column summed from zero in row order, the same bits
+    as adding the rows one after another (in registers where numba compiles
+    for AVX-512, float64), signed zeros and non-finite values included;
+    nothing past the last column written."""
+    rng = np.random.default_rng(r * 31 + c)
+    A = (rng.standard_normal((r, c)) * 10.0 ** rng.integers(-8, 8, (r, c))).astype(dtype)
+    if r > 2 and c > 3:
+        A[:, 0], A[1, 1], A[2, 2], A[0, 3] = -0.0, np.inf, np.nan, np.finfo(dtype).max / 4
+    want = np.zeros(c, dtype)
+    for row in A:
+        want = want + row
+    buf = np.full(c + 9, 7.0, dtype)
+    kernels._column_sums(A, buf[:c])
+    assert np.array_equal(buf[:c], want, equal_nan=True)
+    assert np.array_equal(np.signbit(buf[:c]), np.signbit(want))
+    assert (buf[c:] == 7.0).all()
+    other = np.empty(c, dtype)  # not C order (as the gated cells pass it): the loop
+    kernels._column_sums(np.asfortranarray(A), other)
+    assert np.array_equal(other, want, equal_nan=True)

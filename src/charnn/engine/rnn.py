@@ -894,7 +894,7 @@ def backward(W, V, Hs, data, p, T, G, dH, dA, tmp, grads, reset, Hp):
     if dW.shape[1] == m:
         np.dot(dA.T, Hs[: T * S], dW)
     else:
-        Hp[:, :m] = Hs[: T * S]
+        _copy_rows(Hs[: T * S], Hp)
         np.dot(dA.T, Hp, dW)
     _column_sums(dA, db)
     _column_sums(G, dc)
@@ -1009,7 +1009,54 @@ def rows_dot(A, B, out):
 
 
 @njit(cache=True, error_model="numpy")
+def _copy_rows(src, dst):
+    """dst[:, :c] = src for src (r, c), dst (r, >= c): numba's slice
+    assignment between 2-D arrays walks a general index iterator (a row of
+    100 values 35 ns, states into the padded Hp 0.73 us; this loop 7 ns and
+    0.35 us)."""
+    for i in range(src.shape[0]):
+        for j in range(src.shape[1]):
+            dst[i, j] = src[i, j]
+
+
+@intrinsic
+def _column_sums_avx512(typingctx, A, out):
+    """`_column_sums` in explicit AVX-512 vectors (float64 A (r, c) in C
+    order): eight columns' sums held in a register over all r rows, added
+    in row order from zero as the loop adds them (the same bits), the last
+    c % 8 columns masked; the loop reads and writes out once per row.
+    Returns False, having done nothing, for float32, without AVX-512F, or
+    where A or out is not known to be in C order."""
+    if not (isinstance(A, types.Array) and A.ndim == 2):
+        return None
+    if not (isinstance(out, types.Array) and out.ndim == 1):
+        return None
+
+    def codegen(context, builder, sig, args):
+        if not _f64_vectors(context, sig) or A.layout != "C" or out.layout != "C":
+            return ir.Constant(ir.IntType(1), 0)
+        a, o = (context.make_array(t)(context, builder, v) for t, v in zip(sig.args, args))
+        r, c = cgutils.unpack_tuple(builder, a.shape, 2)
+
+        def body(j, mask):
+            acc = cgutils.alloca_once_value(builder, ir.Constant(_V8, [0.0] * 8))
+            with cgutils.for_range(builder, r) as loop:
+                at = builder.add(builder.mul(loop.index, c), j)
+                v = _load8(builder, builder.gep(a.data, [at]), mask)
+                builder.store(builder.fadd(builder.load(acc), v), acc)
+            _store8(builder, builder.load(acc), builder.gep(o.data, [j]), mask)
+
+        _row_loop(context, builder, c, body)
+        return ir.Constant(ir.IntType(1), 1)
+
+    return types.boolean(A, out), codegen
+
+
+@njit(cache=True, error_model="numpy")
 def _column_sums(A, out):
+    """out = A summed over its rows, in row order."""
+    if _column_sums_avx512(A, out):
+        return
     out[:] = 0.0
     for r in range(A.shape[0]):
         for j in range(A.shape[1]):
@@ -1107,7 +1154,7 @@ def _group_pass(W, WT, UT, V, VT, b, c, data, h, p, T, s0, s1, g, bufs, cf, rese
     d = data[s0:s1]
     hs = Hs[g, : (T + 1) * S]
     gr, dh, da = Gr[g, : T * S], dH[g, : T * S], dA[g, : T * S]
-    hs[:S] = h[s0:s1]
+    _copy_rows(h[s0:s1], hs[:S])
     forward(W, WT, UT, b, d, p, T, hs, cf, reset)
     total = _output_loss(VT, c, hs, d, p + 1, T, gr, cf, True)
     mine = (grads[0][g], grads[1][g], grads[2][g], grads[3][g], grads[4][g])
@@ -1483,7 +1530,7 @@ def train(
         _apply(c, grads[4][0], moms[4], vels[4], B, clip, code, hyper, t)
         for g in range(G):
             S = starts[g + 1] - starts[g]
-            h[starts[g] : starts[g + 1]] = Hs[g, T * S : (T + 1) * S]
+            _copy_rows(Hs[g, T * S : (T + 1) * S], h[starts[g] : starts[g + 1]])
         update += 1
         losses[it] = loss
         done += 1
