@@ -858,8 +858,11 @@ def backward(W, V, Hs, data, p, T, G, dH, dA, tmp, grads, reset, Hp):
     One float64 stream steps through `_vecmat_dtanh_avx512` where numba
     compiles for AVX-512 (dH then holds V^T g_t only).
     dH, dA: (T*S, m) and tmp (S, m) work buffers; grads = (dW, dUT (K, m),
-    dV, db, dc) are overwritten with the gradients of the summed loss
-    (dU transposed so that its scatter-add by input id is contiguous).
+    dV, db, dc) get the gradients of the summed loss (dU transposed so that
+    its scatter-add by input id is contiguous). dUT is added to, not
+    overwritten: it must hold zeros, and its users leave it so (`_apply_rows`
+    zeroes the rows it read, `batch_pass` the groups it summed), so that no
+    update clears all K rows for the few that T inputs touch.
     With reset >= 0 the rows of Hs holding a state that a reset replaced by
     zero are zeroed (the state those steps read) before dW is formed.
     dW may have more columns than m, the padding of W's rows (see `train`):
@@ -898,7 +901,6 @@ def backward(W, V, Hs, data, p, T, G, dH, dA, tmp, grads, reset, Hp):
         np.dot(dA.T, Hp, dW)
     _column_sums(dA, db)
     _column_sums(G, dc)
-    dUT[:] = 0.0
     for r in range(T * S):
         x = data[r % S, p + r // S]
         for i in range(m):
@@ -1132,6 +1134,7 @@ def work_buffers(G, S, T, K, m, dtype_like, mp):
         _aligned(G * m, dtype_like).reshape((G, m)),
         _aligned(G * K, dtype_like).reshape((G, K)),
     )
+    grads[1][...] = 0.0  # backward adds into dU^T
     return (
         _aligned(G * (R + S) * m, dtype_like).reshape((G, R + S, m)),
         _aligned(G * R * K, dtype_like).reshape((G, R, K)),
@@ -1194,6 +1197,7 @@ def batch_pass(W, WT, UT, V, VT, b, c, data, h, p, T, starts, bufs, cf, totals, 
     for g in range(1, G):
         dW[0] += dW[g]
         dUT[0] += dUT[g]
+        dUT[g] = 0.0  # added to by the next update's backward
         dV[0] += dV[g]
         db[0] += db[g]
         dc[0] += dc[g]
@@ -1431,9 +1435,11 @@ def _apply_rows(UT, dUT, mom, vel, B, clip, code, hyper, t, data, p, T, seen):
     """`_apply` to U^T (K, m); with AdaGrad (code 0) only to the rows of the
     ids read at positions p .. p+T-1 of data: every other row has a zero
     gradient, which leaves AdaGrad's v and theta as they are. The rows are
-    ranges of the flattened arrays: no views are made per row."""
+    ranges of the flattened arrays: no views are made per row. Leaves dUT
+    zero, as `backward` needs it."""
     if code != 0:
         _apply(UT, dUT, mom, vel, B, clip, code, hyper, t)
+        dUT[:] = 0.0
         return
     seen[:] = False
     for s in range(data.shape[0]):
@@ -1445,6 +1451,8 @@ def _apply_rows(UT, dUT, mom, vel, B, clip, code, hyper, t, data, p, T, seen):
     for k in range(UT.shape[0]):
         if seen[k]:
             _apply_range(th, gg, mo, ve, k * m, (k + 1) * m, B, clip, code, hyper, t)
+            for i in range(k * m, (k + 1) * m):
+                gg[i] = 0.0
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
