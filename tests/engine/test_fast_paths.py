@@ -554,3 +554,29 @@ def test_column_sums_add_the_rows_in_order(dtype, r, c):
     other = np.empty(c, dtype)  # not C order (as the gated cells pass it): the loop
     kernels._column_sums(np.asfortranarray(A), other)
     assert np.array_equal(other, want, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("code", [0, 1, 2])
+def test_a_step_over_a_range_can_clear_the_gradient_it_read(dtype, code):
+    """U's rows: the step over values lo .. hi-1 with clear leaves the
+    gradient there zero (backward adds into dU^T) and every other value as
+    it was, and takes the same step as without it."""
+    rng = np.random.default_rng(code)
+    n, lo, hi = 45, 7, 30  # a range with a remainder of 7 after 16 in vectors
+    th, g, ve = rng.standard_normal(n), rng.standard_normal(n) * 3, rng.uniform(0.1, 1, n)
+    th, g, ve = (a.astype(dtype) for a in (th, g, ve))
+    hyper = (0.1, 1e-8, 0.9, 0.9, 0.999)
+    runs = []
+    for clear in (False, True):
+        a = [x.copy() for x in (th, g, np.zeros(n, dtype), ve)]
+        kernels._apply_range(*a, lo, hi, 1, 5.0, code, hyper, 1, clear)
+        runs.append(a)
+    (th0, g0, mo0, ve0), (th1, g1, mo1, ve1) = runs
+    for x, y in ((th0, th1), (mo0, mo1), (ve0, ve1)):
+        np.testing.assert_array_equal(x, y)
+    assert not np.array_equal(th0[lo:hi], th[lo:hi])  # a step was taken
+    np.testing.assert_array_equal(g0, g)  # without clear, read only (B = 1)
+    assert (g1[lo:hi] == 0).all()
+    np.testing.assert_array_equal(g1[:lo], g[:lo])
+    np.testing.assert_array_equal(g1[hi:], g[hi:])

@@ -1284,13 +1284,14 @@ def _rsqrt(x):
     return 0.0 if x == math.inf else y
 
 
-def _emit_rule8(builder, pth, pg, pve, k, rms, mask):
+def _emit_rule8(builder, pth, pg, pve, k, rms, mask, clear=False):
     """One step of AdaGrad (rms False) or RMSProp on 8 consecutive values at
     double pointers pth, pg, pve (only the lanes on in mask, unless None):
     the loop of `_apply` with `_rsqrt` replaced by AVX-512's 14-bit
     estimate (vrsqrt14pd), one Newton step and `_rsqrt`'s last one.
     k: the splatted (lr, eps, lim, rho, 1 - rho). The operations, their
-    order and roundings are `_apply`'s; every fma is explicit."""
+    order and roundings are `_apply`'s; every fma is explicit. With clear
+    the gradient's values are replaced by zeros once read."""
     lr, eps, lim, rho, rho1 = k
     fma = _vector_fn(builder, "llvm.fma", 3)
     est = cgutils.get_or_insert_function(
@@ -1301,6 +1302,8 @@ def _emit_rule8(builder, pth, pg, pve, k, rms, mask):
     one, half, three_halves = (ir.Constant(_V8, [c] * 8) for c in (1.0, 0.5, 1.5))
     neg_half, zero, inf = (ir.Constant(_V8, [c] * 8) for c in (-0.5, 0.0, math.inf))
     g = _load8(builder, pg, mask)
+    if clear:
+        _store8(builder, ir.Constant(_V8, [0.0] * 8), pg, mask)
     neg_lim = builder.fneg(lim)
     g = builder.select(builder.fcmp_ordered(">", neg_lim, g), neg_lim, g)  # max(g, -lim)
     g = builder.select(builder.fcmp_ordered("<", lim, g), lim, g)  # min(., lim)
@@ -1323,7 +1326,7 @@ def _emit_rule8(builder, pth, pg, pve, k, rms, mask):
 
 
 @intrinsic
-def _rule_avx512(typingctx, th, g, ve, start, n, lr, eps, lim, rho, rms):
+def _rule_avx512(typingctx, th, g, ve, start, n, lr, eps, lim, rho, rms, clear):
     """AdaGrad's (rms False) or RMSProp's step on values start .. start+n-1
     of the float64 arrays th, g, ve (1-D, C order, one size; the caller
     checks the bounds), as `_apply`'s loop computes it, in explicit AVX-512
@@ -1353,21 +1356,29 @@ def _rule_avx512(typingctx, th, g, ve, start, n, lr, eps, lim, rho, rms):
         lr_, eps_, lim_, rho_ = args[5:9]
         rho1 = builder.fsub(ir.Constant(ir.DoubleType(), 1.0), rho_)
         k = [_splat(builder, x) for x in (lr_, eps_, lim_, rho_, rho1)]
+
+        def rule(rms, clear):
+            _row_loop(
+                context,
+                builder,
+                count,
+                lambda i, mask: _emit_rule8(
+                    builder, *(builder.gep(p, [i]) for p in base), k, rms, mask, clear
+                ),
+            )
+
         with builder.if_else(args[9]) as (then, otherwise):
             for rms, branch in ((True, then), (False, otherwise)):
                 with branch:
-                    _row_loop(
-                        context,
-                        builder,
-                        count,
-                        lambda i, mask, rms=rms: _emit_rule8(
-                            builder, *(builder.gep(p, [i]) for p in base), k, rms, mask
-                        ),
-                    )
+                    with builder.if_else(args[10]) as (cleared, kept):
+                        with cleared:
+                            rule(rms, True)
+                        with kept:
+                            rule(rms, False)
         return ir.Constant(ir.IntType(1), 1)
 
-    f64, intp = types.float64, types.intp
-    return types.boolean(th, g, ve, intp, intp, f64, f64, f64, f64, types.boolean), codegen
+    f64, intp, boolean = types.float64, types.intp, types.boolean
+    return boolean(th, g, ve, intp, intp, f64, f64, f64, f64, boolean, boolean), codegen
 
 
 @njit(cache=True, error_model="numpy")
@@ -1376,16 +1387,18 @@ def _apply(theta, g, mom, vel, B, clip, code, hyper, t):
     optim.py): `_apply_range` over all of theta."""
     th, gg = theta.reshape(theta.size), g.reshape(g.size)
     mo, ve = mom.reshape(mom.size), vel.reshape(vel.size)
-    _apply_range(th, gg, mo, ve, 0, th.size, B, clip, code, hyper, t)
+    _apply_range(th, gg, mo, ve, 0, th.size, B, clip, code, hyper, t, False)
 
 
 @njit(cache=True, error_model="numpy")
-def _apply_range(th, gg, mo, ve, lo, hi, B, clip, code, hyper, t):
+def _apply_range(th, gg, mo, ve, lo, hi, B, clip, code, hyper, t, clear):
     """`_apply` to values lo .. hi-1 of flat (1-D) th, gg, mo, ve.
 
     One branch-free loop per rule, so that LLVM vectorizes sqrt and divide;
     AdaGrad and RMSProp in float64 go to `_rule_avx512` where numba compiles
     for AVX-512 (the same operations, their 1/sqrt from the hardware's estimate).
+    With clear, gg[lo:hi] is left zero (the vector rule stores the zeros as
+    it reads the values: a memset call per row of U cost more than the rule).
     """
     lr, eps, rho, beta1, beta2 = hyper
     lim = clip if clip > 0 else math.inf
@@ -1394,7 +1407,8 @@ def _apply_range(th, gg, mo, ve, lo, hi, B, clip, code, hyper, t):
         for i in range(lo, hi):
             gg[i] /= nb
     rsqrt = _is_float64(th.dtype.type(0.0)) and eps >= RSQRT_MIN_EPS
-    if code <= 1 and rsqrt and _rule_avx512(th, gg, ve, lo, hi - lo, lr, eps, lim, rho, code == 1):
+    fast = code <= 1 and rsqrt
+    if fast and _rule_avx512(th, gg, ve, lo, hi - lo, lr, eps, lim, rho, code == 1, clear):
         return
     if code == 0 and rsqrt:
         for i in range(lo, hi):
@@ -1428,6 +1442,9 @@ def _apply_range(th, gg, mo, ve, lo, hi, B, clip, code, hyper, t):
             v = beta2 * ve[i] + (1.0 - beta2) * (gi * gi)
             mo[i], ve[i] = mi, v
             th[i] -= lr * (mi / bias1) / (math.sqrt(v / bias2) + eps)
+    if clear:
+        for i in range(lo, hi):
+            gg[i] = 0.0
 
 
 @njit(cache=True, error_model="numpy")
@@ -1450,9 +1467,7 @@ def _apply_rows(UT, dUT, mom, vel, B, clip, code, hyper, t, data, p, T, seen):
     m = UT.shape[1]
     for k in range(UT.shape[0]):
         if seen[k]:
-            _apply_range(th, gg, mo, ve, k * m, (k + 1) * m, B, clip, code, hyper, t)
-            for i in range(k * m, (k + 1) * m):
-                gg[i] = 0.0
+            _apply_range(th, gg, mo, ve, k * m, (k + 1) * m, B, clip, code, hyper, t, True)
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
