@@ -253,6 +253,20 @@ def _f64_vectors(context, sig) -> bool:
     return _has_avx512(context) and all(a.dtype == types.float64 for a in arrays)
 
 
+def _matrix_and_rows(A, rows) -> bool:
+    """Whether the types are those of a one-stream step's intrinsic: A a
+    2-D array, each of rows a 1-D array in C order."""
+    if not (isinstance(A, types.Array) and A.ndim == 2 and A.layout in "CA"):
+        return False
+    return all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" for a in rows)
+
+
+def _intp_consts(context):
+    """The IR type of intp, and a function making constants of it."""
+    intp = context.get_value_type(types.intp)
+    return intp, lambda v: ir.Constant(intp, v)
+
+
 def _vector_fn(builder, name, n_args):
     return cgutils.get_or_insert_function(
         builder.module, ir.FunctionType(_V8, [_V8] * n_args), f"{name}.v8f64"
@@ -492,20 +506,17 @@ def _matvec_tanh_avx512(typingctx, A, x, out, rev, u, b, cf):
     ready, do not hold the scheduler while that block's rows stream in
     (the forward pass 0.45 us faster than taking it at once, 1 us faster
     than a second pass over the row). The last r % 8 rows take a block
-    whose spare rows repeat the last row, their lanes never stored. With rev the blocks go last to
-    first, as in `_matvec` (every row summed alike in both orders).
+    whose spare rows repeat the last row, their lanes never stored. With
+    rev the blocks go last to first, as in `_matvec` (every row summed
+    alike in both orders).
     Returns False, having done nothing, for float32 or without AVX-512F."""
-    if not (isinstance(A, types.Array) and A.ndim == 2 and A.layout in "CA"):
-        return None
-    rows = (x, out, u, b)
-    if not all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" for a in rows):
+    if not _matrix_and_rows(A, (x, out, u, b)):
         return None
 
     def codegen(context, builder, sig, args):
         if not _f64_vectors(context, sig):
             return ir.Constant(ir.IntType(1), 0)
-        intp = context.get_value_type(types.intp)
-        const = lambda v: ir.Constant(intp, v)  # noqa: E731
+        intp, const = _intp_consts(context)
         a = context.make_array(sig.args[0])(context, builder, args[0])
         xa, oa, ua, ba = (
             context.make_array(sig.args[k])(context, builder, args[k]) for k in (1, 2, 4, 5)
@@ -788,17 +799,13 @@ def _vecmat_dtanh_avx512(typingctx, x, A, dh, h, da, rev):
     steps that alternate the order read the last chunk's part of A from
     the L1 cache. Returns False, having done nothing, for float32 or
     without AVX-512F."""
-    if not (isinstance(A, types.Array) and A.ndim == 2 and A.layout in "CA"):
-        return None
-    rows = (x, dh, h, da)
-    if not all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" for a in rows):
+    if not _matrix_and_rows(A, (x, dh, h, da)):
         return None
 
     def codegen(context, builder, sig, args):
         if not _f64_vectors(context, sig):
             return ir.Constant(ir.IntType(1), 0)
-        intp = context.get_value_type(types.intp)
-        const = lambda v: ir.Constant(intp, v)  # noqa: E731
+        intp, const = _intp_consts(context)
         xa, a, dha, ha, daa = (
             context.make_array(t)(context, builder, v) for t, v in zip(sig.args[:5], args[:5])
         )
