@@ -80,6 +80,37 @@ def test_ctrl_c_while_the_cluster_starts_closes_it(monkeypatch, signum):
     assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
 
 
+def test_a_ctrl_c_taken_as_the_hold_ends_still_closes_the_cluster(monkeypatch):
+    """A Ctrl-C sent while the cluster starts can reach the process through
+    another thread (SIGINT is blocked only in the one that starts it) and be
+    handled as the hold ends, by the handler just restored: the cluster,
+    built by then, is still closed."""
+    import charnn.sweep.local as local
+
+    closed, ends = [], []
+
+    class Cluster:
+        def __init__(self, **kwargs):
+            self.built = True
+
+        def close(self):
+            closed.append(self.built)
+
+    def restore(mask):  # the hold's end, with a signal landing there once
+        real_restore(mask)
+        if not ends:
+            ends.append(mask)
+            raise KeyboardInterrupt
+
+    real_restore = local._restore
+    monkeypatch.setattr(local.distributed, "LocalCluster", Cluster)
+    monkeypatch.setattr(local, "_restore", restore)
+    with pytest.raises(KeyboardInterrupt):
+        with local_cluster(1):
+            raise AssertionError("the Ctrl-C is taken before the client is made")
+    assert closed == [True]
+
+
 @pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
 def test_signal_that_ends_a_starting_worker_is_the_stop(monkeypatch, signum):
     """A SIGTERM sent to the process group ends a worker that is starting,

@@ -64,27 +64,27 @@ def has_dashboard() -> bool:
 def local_cluster(n: int):
     """A Client on a new cluster of n single-threaded worker processes."""
     with dask.config.set(LOCAL_CONFIG):
-        failed = None
-        with _ctrl_c_held() as held:
-            try:
-                cluster = distributed.LocalCluster(
-                    n_workers=n,
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",
-                    dashboard_address="127.0.0.1:0" if has_dashboard() else None,
-                    silence_logs=logging.CRITICAL,  # a failed run is reported by its task
-                    preload=["charnn.sweep.workerinit"],  # Ctrl-C is the sweep's to handle
-                )
-            except Exception as e:  # judged below, once the held signals are in
-                failed = e
-        if failed is not None:
-            if held:  # the signal ended a worker that was starting: it is the stop
-                _raise(held)
-                raise KeyboardInterrupt from None
-            raise failed
-        client = None
-        try:
+        cluster = client = None
+        try:  # from before the hold: a signal can land as the hold ends, the cluster built
+            failed = None
+            with _ctrl_c_held() as held:
+                try:
+                    cluster = distributed.LocalCluster(
+                        n_workers=n,
+                        threads_per_worker=1,
+                        processes=True,
+                        host="127.0.0.1",
+                        dashboard_address="127.0.0.1:0" if has_dashboard() else None,
+                        silence_logs=logging.CRITICAL,  # a failed run is reported by its task
+                        preload=["charnn.sweep.workerinit"],  # Ctrl-C is the sweep's to handle
+                    )
+                except Exception as e:  # judged below, once the held signals are in
+                    failed = e
+            if failed is not None:
+                if held:  # the signal ended a worker that was starting: it is the stop
+                    _raise(held)
+                    raise KeyboardInterrupt from None
+                raise failed
             _raise(held)
             client = distributed.Client(cluster)
             client.register_plugin(QuickExit())
@@ -93,7 +93,8 @@ def local_cluster(n: int):
             with _ctrl_c_held() as late:  # a second Ctrl-C waits for the closing
                 if client is not None:
                     client.close()
-                cluster.close()
+                if cluster is not None:
+                    cluster.close()
             _raise(late)
 
 
