@@ -237,7 +237,7 @@ def _masked_store(builder, value, ptr, mask):
 
 
 def _tail_mask(builder, context, rest):
-    """<8 x i1>: lane k on for k < rest (0 <= rest < 8)."""
+    """<8 x i1>: lane k on for k < rest (0 <= rest <= 8)."""
     intp = context.get_value_type(types.intp)
     vt = ir.VectorType(intp, 8)
     v = builder.insert_element(ir.Constant(vt, ir.Undefined), rest, ir.Constant(ir.IntType(32), 0))
@@ -1310,7 +1310,7 @@ def _emit_rule8(builder, pth, pg, pve, k, rms, mask, clear=False):
     neg_half, zero, inf = (ir.Constant(_V8, [c] * 8) for c in (-0.5, 0.0, math.inf))
     g = _load8(builder, pg, mask)
     if clear:
-        _store8(builder, ir.Constant(_V8, [0.0] * 8), pg, mask)
+        _store8(builder, zero, pg, mask)
     neg_lim = builder.fneg(lim)
     g = builder.select(builder.fcmp_ordered(">", neg_lim, g), neg_lim, g)  # max(g, -lim)
     g = builder.select(builder.fcmp_ordered("<", lim, g), lim, g)  # min(., lim)
@@ -1461,16 +1461,15 @@ def _apply_rows(UT, dUT, mom, vel, B, clip, code, hyper, t, data, p, T, seen):
     gradient, which leaves AdaGrad's v and theta as they are. The rows are
     ranges of the flattened arrays: no views are made per row. Leaves dUT
     zero, as `backward` needs it."""
+    th, gg = UT.reshape(UT.size), dUT.reshape(dUT.size)
+    mo, ve = mom.reshape(mom.size), vel.reshape(vel.size)
     if code != 0:
-        _apply(UT, dUT, mom, vel, B, clip, code, hyper, t)
-        dUT[:] = 0.0
+        _apply_range(th, gg, mo, ve, 0, th.size, B, clip, code, hyper, t, True)
         return
     seen[:] = False
     for s in range(data.shape[0]):
         for q in range(p, p + T):
             seen[data[s, q]] = True
-    th, gg = UT.reshape(UT.size), dUT.reshape(dUT.size)
-    mo, ve = mom.reshape(mom.size), vel.reshape(vel.size)
     m = UT.shape[1]
     for k in range(UT.shape[0]):
         if seen[k]:
